@@ -1,0 +1,36 @@
+//! `GET /api/v1/audit-logs`: the caller's audit rows (an admin's: all),
+//! newest first, paged with `limit` and `before`.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::ApiQuery;
+use crate::audit::{self, MAX_PAGE, Page};
+use crate::auth::Principal;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    limit: Option<u32>,
+    before: Option<Uuid>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(params): ApiQuery<Params>,
+) -> Result<Json<Page>, ApiError> {
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let page = audit::page(&state.store, principal.scope(), params.before, limit).await?;
+    Ok(Json(page))
+}

@@ -1,0 +1,68 @@
+//! `/api/v1/auth/*` and `/api/v1/me`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::AppState;
+use super::audit_layer::AuditContext;
+use super::error::ApiError;
+use super::extract::{ApiJson, ClientIp};
+use crate::auth::Principal;
+use crate::auth::session::TokenPair;
+use crate::store::users::User;
+use crate::types::EmailAddress;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    email: EmailAddress,
+    password: SecretString,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    audit: AuditContext,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Json<TokenPair>, ApiError> {
+    audit.meta("email", req.email.as_str());
+    let (user, outcome) = state.auth.login(&req.email, req.password, ip).await;
+    if let Some(user) = user {
+        audit.actor(user);
+        audit.resource("user", user);
+    }
+    Ok(Json(outcome?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    refresh_token: SecretString,
+}
+
+pub async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> Result<Json<TokenPair>, ApiError> {
+    Ok(Json(state.auth.refresh(&req.refresh_token).await?))
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    audit: AuditContext,
+    principal: Principal,
+) -> Result<StatusCode, ApiError> {
+    let session = state.auth.logout(&principal).await?;
+    audit.resource("session", session);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn me(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<User>, ApiError> {
+    Ok(Json(state.auth.accounts.get(principal.user_id).await?))
+}

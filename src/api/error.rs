@@ -1,0 +1,154 @@
+//! The one JSON error shape every failure answers with:
+//! `{"error":{"code":"snake_case","message":"what happened and what to do"}}`
+//! (plus `"field"` when one input field is at fault). Module errors are
+//! mapped to HTTP here, once.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::auth::AuthError;
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    field: Option<String>,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            retry_after: None,
+        }
+    }
+
+    /// 422 naming the field at fault.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        let message = format!("{field}: {}", message.into());
+        Self {
+            field: Some(field),
+            ..Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                message,
+            )
+        }
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found; check the id, and that it is yours"),
+        )
+    }
+
+    pub fn too_many(retry_after: u64, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+        }
+    }
+
+    /// Logs the real cause and answers without internals.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "the server failed to handle this request; the X-Request-Id of this response finds it in the server log",
+        )
+    }
+
+    /// The generic error for a bare status produced outside our handlers
+    /// (routing, body limits, panics).
+    pub fn from_status(status: StatusCode) -> Self {
+        let (code, message) = match status {
+            StatusCode::NOT_FOUND => (
+                "not_found",
+                "no such endpoint; see the API overview in README.md",
+            ),
+            StatusCode::METHOD_NOT_ALLOWED => (
+                "method_not_allowed",
+                "this endpoint does not accept that HTTP method",
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => (
+                "payload_too_large",
+                "the request body is over 1 MiB; send less per request",
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                "unsupported_media_type",
+                "send the body as JSON with 'Content-Type: application/json'",
+            ),
+            StatusCode::BAD_REQUEST => ("bad_request", "the request could not be read"),
+            s if s.is_server_error() => return Self::internal(&format!("bare {s} response")),
+            _ => ("error", "the request failed"),
+        };
+        Self::new(status, code, message)
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some(field) = self.field {
+            error["field"] = field.into();
+        }
+        let mut res = (self.status, axum::Json(json!({ "error": error }))).into_response();
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => Self::not_found(what),
+            StoreError::Conflict(msg) => Self::new(StatusCode::CONFLICT, "conflict", msg),
+            other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        use StatusCode as S;
+        let msg = e.to_string();
+        match e {
+            AuthError::InvalidCredentials => Self::new(S::UNAUTHORIZED, "invalid_credentials", msg),
+            AuthError::Disabled => Self::new(S::FORBIDDEN, "account_disabled", msg),
+            AuthError::Throttled(secs) => Self::too_many(secs, "login_throttled", msg),
+            AuthError::MissingToken => Self::new(S::UNAUTHORIZED, "unauthenticated", msg),
+            AuthError::InvalidToken => Self::new(S::UNAUTHORIZED, "invalid_token", msg),
+            AuthError::InvalidRefresh => Self::new(S::UNAUTHORIZED, "invalid_refresh_token", msg),
+            AuthError::RefreshReused => Self::new(S::UNAUTHORIZED, "refresh_token_reused", msg),
+            AuthError::NotASession => Self::new(S::BAD_REQUEST, "not_a_session", msg),
+            AuthError::AdminOnly => Self::new(S::FORBIDDEN, "forbidden", msg),
+            AuthError::Invalid { field, message } => Self::invalid(field, message),
+            AuthError::LastAdmin => Self::new(S::CONFLICT, "last_admin", msg),
+            AuthError::Store(e) => e.into(),
+            AuthError::Vault(e) => Self::internal(&e),
+            AuthError::Hash(e) => Self::internal(&e),
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! The JSON API on the public listener. Handlers are thin: they extract,
+//! call a plain function of the module that owns the logic, and map the
+//! result; errors become the one JSON shape in [`error`].
+
+pub mod audit_layer;
+pub mod error;
+pub mod extract;
+pub mod ratelimit;
+
+mod audit_logs;
+mod auth;
+mod health;
+mod tokens;
+mod users;
+
+use std::any::Any;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, patch, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::auth::Auth;
+use crate::clock::SharedClock;
+use crate::store::Store;
+use error::ApiError;
+use ratelimit::Limiter;
+
+/// Request bodies above this are refused with 413.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub clock: SharedClock,
+    pub auth: Arc<Auth>,
+    pub limiter: Arc<Limiter>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/auth/login", post(auth::login))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/auth/logout", post(auth::logout))
+        .route("/me", get(auth::me))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", delete(tokens::delete))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}", patch(users::update))
+        .route("/audit-logs", get(audit_logs::list))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            audit_layer::middleware,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::middleware,
+        ));
+    let app = Router::new()
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .nest("/api/v1", v1)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state);
+    with_common_layers(app)
+}
+
+/// What every listener shares: request ids, tracing, panics caught, and
+/// every error in the JSON shape, including those axum produces itself
+/// (unknown route, wrong method, body too large).
+pub fn with_common_layers(router: Router) -> Router {
+    router
+        .fallback(|| async { ApiError::from_status(axum::http::StatusCode::NOT_FOUND) })
+        .layer(middleware::from_fn(json_errors))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+async fn json_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v == HeaderValue::from_static("application/json"));
+    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        let mut fixed = ApiError::from_status(status).into_response();
+        // Keep headers such as Allow on a 405.
+        for (name, value) in res.headers() {
+            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                fixed.headers_mut().insert(name, value.clone());
+            }
+        }
+        return fixed;
+    }
+    res
+}
+
+fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
+    ApiError::internal(&"a request handler panicked").into_response()
+}

@@ -1,0 +1,71 @@
+//! The audit log: who did what to which resource, and whether it worked.
+//! Rows are written for every state-changing API call and every login, and
+//! never contain secrets (metadata holds names and ids, not values).
+
+use serde::Serialize;
+use uuid::{NoContext, Timestamp, Uuid};
+
+use crate::clock::SharedClock;
+use crate::store::audit::AuditRow;
+use crate::store::{self, Store, StoreError};
+
+#[derive(Debug, Default, Clone)]
+pub struct Entry {
+    pub user_id: Option<Uuid>,
+    pub action: String,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub success: bool,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub client_ip: Option<String>,
+    pub request_id: Option<String>,
+}
+
+pub async fn record(store: &Store, clock: &SharedClock, entry: Entry) -> Result<(), StoreError> {
+    let now = clock.now();
+    // UUIDv7 from the injected clock: ids sort by time, which paging uses.
+    let ts = Timestamp::from_unix(
+        NoContext,
+        now.timestamp().max(0) as u64,
+        now.timestamp_subsec_nanos(),
+    );
+    let row = AuditRow {
+        id: Uuid::new_v7(ts),
+        user_id: entry.user_id,
+        action: entry.action,
+        resource_type: entry.resource_type,
+        resource_id: entry.resource_id,
+        status: if entry.success { "success" } else { "failure" }.to_owned(),
+        metadata: serde_json::Value::Object(entry.metadata),
+        client_ip: entry.client_ip,
+        request_id: entry.request_id,
+        created_at: now,
+    };
+    store.write(move |tx| store::audit::insert(tx, &row)).await
+}
+
+pub const MAX_PAGE: u32 = 200;
+
+#[derive(Serialize)]
+pub struct Page {
+    pub items: Vec<AuditRow>,
+    /// Pass as `before` to get the next (older) page; absent on the last.
+    pub next_before: Option<Uuid>,
+}
+
+/// One page, newest first; `scope` limits it to one user's rows.
+pub async fn page(
+    store: &Store,
+    scope: Option<Uuid>,
+    before: Option<Uuid>,
+    limit: u32,
+) -> Result<Page, StoreError> {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let items = store
+        .read(move |c| store::audit::page(c, scope, before, limit))
+        .await?;
+    let next_before = (items.len() == limit as usize)
+        .then(|| items.last().map(|r| r.id))
+        .flatten();
+    Ok(Page { items, next_before })
+}

@@ -1,0 +1,139 @@
+//! Login sessions: password login, refresh-token rotation with reuse
+//! detection, and logout.
+//!
+//! Refresh tokens rotate on every use. Presenting a token that was already
+//! spent means two parties hold it, one of them likely a thief, so the whole
+//! session (every refresh token of the family and every access token that
+//! names it) is revoked (OAuth 2.0 Security BCP, RFC 9700 §4.14.2).
+
+use std::net::IpAddr;
+
+use chrono::Duration;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{Auth, AuthError, Credential, Principal, jwt, new_secret, secret_hash};
+use crate::store::{self, StoreError};
+use crate::types::EmailAddress;
+
+pub const REFRESH_TTL: Duration = Duration::days(7);
+const REFRESH_PREFIX: &str = "igr_";
+
+/// What a successful login or refresh returns; shown to the caller once.
+#[derive(Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+}
+
+impl Auth {
+    /// Checks a password login. Returns the account's id whenever the email
+    /// names one, so the audit row of a failed attempt lands on that user.
+    pub async fn login(
+        &self,
+        email: &EmailAddress,
+        password: SecretString,
+        ip: IpAddr,
+    ) -> (Option<Uuid>, Result<TokenPair, AuthError>) {
+        if let Err(wait) = self.throttle.check(email, ip) {
+            return (None, Err(AuthError::Throttled(wait)));
+        }
+        let lookup = email.clone();
+        let found = match self
+            .store
+            .read(move |c| store::users::credentials(c, &lookup))
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => return (None, Err(e.into())),
+        };
+        let (user, hash) = match found {
+            Some((u, h)) => (Some(u), Some(h)),
+            None => (None, None),
+        };
+        let user_id = user.as_ref().map(|u| u.id);
+        if !self.accounts.hasher.verify(hash, password).await {
+            self.throttle.record_failure(email, ip);
+            return (user_id, Err(AuthError::InvalidCredentials));
+        }
+        let Some(user) = user else {
+            return (None, Err(AuthError::InvalidCredentials));
+        };
+        if user.disabled {
+            return (user_id, Err(AuthError::Disabled));
+        }
+        self.throttle.record_success(email);
+        (user_id, self.start_session(user.id).await)
+    }
+
+    async fn start_session(&self, user_id: Uuid) -> Result<TokenPair, AuthError> {
+        let now = self.clock.now();
+        let (refresh, hash) = new_secret(REFRESH_PREFIX);
+        let session = self
+            .store
+            .write(move |tx| {
+                let session = store::sessions::create(tx, user_id, now)?;
+                store::sessions::add_refresh_token(tx, session, &hash, now + REFRESH_TTL, now)?;
+                Ok::<_, StoreError>(session)
+            })
+            .await?;
+        Ok(self.pair(user_id, session, refresh))
+    }
+
+    fn pair(&self, user_id: Uuid, session: Uuid, refresh: SecretString) -> TokenPair {
+        TokenPair {
+            access_token: self.jwt.issue(user_id, session, self.clock.now()),
+            refresh_token: refresh.expose_secret().to_owned(),
+            token_type: "Bearer",
+            expires_in: jwt::ACCESS_TTL.num_seconds(),
+        }
+    }
+
+    /// Trades a live refresh token for a new pair; the old one is spent.
+    pub async fn refresh(&self, presented: &SecretString) -> Result<TokenPair, AuthError> {
+        let now = self.clock.now();
+        let hash = secret_hash(presented.expose_secret());
+        let (new_refresh, new_hash) = new_secret(REFRESH_PREFIX);
+        let outcome = self
+            .store
+            .write(move |tx| {
+                let Some(t) = store::sessions::refresh_token(tx, &hash)? else {
+                    return Ok(Err(AuthError::InvalidRefresh));
+                };
+                if t.session_revoked || t.user_disabled || t.expires_at <= now {
+                    return Ok(Err(AuthError::InvalidRefresh));
+                }
+                if t.spent || !store::sessions::spend_refresh_token(tx, t.id, now)? {
+                    store::sessions::revoke(tx, t.session_id, "refresh token reused", now)?;
+                    return Ok(Err(AuthError::RefreshReused));
+                }
+                store::sessions::add_refresh_token(
+                    tx,
+                    t.session_id,
+                    &new_hash,
+                    now + REFRESH_TTL,
+                    now,
+                )?;
+                Ok::<_, StoreError>(Ok((t.user_id, t.session_id)))
+            })
+            .await?;
+        let (user_id, session) = outcome?;
+        Ok(self.pair(user_id, session, new_refresh))
+    }
+
+    /// Revokes the caller's session: its refresh tokens stop working and so
+    /// do its access tokens, at once.
+    pub async fn logout(&self, principal: &Principal) -> Result<Uuid, AuthError> {
+        let Credential::Session(session) = principal.credential else {
+            return Err(AuthError::NotASession);
+        };
+        let now = self.clock.now();
+        self.store
+            .write(move |tx| store::sessions::revoke(tx, session, "logout", now))
+            .await?;
+        Ok(session)
+    }
+}

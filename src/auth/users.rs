@@ -1,0 +1,181 @@
+//! User accounts: creation, changes by an admin, and the first-start
+//! bootstrap admin. The API, the CLI and the bootstrap all call these.
+
+use rand::distributions::{Alphanumeric, DistString};
+use rand::rngs::OsRng;
+use secrecy::SecretString;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::AuthError;
+use super::password::Hasher;
+use crate::clock::SharedClock;
+use crate::store::users::{Changes, NewUser, User};
+use crate::store::{self, Store, StoreError};
+use crate::types::{EmailAddress, Password, Role, SubscriptionTier};
+
+/// Changes an admin asks for; fields left out stay as they are.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    pub role: Option<Role>,
+    pub subscription_tier: Option<SubscriptionTier>,
+    pub disabled: Option<bool>,
+    pub password: Option<Password>,
+}
+
+/// How the first admin came to be.
+pub enum Bootstrap {
+    /// Users already existed; nothing was done.
+    NotNeeded,
+    /// Created from the configured email and password.
+    Configured(EmailAddress),
+    /// Created with a generated password, to be shown once.
+    Generated(EmailAddress, SecretString),
+}
+
+const DEFAULT_ADMIN: &str = "admin@localhost";
+
+#[derive(Clone)]
+pub struct Accounts {
+    store: Store,
+    clock: SharedClock,
+    pub(super) hasher: Hasher,
+}
+
+impl Accounts {
+    pub fn new(store: Store, clock: SharedClock, hasher: Hasher) -> Self {
+        Self {
+            store,
+            clock,
+            hasher,
+        }
+    }
+
+    pub async fn create(
+        &self,
+        email: EmailAddress,
+        password: Password,
+        role: Role,
+        subscription_tier: SubscriptionTier,
+    ) -> Result<User, AuthError> {
+        let hash = self.hasher.hash(password.secret().clone()).await?;
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .write(move |tx| {
+                let new = NewUser {
+                    email: &email,
+                    password_hash: &hash,
+                    role,
+                    subscription_tier,
+                };
+                store::users::insert(tx, &new, now)
+            })
+            .await?)
+    }
+
+    pub async fn list(&self) -> Result<Vec<User>, AuthError> {
+        Ok(self.store.read(store::users::list).await?)
+    }
+
+    pub async fn get(&self, id: Uuid) -> Result<User, AuthError> {
+        self.store
+            .read(move |c| store::users::by_id(c, id))
+            .await?
+            .ok_or(AuthError::Store(StoreError::NotFound("user")))
+    }
+
+    pub async fn find(&self, email: &EmailAddress) -> Result<User, AuthError> {
+        let email = email.clone();
+        self.store
+            .read(move |c| store::users::by_email(c, &email))
+            .await?
+            .ok_or(AuthError::Store(StoreError::NotFound("user")))
+    }
+
+    /// Applies an admin's changes in one transaction. Disabling a user or
+    /// resetting their password ends all their sessions; the last active
+    /// admin cannot be disabled or demoted, or nobody could manage users.
+    pub async fn update(&self, id: Uuid, patch: UserPatch) -> Result<User, AuthError> {
+        let password_hash = match &patch.password {
+            Some(p) => Some(self.hasher.hash(p.secret().clone()).await?),
+            None => None,
+        };
+        let now = self.clock.now();
+        let ends_sessions = patch.disabled == Some(true) || password_hash.is_some();
+        let changes = Changes {
+            role: patch.role,
+            subscription_tier: patch.subscription_tier,
+            disabled: patch.disabled,
+            password_hash,
+        };
+        self.store
+            .write(move |tx| {
+                let user = store::users::update(tx, id, &changes, now)?;
+                if store::users::count_active_admins(tx)? == 0 {
+                    // Returning an error rolls the update back.
+                    return Err(AuthError::LastAdmin);
+                }
+                if ends_sessions {
+                    store::sessions::revoke_all_of_user(tx, id, "account changed by admin", now)?;
+                }
+                Ok(user)
+            })
+            .await
+    }
+
+    /// Creates the first admin when there is no user at all: from the
+    /// configured email and password when given, otherwise
+    /// `admin@localhost` with a generated password for the caller to show
+    /// once.
+    pub async fn bootstrap(
+        &self,
+        email: Option<EmailAddress>,
+        password: Option<Password>,
+    ) -> Result<Bootstrap, AuthError> {
+        if self.store.read(store::users::count).await? > 0 {
+            return Ok(Bootstrap::NotNeeded);
+        }
+        let email = match email {
+            Some(e) => e,
+            None => EmailAddress::parse(DEFAULT_ADMIN).map_err(|e| AuthError::Invalid {
+                field: "admin_email",
+                message: e.0,
+            })?,
+        };
+        let (secret, generated) = match password {
+            Some(p) => (p.secret().clone(), false),
+            None => (
+                SecretString::from(Alphanumeric.sample_string(&mut OsRng, 24)),
+                true,
+            ),
+        };
+        let hash = self.hasher.hash(secret.clone()).await?;
+        let now = self.clock.now();
+        let admin = email.clone();
+        let created = self
+            .store
+            .write(move |tx| {
+                // Checked again inside the write lock: two processes
+                // starting together must not both create an admin.
+                if store::users::count(tx)? > 0 {
+                    return Ok::<_, StoreError>(false);
+                }
+                let new = NewUser {
+                    email: &admin,
+                    password_hash: &hash,
+                    role: Role::Admin,
+                    subscription_tier: SubscriptionTier::Enterprise,
+                };
+                store::users::insert(tx, &new, now)?;
+                Ok(true)
+            })
+            .await?;
+        Ok(match (created, generated) {
+            (false, _) => Bootstrap::NotNeeded,
+            (true, false) => Bootstrap::Configured(email),
+            (true, true) => Bootstrap::Generated(email, secret),
+        })
+    }
+}

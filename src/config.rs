@@ -1,0 +1,355 @@
+//! Settings. Each comes from a flag, an `INBOXGROVE_<NAME>` environment
+//! variable, or the TOML file given by `--config`, in that order of
+//! precedence, then a default. Secrets may also be given as
+//! `INBOXGROVE_<NAME>_FILE` (or `<name>_file` in TOML) naming a file that
+//! holds them, which keeps them out of `ps` and the environment of children.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::types::{EmailAddress, Password};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{name} is set both directly and as a _FILE; keep only one")]
+    SecretTwice { name: String },
+    #[error("cannot read {name} from {path}: {source}")]
+    SecretFile {
+        name: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{setting}: {message}")]
+    Invalid {
+        setting: &'static str,
+        message: String,
+    },
+}
+
+/// The TOML file; every key is optional and unknown keys are refused so a
+/// typo does not silently fall back to a default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub control_listen: Option<SocketAddr>,
+    pub control_allow_remote: Option<bool>,
+    pub rate_limit_per_minute: Option<NonZeroU32>,
+    pub rate_limit_burst: Option<NonZeroU32>,
+    pub log: Option<String>,
+    pub log_format: Option<LogFormat>,
+    pub admin_email: Option<String>,
+    pub admin_password: Option<String>,
+    pub admin_password_file: Option<PathBuf>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Flags for the listeners and limits of `serve`.
+#[derive(Debug, Default, Clone, Args)]
+pub struct ServeArgs {
+    /// Public listener: JSON API and web UI [default: 127.0.0.1:8080]
+    #[arg(long, env = "INBOXGROVE_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Control listener for KumoMTA [default: 127.0.0.1:8081]
+    #[arg(long, env = "INBOXGROVE_CONTROL_LISTEN")]
+    pub control_listen: Option<SocketAddr>,
+    /// Allow the control listener on a non-loopback address
+    #[arg(long, env = "INBOXGROVE_CONTROL_ALLOW_REMOTE")]
+    pub control_allow_remote: bool,
+    /// Requests per minute per token or client IP [default: 1000]
+    #[arg(long, env = "INBOXGROVE_RATE_LIMIT_PER_MINUTE")]
+    pub rate_limit_per_minute: Option<NonZeroU32>,
+    /// Burst allowance above the per-minute rate [default: 2000]
+    #[arg(long, env = "INBOXGROVE_RATE_LIMIT_BURST")]
+    pub rate_limit_burst: Option<NonZeroU32>,
+    #[command(flatten)]
+    pub bootstrap: BootstrapArgs,
+}
+
+/// The first admin, used only when the store has no user yet.
+#[derive(Debug, Default, Clone, Args)]
+pub struct BootstrapArgs {
+    /// Email of the first admin [default: admin@localhost]; its password
+    /// comes from INBOXGROVE_ADMIN_PASSWORD(_FILE) or is generated
+    #[arg(long, env = "INBOXGROVE_ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+}
+
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub control_listen: SocketAddr,
+    pub control_allow_remote: bool,
+    pub rate_limit_per_minute: NonZeroU32,
+    pub rate_limit_burst: NonZeroU32,
+    pub log: String,
+    pub log_format: LogFormat,
+    pub admin_email: Option<EmailAddress>,
+    pub admin_password: Option<Password>,
+}
+
+/// The global flags, already merged with their environment variables by
+/// clap.
+pub struct Global<'a> {
+    pub data_dir: Option<&'a Path>,
+    pub log: Option<&'a str>,
+    pub log_format: Option<LogFormat>,
+}
+
+impl Settings {
+    /// Merges flags (clap has applied the environment to them), the file,
+    /// and defaults. `env` reads environment variables for the secrets
+    /// clap does not handle; tests pass a map.
+    pub fn resolve(
+        global: Global<'_>,
+        serve: &ServeArgs,
+        file: FileConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let nz = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+        let admin_email = match serve.bootstrap.admin_email.clone().or(file.admin_email) {
+            Some(raw) => Some(EmailAddress::parse(&raw).map_err(|e| ConfigError::Invalid {
+                setting: "admin_email",
+                message: e.0,
+            })?),
+            None => None,
+        };
+        let password = match secret("ADMIN_PASSWORD", env)? {
+            Some(s) => Some(s),
+            None => file_secret(
+                "admin_password",
+                file.admin_password,
+                file.admin_password_file,
+            )?,
+        };
+        let admin_password = match password {
+            Some(p) => Some(Password::parse(p).map_err(|e| ConfigError::Invalid {
+                setting: "admin_password",
+                message: e.0,
+            })?),
+            None => None,
+        };
+        let settings = Settings {
+            data_dir: global
+                .data_dir
+                .map(Path::to_owned)
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("inboxgrove-data")),
+            listen: serve
+                .listen
+                .or(file.listen)
+                .unwrap_or(([127, 0, 0, 1], 8080).into()),
+            control_listen: serve
+                .control_listen
+                .or(file.control_listen)
+                .unwrap_or(([127, 0, 0, 1], 8081).into()),
+            control_allow_remote: serve.control_allow_remote
+                || file.control_allow_remote.unwrap_or(false),
+            rate_limit_per_minute: serve
+                .rate_limit_per_minute
+                .or(file.rate_limit_per_minute)
+                .unwrap_or(nz(1000)),
+            rate_limit_burst: serve
+                .rate_limit_burst
+                .or(file.rate_limit_burst)
+                .unwrap_or(nz(2000)),
+            log: global
+                .log
+                .map(str::to_owned)
+                .or(env("RUST_LOG"))
+                .or(file.log)
+                .unwrap_or_else(|| "info".to_owned()),
+            log_format: global
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
+            admin_email,
+            admin_password,
+        };
+        if !settings.control_allow_remote && !settings.control_listen.ip().is_loopback() {
+            return Err(ConfigError::Invalid {
+                setting: "control_listen",
+                message: format!(
+                    "{} is not a loopback address; the KumoMTA control endpoint must stay on this machine. Use 127.0.0.1, or pass --control-allow-remote if a firewall guards it",
+                    settings.control_listen
+                ),
+            });
+        }
+        Ok(settings)
+    }
+}
+
+/// `INBOXGROVE_<NAME>` or the file named by `INBOXGROVE_<NAME>_FILE`.
+fn secret(
+    name: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<SecretString>, ConfigError> {
+    let direct = format!("INBOXGROVE_{name}");
+    let file_var = format!("{direct}_FILE");
+    file_secret(&direct, env(&direct), env(&file_var).map(PathBuf::from))
+}
+
+fn file_secret(
+    name: &str,
+    direct: Option<String>,
+    file: Option<PathBuf>,
+) -> Result<Option<SecretString>, ConfigError> {
+    match (direct, file) {
+        (Some(_), Some(_)) => Err(ConfigError::SecretTwice {
+            name: name.to_owned(),
+        }),
+        (Some(v), None) => Ok(Some(SecretString::from(v))),
+        (None, Some(path)) => {
+            let text =
+                std::fs::read_to_string(&path).map_err(|source| ConfigError::SecretFile {
+                    name: name.to_owned(),
+                    path,
+                    source,
+                })?;
+            // Files written by editors and `echo` end in a newline that is
+            // not part of the secret.
+            Ok(Some(SecretString::from(
+                text.trim_end_matches(['\r', '\n']).to_owned(),
+            )))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    fn global() -> Global<'static> {
+        Global {
+            data_dir: None,
+            log: None,
+            log_format: None,
+        }
+    }
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn flags_win_over_file_over_defaults() {
+        let file: FileConfig = toml::from_str(
+            "listen = \"127.0.0.1:9000\"\nrate_limit_burst = 5\ndata_dir = \"/srv/ig\"",
+        )
+        .unwrap();
+        let serve = ServeArgs {
+            listen: Some("127.0.0.1:9100".parse().unwrap()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(global(), &serve, file, &env_of(&[])).unwrap();
+        assert_eq!(s.listen.port(), 9100);
+        assert_eq!(s.rate_limit_burst.get(), 5);
+        assert_eq!(s.rate_limit_per_minute.get(), 1000);
+        assert_eq!(s.data_dir, PathBuf::from("/srv/ig"));
+        assert_eq!(s.control_listen.port(), 8081);
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let err = toml::from_str::<FileConfig>("lisen = \"127.0.0.1:1\"").unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn control_listener_stays_on_loopback_unless_allowed() {
+        let mut serve = ServeArgs {
+            control_listen: Some("0.0.0.0:8081".parse().unwrap()),
+            ..Default::default()
+        };
+        let err = Settings::resolve(global(), &serve, FileConfig::default(), &env_of(&[]))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("--control-allow-remote"), "{err}");
+        serve.control_allow_remote = true;
+        assert!(Settings::resolve(global(), &serve, FileConfig::default(), &env_of(&[])).is_ok());
+    }
+
+    #[test]
+    fn secrets_come_from_env_or_a_file_but_not_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pw");
+        std::fs::write(&path, "from a file, twelve+\n").unwrap();
+        let p = path.to_str().unwrap();
+        let s = Settings::resolve(
+            global(),
+            &ServeArgs::default(),
+            FileConfig::default(),
+            &env_of(&[("INBOXGROVE_ADMIN_PASSWORD_FILE", p)]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.admin_password.unwrap().secret().expose_secret(),
+            "from a file, twelve+"
+        );
+        let both = env_of(&[
+            ("INBOXGROVE_ADMIN_PASSWORD_FILE", p),
+            ("INBOXGROVE_ADMIN_PASSWORD", "direct password here"),
+        ]);
+        let err = Settings::resolve(
+            global(),
+            &ServeArgs::default(),
+            FileConfig::default(),
+            &both,
+        )
+        .err()
+        .unwrap();
+        assert!(matches!(err, ConfigError::SecretTwice { .. }));
+        let short = env_of(&[("INBOXGROVE_ADMIN_PASSWORD", "short")]);
+        let err = Settings::resolve(
+            global(),
+            &ServeArgs::default(),
+            FileConfig::default(),
+            &short,
+        )
+        .err()
+        .unwrap();
+        assert!(err.to_string().starts_with("admin_password:"), "{err}");
+        assert!(!err.to_string().contains("short"));
+    }
+}

@@ -1,0 +1,2 @@
+//! Credential exports (CSV) and pushes to Instantly, Smartlead and Reply.io.
+//! Built by issue 5.

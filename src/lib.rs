@@ -1,0 +1,33 @@
+//! InboxGrove: a self-hosted cold-email infrastructure appliance in one binary.
+//!
+//! The modules mirror the product's parts, so a reader of the spec can guess
+//! where a thing lives:
+//!
+//! - [`store`]: the SQLite store (rusqlite), its migrations and repositories.
+//! - [`vault`]: the master key and sealing of every secret column.
+//! - [`auth`]: passwords, sessions, JWT access tokens, API tokens, users.
+//! - [`audit`]: the audit log.
+//! - [`jobs`]: the durable in-process job scheduler.
+//! - [`api`]: the JSON API's handlers, errors and middleware.
+//! - [`kumo`]: the loopback control plane KumoMTA talks to.
+//! - [`domains`], [`inboxes`], [`exports`], [`oauth`], [`warmup`], [`web`]:
+//!   the product capabilities built on this foundation.
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domains;
+pub mod exports;
+pub mod inboxes;
+pub mod jobs;
+pub mod kumo;
+pub mod oauth;
+pub mod server;
+pub mod store;
+pub mod types;
+pub mod vault;
+pub mod warmup;
+pub mod web;

@@ -1,0 +1,204 @@
+//! Assembling and running the appliance: the data dir, the vault, the
+//! store, authentication, the job scheduler and the two listeners.
+//!
+//! [`Application::build`] binds before it runs, so tests start it on port 0
+//! and read the bound addresses.
+
+use std::fs::{self, File};
+use std::net::SocketAddr;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::api::{self, AppState, ratelimit};
+use crate::auth::password::Hasher;
+use crate::auth::users::Bootstrap;
+use crate::auth::{Accounts, Auth};
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::jobs::{Scheduler, maintenance};
+use crate::kumo;
+use crate::store::Store;
+use crate::vault::Vault;
+
+const LOCK_FILE: &str = "serve.lock";
+const WORKERS: usize = 2;
+
+/// Creates the data dir (mode 0700) if needed.
+pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create the data dir {}", dir.display()))
+}
+
+fn hasher() -> Hasher {
+    Hasher::new(std::thread::available_parallelism().map_or(2, usize::from))
+}
+
+/// The store and user accounts of an existing data dir, for CLI commands
+/// that work whether or not the server runs (SQLite's WAL and busy timeout
+/// let both write).
+pub fn open_accounts(data_dir: &Path, clock: SharedClock) -> anyhow::Result<Accounts> {
+    if !Store::path_in(data_dir).exists() {
+        bail!(
+            "no InboxGrove data in {}; run `inboxgrove init` first or pass --data-dir",
+            data_dir.display()
+        );
+    }
+    let store = Store::open(data_dir)?;
+    Ok(Accounts::new(store, clock, hasher()))
+}
+
+/// Everything `init` and `serve` share: the data dir, master key, store,
+/// signing key and the first admin.
+pub struct Core {
+    pub store: Store,
+    pub auth: Arc<Auth>,
+    pub key_created: bool,
+    pub bootstrap: Bootstrap,
+}
+
+pub async fn open_core(settings: &Settings, clock: SharedClock) -> anyhow::Result<Core> {
+    prepare_data_dir(&settings.data_dir)?;
+    let (vault, key_created) = Vault::load_or_create(&settings.data_dir)?;
+    let store = Store::open(&settings.data_dir)?;
+    let auth = Auth::load(store.clone(), clock, Arc::new(vault), hasher()).await?;
+    let bootstrap = auth
+        .accounts
+        .bootstrap(
+            settings.admin_email.clone(),
+            settings.admin_password.clone(),
+        )
+        .await?;
+    Ok(Core {
+        store,
+        auth: Arc::new(auth),
+        key_created,
+        bootstrap,
+    })
+}
+
+pub struct Application {
+    public: TcpListener,
+    control: TcpListener,
+    state: AppState,
+    scheduler: Arc<Scheduler>,
+    pub bootstrap: Bootstrap,
+    /// Held while serving: one server per data dir.
+    _lock: File,
+}
+
+impl Application {
+    pub async fn build(settings: &Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        prepare_data_dir(&settings.data_dir)?;
+        let lock = File::create(settings.data_dir.join(LOCK_FILE))?;
+        if lock.try_lock().is_err() {
+            bail!(
+                "another `inboxgrove serve` is already using {}; stop it first",
+                settings.data_dir.display()
+            );
+        }
+        let core = open_core(settings, clock.clone()).await?;
+
+        let mut scheduler =
+            Scheduler::new(core.store.clone(), clock.clone(), StdRng::from_entropy());
+        maintenance::register(&mut scheduler, core.store.clone(), clock.clone());
+        scheduler.recover().await?;
+
+        let public = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let control = TcpListener::bind(settings.control_listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.control_listen))?;
+        let state = AppState {
+            store: core.store,
+            clock,
+            auth: core.auth,
+            limiter: Arc::new(ratelimit::limiter(
+                settings.rate_limit_per_minute,
+                settings.rate_limit_burst,
+            )),
+        };
+        Ok(Self {
+            public,
+            control,
+            state,
+            scheduler: Arc::new(scheduler),
+            bootstrap: core.bootstrap,
+            _lock: lock,
+        })
+    }
+
+    pub fn public_addr(&self) -> SocketAddr {
+        self.public.local_addr().unwrap_or(([0, 0, 0, 0], 0).into())
+    }
+
+    pub fn control_addr(&self) -> SocketAddr {
+        self.control
+            .local_addr()
+            .unwrap_or(([0, 0, 0, 0], 0).into())
+    }
+
+    pub fn scheduler(&self) -> Arc<Scheduler> {
+        self.scheduler.clone()
+    }
+
+    /// Serves until `shutdown` completes, then lets requests and the job in
+    /// progress finish.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let workers: Vec<_> = (0..WORKERS)
+            .map(|_| tokio::spawn(self.scheduler.clone().work(stop_rx.clone())))
+            .collect();
+        let limiter = self.state.limiter.clone();
+        let mut prune_stop = stop_rx.clone();
+        let pruner = tokio::spawn(async move {
+            // Forget idle rate-limit keys so the map stays small.
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => limiter.retain_recent(),
+                    _ = prune_stop.changed() => break,
+                }
+            }
+        });
+
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let public = axum::serve(
+            self.public,
+            api::router(self.state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopped(stop_rx.clone()));
+        let control = axum::serve(
+            self.control,
+            kumo::router().into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopped(stop_rx.clone()));
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let (p, c) = tokio::join!(public, control);
+        p.context("public listener failed")?;
+        c.context("control listener failed")?;
+        for w in workers {
+            let _ = w.await;
+        }
+        let _ = pruner.await;
+        Ok(())
+    }
+}

@@ -1,0 +1,86 @@
+//! The `audit_logs` table.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, Row, params};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{Result, uuid_at};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRow {
+    pub id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub action: String,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub status: String,
+    pub metadata: serde_json::Value,
+    pub client_ip: Option<String>,
+    pub request_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<AuditRow> {
+    let user: Option<String> = row.get(1)?;
+    let metadata: String = row.get(6)?;
+    Ok(AuditRow {
+        id: uuid_at(row, 0)?,
+        user_id: user.and_then(|u| Uuid::parse_str(&u).ok()),
+        action: row.get(2)?,
+        resource_type: row.get(3)?,
+        resource_id: row.get(4)?,
+        status: row.get(5)?,
+        metadata: serde_json::from_str(&metadata).unwrap_or_default(),
+        client_ip: row.get(7)?,
+        request_id: row.get(8)?,
+        created_at: row.get(9)?,
+    })
+}
+
+pub fn insert(conn: &Connection, row: &AuditRow) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO audit_logs (id, user_id, action, resource_type, resource_id, status,
+                                 metadata, client_ip, request_id, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        row.id.to_string(),
+        row.user_id.map(|u| u.to_string()),
+        row.action,
+        row.resource_type,
+        row.resource_id,
+        row.status,
+        row.metadata.to_string(),
+        row.client_ip,
+        row.request_id,
+        row.created_at
+    ])?;
+    Ok(())
+}
+
+/// Newest first, `limit` rows older than `before` (an id, since ids are
+/// UUIDv7 and sort by time); only `owner`'s rows unless `owner` is `None`.
+pub fn page(
+    conn: &Connection,
+    owner: Option<Uuid>,
+    before: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<AuditRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, user_id, action, resource_type, resource_id, status, metadata,
+                client_ip, request_id, created_at
+         FROM audit_logs
+         WHERE (?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR id < ?2)
+         ORDER BY id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            owner.map(|o| o.to_string()),
+            before.map(|b| b.to_string()),
+            limit
+        ],
+        from_row,
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -1,0 +1,137 @@
+//! The `sessions` and `refresh_tokens` tables: a session is one family of
+//! rotating refresh tokens.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
+
+use super::{Result, enum_at, uuid_at};
+use crate::types::Role;
+
+pub fn create(conn: &Connection, user_id: Uuid, now: DateTime<Utc>) -> Result<Uuid> {
+    let id = Uuid::new_v4();
+    conn.execute(
+        "INSERT INTO sessions (id, user_id, created_at) VALUES (?1, ?2, ?3)",
+        params![id.to_string(), user_id.to_string(), now],
+    )?;
+    Ok(id)
+}
+
+pub fn add_refresh_token(
+    conn: &Connection,
+    session_id: Uuid,
+    token_hash: &[u8],
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO refresh_tokens (id, session_id, token_hash, expires_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            Uuid::new_v4().to_string(),
+            session_id.to_string(),
+            token_hash,
+            expires_at,
+            now
+        ],
+    )?;
+    Ok(())
+}
+
+/// What is known about a presented refresh token.
+pub struct RefreshToken {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    pub user_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+    pub spent: bool,
+    pub session_revoked: bool,
+    pub user_disabled: bool,
+}
+
+pub fn refresh_token(conn: &Connection, token_hash: &[u8]) -> Result<Option<RefreshToken>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT r.id, r.session_id, s.user_id, r.expires_at, r.spent_at IS NOT NULL,
+                    s.revoked_at IS NOT NULL, u.disabled_at IS NOT NULL
+             FROM refresh_tokens r
+             JOIN sessions s ON s.id = r.session_id
+             JOIN users u ON u.id = s.user_id
+             WHERE r.token_hash = ?1",
+        )?
+        .query_row([token_hash], |r| {
+            Ok(RefreshToken {
+                id: uuid_at(r, 0)?,
+                session_id: uuid_at(r, 1)?,
+                user_id: uuid_at(r, 2)?,
+                expires_at: r.get(3)?,
+                spent: r.get(4)?,
+                session_revoked: r.get(5)?,
+                user_disabled: r.get(6)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Marks a refresh token spent; false when it already was (a concurrent
+/// refresh won the race), which callers treat as reuse.
+pub fn spend_refresh_token(conn: &Connection, id: Uuid, now: DateTime<Utc>) -> Result<bool> {
+    let n = conn.execute(
+        "UPDATE refresh_tokens SET spent_at = ?2 WHERE id = ?1 AND spent_at IS NULL",
+        params![id.to_string(), now],
+    )?;
+    Ok(n == 1)
+}
+
+pub fn revoke(conn: &Connection, session_id: Uuid, reason: &str, now: DateTime<Utc>) -> Result<()> {
+    conn.execute(
+        "UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3
+         WHERE id = ?1 AND revoked_at IS NULL",
+        params![session_id.to_string(), now, reason],
+    )?;
+    Ok(())
+}
+
+pub fn revoke_all_of_user(
+    conn: &Connection,
+    user_id: Uuid,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3
+         WHERE user_id = ?1 AND revoked_at IS NULL",
+        params![user_id.to_string(), now, reason],
+    )?)
+}
+
+/// The live state behind an access token: `None` when the session is gone,
+/// revoked, or its user is disabled.
+pub fn active_role(conn: &Connection, session_id: Uuid, user_id: Uuid) -> Result<Option<Role>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT u.role FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.id = ?1 AND u.id = ?2 AND s.revoked_at IS NULL AND u.disabled_at IS NULL",
+        )?
+        .query_row(params![session_id.to_string(), user_id.to_string()], |r| {
+            enum_at(r, 0, Role::parse)
+        })
+        .optional()?)
+}
+
+/// Deletes refresh tokens past their expiry and sessions that have been
+/// revoked, or have had no live refresh token, for longer than `keep`.
+pub fn purge(conn: &Connection, now: DateTime<Utc>, keep: chrono::Duration) -> Result<usize> {
+    let expired = conn.execute(
+        "DELETE FROM refresh_tokens WHERE expires_at < ?1",
+        params![now],
+    )?;
+    let cutoff = now - keep;
+    let sessions = conn.execute(
+        "DELETE FROM sessions WHERE (revoked_at IS NOT NULL AND revoked_at < ?1)
+            OR (created_at < ?1 AND NOT EXISTS
+                (SELECT 1 FROM refresh_tokens r WHERE r.session_id = sessions.id))",
+        params![cutoff],
+    )?;
+    Ok(expired + sessions)
+}
