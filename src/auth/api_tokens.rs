@@ -20,7 +20,7 @@ pub const MAX_DAYS: u32 = 3650;
 pub struct CreatedToken {
     #[serde(flatten)]
     pub token: ApiToken,
-    #[serde(serialize_with = "expose")]
+    #[serde(rename = "token", serialize_with = "expose")]
     pub secret: SecretString,
 }
 

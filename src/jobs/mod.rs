@@ -282,3 +282,6 @@ impl Scheduler {
         Self::new(store, clock, StdRng::from_entropy())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,187 @@
+use std::sync::Arc;
+
+use chrono::DateTime;
+use inboxgrove::clock::{ManualClock, SharedClock, SystemClock};
+use inboxgrove::config::{BootstrapArgs, FileConfig, Global, ServeArgs, Settings};
+use inboxgrove::server::Application;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+pub const ADMIN_EMAIL: &str = "root@example.com";
+pub const ADMIN_PASSWORD: &str = "admin password 123";
+pub const MEMBER_PASSWORD: &str = "member password 456";
+
+pub struct Options {
+    pub per_minute: u32,
+    pub burst: u32,
+    pub clock: Option<Arc<ManualClock>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            per_minute: 100_000,
+            burst: 100_000,
+            clock: None,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub control: String,
+    pub client: reqwest::Client,
+    pub dir: TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub fn settings(dir: &std::path::Path, opts: &Options) -> Settings {
+    let serve = ServeArgs {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        control_listen: Some("127.0.0.1:0".parse().unwrap()),
+        rate_limit_per_minute: std::num::NonZeroU32::new(opts.per_minute),
+        rate_limit_burst: std::num::NonZeroU32::new(opts.burst),
+        bootstrap: BootstrapArgs {
+            admin_email: Some(ADMIN_EMAIL.into()),
+        },
+        ..Default::default()
+    };
+    let global = Global {
+        data_dir: Some(dir),
+        log: None,
+        log_format: None,
+    };
+    Settings::resolve(global, &serve, FileConfig::default(), &|k| {
+        (k == "INBOXGROVE_ADMIN_PASSWORD").then(|| ADMIN_PASSWORD.to_owned())
+    })
+    .unwrap()
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(opts: Options) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let clock: SharedClock = match &opts.clock {
+        Some(c) => c.clone(),
+        None => Arc::new(SystemClock),
+    };
+    let app = Application::build(&settings(dir.path(), &opts), clock)
+        .await
+        .unwrap();
+    let base = format!("http://{}", app.public_addr());
+    let control = format!("http://{}", app.control_addr());
+    let (tx, rx) = oneshot::channel();
+    let handle = tokio::spawn(app.run(async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        base,
+        control,
+        client: reqwest::Client::new(),
+        dir,
+        stop: Some(tx),
+        handle: Some(handle),
+    }
+}
+
+pub fn manual_clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(
+        DateTime::from_timestamp(1_900_000_000, 0).unwrap(),
+    ))
+}
+
+impl TestApp {
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) -> TempDir {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.unwrap().unwrap();
+        }
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None, Some(token)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body), token).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Value {
+        let (status, body) = self
+            .post(
+                "/api/v1/auth/login",
+                json!({ "email": email, "password": password }),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "login of {email}: {body}");
+        body
+    }
+
+    pub async fn admin_token(&self) -> String {
+        access(&self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await)
+    }
+
+    /// Creates a member through the admin API; returns (id, access token).
+    pub async fn member(&self, admin: &str, email: &str) -> (String, String) {
+        let (status, user) = self
+            .post(
+                "/api/v1/users",
+                json!({ "email": email, "password": MEMBER_PASSWORD }),
+                Some(admin),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{user}");
+        let token = access(&self.login(email, MEMBER_PASSWORD).await);
+        (user["id"].as_str().unwrap().to_owned(), token)
+    }
+
+    /// Audit rows as the admin sees them, newest first.
+    pub async fn audit_rows(&self, admin: &str) -> Vec<Value> {
+        let (status, page) = self.get("/api/v1/audit-logs?limit=200", admin).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        page["items"].as_array().unwrap().clone()
+    }
+}
+
+pub fn access(tokens: &Value) -> String {
+    tokens["access_token"].as_str().unwrap().to_owned()
+}
+
+pub fn error_code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<no error code>")
+}
