@@ -60,9 +60,6 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn me(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> Result<Json<User>, ApiError> {
-    Ok(Json(state.auth.accounts.get(principal.user_id).await?))
+pub async fn me(principal: Principal) -> Json<User> {
+    Json(principal.user)
 }

@@ -150,7 +150,7 @@ impl FromRequestParts<AppState> for Principal {
         let token = bearer(parts).ok_or(AuthError::MissingToken)?;
         let principal = state.auth.authenticate(token).await?;
         if let Some(audit) = parts.extensions.get::<AuditContext>() {
-            audit.actor(principal.user_id);
+            audit.actor(principal.user_id());
         }
         Ok(principal)
     }

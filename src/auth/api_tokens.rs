@@ -48,7 +48,7 @@ impl Auth {
         let (secret, hash) = new_secret(PREFIX);
         let token = ApiToken {
             id: Uuid::new_v4(),
-            user_id: owner.user_id,
+            user_id: owner.user_id(),
             name: name.as_str().to_owned(),
             prefix: secret.expose_secret()[..SHOWN_PREFIX_CHARS].to_owned(),
             expires_at: expires_in_days.map(|d| now + Duration::days(d.into())),

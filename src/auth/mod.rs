@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::clock::SharedClock;
+use crate::store::users::User;
 use crate::store::{self, Store, StoreError};
 use crate::types::Role;
 use crate::vault::{Slot, Vault, VaultError};
@@ -66,11 +67,11 @@ pub enum AuthError {
     Hash(#[from] password::HashError),
 }
 
-/// The authenticated caller of a request.
-#[derive(Debug, Clone, Copy)]
+/// The authenticated caller of a request, with their user record as it is
+/// now (read in the same query that checked the credential is live).
+#[derive(Debug, Clone)]
 pub struct Principal {
-    pub user_id: Uuid,
-    pub role: Role,
+    pub user: User,
     pub credential: Credential,
 }
 
@@ -83,12 +84,16 @@ pub enum Credential {
 impl Principal {
     /// Whose resources this caller sees: `None` (everyone's) for admins,
     /// their own otherwise.
+    pub fn user_id(&self) -> Uuid {
+        self.user.id
+    }
+
     pub fn scope(&self) -> Option<Uuid> {
-        (self.role != Role::Admin).then_some(self.user_id)
+        (self.user.role != Role::Admin).then_some(self.user.id)
     }
 
     pub fn require_admin(&self) -> Result<(), AuthError> {
-        match self.role {
+        match self.user.role {
             Role::Admin => Ok(()),
             Role::Member => Err(AuthError::AdminOnly),
         }
@@ -158,16 +163,15 @@ impl Auth {
         let now = self.clock.now();
         if bearer.starts_with(api_tokens::PREFIX) {
             let hash = secret_hash(bearer);
-            let owner = self
+            let (token, user) = self
                 .store
                 .read(move |c| store::api_tokens::owner_by_hash(c, &hash))
                 .await?
-                .filter(|o| o.expires_at.is_none_or(|e| e > now))
+                .filter(|(t, _)| t.expires_at.is_none_or(|e| e > now))
                 .ok_or(AuthError::InvalidToken)?;
             return Ok(Principal {
-                user_id: owner.user_id,
-                role: owner.role,
-                credential: Credential::ApiToken(owner.token_id),
+                user,
+                credential: Credential::ApiToken(token.id),
             });
         }
         let claims = self
@@ -175,14 +179,13 @@ impl Auth {
             .verify(bearer, now)
             .ok_or(AuthError::InvalidToken)?;
         let (sid, sub) = (claims.sid, claims.sub);
-        let role = self
+        let user = self
             .store
-            .read(move |c| store::sessions::active_role(c, sid, sub))
+            .read(move |c| store::sessions::active_user(c, sid, sub))
             .await?
             .ok_or(AuthError::InvalidToken)?;
         Ok(Principal {
-            user_id: claims.sub,
-            role,
+            user,
             credential: Credential::Session(claims.sid),
         })
     }

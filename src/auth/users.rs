@@ -79,13 +79,6 @@ impl Accounts {
         Ok(self.store.read(store::users::list).await?)
     }
 
-    pub async fn get(&self, id: Uuid) -> Result<User, AuthError> {
-        self.store
-            .read(move |c| store::users::by_id(c, id))
-            .await?
-            .ok_or(AuthError::Store(StoreError::NotFound("user")))
-    }
-
     pub async fn find(&self, email: &EmailAddress) -> Result<User, AuthError> {
         let email = email.clone();
         self.store

@@ -5,8 +5,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Result, StoreError, enum_at, uuid_at};
-use crate::types::Role;
+use super::users::{self, User};
+use super::{Result, StoreError, uuid_at};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ApiToken {
@@ -72,28 +72,15 @@ pub fn delete(conn: &Connection, id: Uuid, owner: Option<Uuid>) -> Result<()> {
     Ok(())
 }
 
-/// Who a presented token belongs to, if it is live and its user enabled.
-pub struct TokenOwner {
-    pub token_id: Uuid,
-    pub user_id: Uuid,
-    pub role: Role,
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-pub fn owner_by_hash(conn: &Connection, token_hash: &[u8]) -> Result<Option<TokenOwner>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT t.id, u.id, u.role, t.expires_at FROM api_tokens t
-             JOIN users u ON u.id = t.user_id
-             WHERE t.token_hash = ?1 AND u.disabled_at IS NULL",
-        )?
-        .query_row([token_hash], |r| {
-            Ok(TokenOwner {
-                token_id: uuid_at(r, 0)?,
-                user_id: uuid_at(r, 1)?,
-                role: enum_at(r, 2, Role::parse)?,
-                expires_at: r.get(3)?,
-            })
-        })
-        .optional()?)
+/// The token with this hash and its owner, if the owner is enabled. Expiry
+/// is the caller's to check against its clock.
+pub fn owner_by_hash(conn: &Connection, token_hash: &[u8]) -> Result<Option<(ApiToken, User)>> {
+    let sql = format!("SELECT {COLUMNS} FROM api_tokens WHERE token_hash = ?1");
+    let token = conn
+        .prepare_cached(&sql)?
+        .query_row([token_hash], from_row)
+        .optional()?;
+    let Some(token) = token else { return Ok(None) };
+    let owner = users::by_id(conn, token.user_id)?.filter(|u| !u.disabled);
+    Ok(owner.map(|u| (token, u)))
 }

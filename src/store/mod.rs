@@ -1,10 +1,14 @@
 //! The SQLite store: one file `<data-dir>/inboxgrove.db` in WAL mode.
 //!
 //! All SQL lives in this module's repositories; handlers call plain
-//! functions. SQLite calls block, so every call runs on tokio's blocking
-//! pool: writes through the one writer connection (SQLite has a single
-//! writer anyway, and queueing here beats SQLITE_BUSY), reads through a small
-//! pool of reader connections that WAL lets run beside the writer.
+//! functions. SQLite calls block, so they never run on the async runtime:
+//! each connection is owned by a dedicated thread that takes closures from a
+//! channel. Writes go to the one writer thread (SQLite has a single writer
+//! anyway, and queueing here beats SQLITE_BUSY); reads go to a few reader
+//! threads that WAL lets run beside the writer. Under load the threads stay
+//! busy draining their queue instead of being woken per query, which is
+//! what tokio's blocking pool would cost (measured: half the CPU of an
+//! authenticated request went to thread wake-ups).
 
 mod migrations;
 
@@ -15,9 +19,12 @@ pub mod sessions;
 pub mod settings;
 pub mod users;
 
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use tokio::sync::oneshot;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use uuid::Uuid;
@@ -25,7 +32,7 @@ use uuid::Uuid;
 pub use migrations::SCHEMA_VERSION;
 
 const DB_FILE: &str = "inboxgrove.db";
-const MAX_IDLE_READERS: usize = 8;
+const READERS: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -45,15 +52,12 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    path: PathBuf,
-    writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Sender<Job>,
+    writer: Sender<Job>,
 }
 
 impl Store {
@@ -72,12 +76,15 @@ impl Store {
         // power loss can drop the last transactions (sqlite.org/wal.html).
         writer.pragma_update(None, "synchronous", "NORMAL")?;
         migrations::migrate(&mut writer)?;
+        let (readers, jobs) = crossbeam_channel::unbounded();
+        for _ in 0..READERS {
+            spawn_owner("inboxgrove-db-read", open_reader(&path)?, jobs.clone());
+        }
+        let (writer_tx, writer_jobs) = crossbeam_channel::unbounded();
+        spawn_owner("inboxgrove-db-write", writer, writer_jobs);
         Ok(Self {
-            inner: Arc::new(Inner {
-                path,
-                writer: Mutex::new(writer),
-                readers: Mutex::new(Vec::new()),
-            }),
+            readers,
+            writer: writer_tx,
         })
     }
 
@@ -87,21 +94,13 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R> + Send + 'static,
     {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = match lock(&inner.readers).pop() {
-                Some(c) => c,
-                None => open_reader(&inner.path)?,
-            };
-            let out = f(&conn);
-            let mut idle = lock(&inner.readers);
-            if idle.len() < MAX_IDLE_READERS {
-                idle.push(conn);
-            }
-            out
-        })
-        .await
-        .map_err(|_| StoreError::Worker)?
+        let (tx, rx) = oneshot::channel();
+        self.readers
+            .send(Box::new(move |conn| {
+                let _ = tx.send(f(conn));
+            }))
+            .map_err(|_| StoreError::Worker)?;
+        rx.await.map_err(|_| StoreError::Worker)?
     }
 
     /// Runs `f` in one IMMEDIATE transaction on the writer: it commits when
@@ -114,18 +113,13 @@ impl Store {
         E: From<StoreError> + Send + 'static,
         F: FnOnce(&Transaction<'_>) -> std::result::Result<R, E> + Send + 'static,
     {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = lock(&inner.writer);
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(StoreError::from)?;
-            let out = f(&tx)?;
-            tx.commit().map_err(StoreError::from)?;
-            Ok(out)
-        })
-        .await
-        .map_err(|_| StoreError::Worker)?
+        let (tx, rx) = oneshot::channel();
+        self.writer
+            .send(Box::new(move |conn| {
+                let _ = tx.send(in_transaction(conn, f));
+            }))
+            .map_err(|_| StoreError::Worker)?;
+        rx.await.map_err(|_| StoreError::Worker)?
     }
 
     /// Readiness: the file is there and answers a query.
@@ -135,10 +129,33 @@ impl Store {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding a connection cannot leave SQLite inconsistent
-    // (the transaction rolls back on drop), so a poisoned lock is usable.
-    m.lock().unwrap_or_else(|p| p.into_inner())
+fn in_transaction<R, E: From<StoreError>>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Transaction<'_>) -> std::result::Result<R, E>,
+) -> std::result::Result<R, E> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(StoreError::from)?;
+    let out = f(&tx)?;
+    tx.commit().map_err(StoreError::from)?;
+    Ok(out)
+}
+
+/// A thread that owns `conn` and runs jobs on it until every sender is
+/// dropped. A panicking job drops its reply (the caller sees `Worker`) and
+/// rolls back its transaction; the thread goes on.
+fn spawn_owner(name: &str, mut conn: Connection, jobs: Receiver<Job>) {
+    let spawned = std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            for job in jobs {
+                let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut conn)));
+            }
+        });
+    if let Err(e) = spawned {
+        // Without the thread its queue has no consumer: callers get Worker.
+        tracing::error!(error = %e, "cannot start a database thread");
+    }
 }
 
 fn configure(conn: &Connection) -> Result<()> {

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
-use super::{Result, enum_at, uuid_at};
-use crate::types::Role;
+use super::users::{self, User};
+use super::{Result, uuid_at};
 
 pub fn create(conn: &Connection, user_id: Uuid, now: DateTime<Utc>) -> Result<Uuid> {
     let id = Uuid::new_v4();
@@ -105,18 +105,21 @@ pub fn revoke_all_of_user(
     )?)
 }
 
-/// The live state behind an access token: `None` when the session is gone,
-/// revoked, or its user is disabled.
-pub fn active_role(conn: &Connection, session_id: Uuid, user_id: Uuid) -> Result<Option<Role>> {
-    Ok(conn
+/// The user behind an access token, if its session is live and the user
+/// enabled.
+pub fn active_user(conn: &Connection, session_id: Uuid, user_id: Uuid) -> Result<Option<User>> {
+    let live: bool = conn
         .prepare_cached(
-            "SELECT u.role FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.id = ?1 AND u.id = ?2 AND s.revoked_at IS NULL AND u.disabled_at IS NULL",
+            "SELECT EXISTS (SELECT 1 FROM sessions
+                            WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL)",
         )?
         .query_row(params![session_id.to_string(), user_id.to_string()], |r| {
-            enum_at(r, 0, Role::parse)
-        })
-        .optional()?)
+            r.get(0)
+        })?;
+    if !live {
+        return Ok(None);
+    }
+    Ok(users::by_id(conn, user_id)?.filter(|u| !u.disabled))
 }
 
 /// Deletes refresh tokens past their expiry and sessions that have been
