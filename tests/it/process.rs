@@ -69,10 +69,8 @@ impl Server {
 
     /// SIGTERM, then wait: the graceful path a systemd stop takes.
     fn stop(mut self) {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
         let status = self.child.wait().unwrap();
         assert!(status.success(), "graceful stop exits 0: {status}");
     }

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs InboxGrove on this machine as a systemd service:
+#   /usr/bin/inboxgrove, /etc/inboxgrove/inboxgrove.toml, /var/lib/inboxgrove,
+#   the `inboxgrove` system user and the inboxgrove.service unit.
+#
+#   sudo ./install.sh                  build the static binary from this checkout
+#   sudo ./install.sh --binary PATH    install a binary built elsewhere
+#
+# Running it again upgrades the binary and keeps the config and data.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+binary=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --binary) binary="${2:?--binary needs a path}"; shift 2 ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install.sh: run as root (sudo ./install.sh)" >&2
+    exit 1
+fi
+
+if [ -z "$binary" ]; then
+    command -v cargo >/dev/null || {
+        echo "install.sh: cargo not found; install Rust or pass --binary PATH" >&2
+        exit 1
+    }
+    binary="$(./packaging/build-static.sh | tail -n 1)"
+fi
+[ -x "$binary" ] || { echo "install.sh: $binary is not an executable" >&2; exit 1; }
+
+install -m 0755 "$binary" /usr/bin/inboxgrove
+sh packaging/scripts/postinst
+install -d -m 0750 -o root -g inboxgrove /etc/inboxgrove
+if [ ! -e /etc/inboxgrove/inboxgrove.toml ]; then
+    install -m 0640 -o root -g inboxgrove packaging/inboxgrove.toml /etc/inboxgrove/inboxgrove.toml
+fi
+install -m 0644 packaging/inboxgrove.service /etc/systemd/system/inboxgrove.service
+
+# Creates the master key, database and first admin; prints the admin's
+# password once if it generated one.
+runuser -u inboxgrove -- /usr/bin/inboxgrove --config /etc/inboxgrove/inboxgrove.toml init
+
+if [ -d /run/systemd/system ]; then
+    systemctl daemon-reload
+    systemctl enable --now inboxgrove.service
+    systemctl restart inboxgrove.service
+    echo "inboxgrove is running: systemctl status inboxgrove; logs: journalctl -u inboxgrove"
+else
+    echo "systemd is not running here; start it with: runuser -u inboxgrove -- inboxgrove --config /etc/inboxgrove/inboxgrove.toml serve"
+fi
