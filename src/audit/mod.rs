@@ -23,7 +23,8 @@ pub struct Entry {
 
 pub async fn record(store: &Store, clock: &SharedClock, entry: Entry) -> Result<(), StoreError> {
     let now = clock.now();
-    // UUIDv7 from the injected clock: ids sort by time, which paging uses.
+    // UUIDv7 from the injected clock keeps ids roughly time-ordered, which
+    // keeps the index's inserts at its end.
     let ts = Timestamp::from_unix(
         NoContext,
         now.timestamp().max(0) as u64,

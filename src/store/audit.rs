@@ -59,8 +59,9 @@ pub fn insert(conn: &Connection, row: &AuditRow) -> Result<()> {
     Ok(())
 }
 
-/// Newest first, `limit` rows older than `before` (an id, since ids are
-/// UUIDv7 and sort by time); only `owner`'s rows unless `owner` is `None`.
+/// Newest first, `limit` rows that come after the row `before` in that
+/// order; only `owner`'s rows unless `owner` is `None`. Rows written in the
+/// same instant are ordered by id, so pages never skip or repeat a row.
 pub fn page(
     conn: &Connection,
     owner: Option<Uuid>,
@@ -71,8 +72,10 @@ pub fn page(
         "SELECT id, user_id, action, resource_type, resource_id, status, metadata,
                 client_ip, request_id, created_at
          FROM audit_logs
-         WHERE (?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR id < ?2)
-         ORDER BY id DESC LIMIT ?3",
+         WHERE (?1 IS NULL OR user_id = ?1)
+           AND (?2 IS NULL OR (created_at, id) <
+                (SELECT created_at, id FROM audit_logs WHERE id = ?2))
+         ORDER BY created_at DESC, id DESC LIMIT ?3",
     )?;
     let rows = stmt.query_map(
         params![

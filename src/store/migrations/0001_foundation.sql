@@ -131,7 +131,7 @@ CREATE TABLE warmup_campaigns (
     UNIQUE (mailbox_id, campaign_day)
 ) STRICT;
 
--- Ids are UUIDv7, so ordering by id is ordering by time (keyset paging).
+-- Paged newest first by (created_at, id).
 CREATE TABLE audit_logs (
     id            TEXT PRIMARY KEY,
     user_id       TEXT REFERENCES users (id) ON DELETE SET NULL,
@@ -144,7 +144,8 @@ CREATE TABLE audit_logs (
     request_id    TEXT,
     created_at    TEXT NOT NULL
 ) STRICT;
-CREATE INDEX audit_logs_user ON audit_logs (user_id, id);
+CREATE INDEX audit_logs_time ON audit_logs (created_at, id);
+CREATE INDEX audit_logs_user ON audit_logs (user_id, created_at, id);
 
 CREATE TABLE jobs (
     id           TEXT PRIMARY KEY,
