@@ -10,7 +10,10 @@ use clap::{Parser, Subcommand};
 use rand::distributions::{Alphanumeric, DistString};
 use rand::rngs::OsRng;
 use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
 
+use crate::audit;
+use crate::auth::Accounts;
 use crate::auth::users::{Bootstrap, UserPatch};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{BootstrapArgs, FileConfig, Global, LogFormat, ServeArgs, Settings};
@@ -177,9 +180,59 @@ fn print_bootstrap(bootstrap: &Bootstrap, url: &str) {
 }
 
 async fn user(cmd: UserCommand, settings: Settings, clock: SharedClock) -> anyhow::Result<()> {
-    let accounts = server::open_accounts(&settings.data_dir, clock)?;
+    let (store, accounts) = server::open_accounts(&settings.data_dir, clock.clone())?;
+    let (action, raw_email) = match &cmd {
+        UserCommand::List => return list_users(&accounts).await,
+        UserCommand::Create { email, .. } => ("cli user create", email.clone()),
+        UserCommand::SetPassword { email, .. } => ("cli user set-password", email.clone()),
+        UserCommand::Disable { email } => ("cli user disable", email.clone()),
+    };
+    let outcome = change_user(cmd, &accounts).await;
+    // Changes made at the console are audited like those made through the
+    // API; there is no API user behind them, so the row names the target.
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("email".into(), raw_email.into());
+    metadata.insert("via".into(), "cli".into());
+    let entry = audit::Entry {
+        action: action.to_owned(),
+        resource_type: Some("user".to_owned()),
+        resource_id: outcome.as_ref().ok().map(|id| id.to_string()),
+        success: outcome.is_ok(),
+        metadata,
+        ..Default::default()
+    };
+    if let Err(e) = audit::record(&store, &clock, entry).await {
+        eprintln!("warning: could not write the audit row: {e}");
+    }
+    outcome.map(|_| ())
+}
+
+async fn list_users(accounts: &Accounts) -> anyhow::Result<()> {
+    println!(
+        "{:<36}  {:<6}  {:<10}  {:<8}  email",
+        "id", "role", "tier", "state"
+    );
+    for u in accounts.list().await? {
+        let state = if u.disabled { "disabled" } else { "active" };
+        println!(
+            "{:<36}  {:<6}  {:<10}  {:<8}  {}",
+            u.id, u.role, u.subscription_tier, state, u.email
+        );
+    }
+    Ok(())
+}
+
+/// Runs a changing user command; returns the id of the user changed.
+async fn change_user(cmd: UserCommand, accounts: &Accounts) -> anyhow::Result<Uuid> {
     let email = |raw: &str| EmailAddress::parse(raw).map_err(|e| anyhow::anyhow!("--email: {e}"));
+    let show_once = |password: &Password| {
+        println!(
+            "password (shown once): {}",
+            password.secret().expose_secret()
+        );
+    };
     match cmd {
+        UserCommand::List => Err(anyhow::anyhow!("`user list` changes nothing")),
         UserCommand::Create {
             email: raw,
             admin,
@@ -192,24 +245,9 @@ async fn user(cmd: UserCommand, settings: Settings, clock: SharedClock) -> anyho
                 .await?;
             println!("created {} {} ({})", user.role, user.email, user.id);
             if generated {
-                println!(
-                    "password (shown once): {}",
-                    password.secret().expose_secret()
-                );
+                show_once(&password);
             }
-        }
-        UserCommand::List => {
-            println!(
-                "{:<36}  {:<6}  {:<10}  {:<8}  email",
-                "id", "role", "tier", "state"
-            );
-            for u in accounts.list().await? {
-                let state = if u.disabled { "disabled" } else { "active" };
-                println!(
-                    "{:<36}  {:<6}  {:<10}  {:<8}  {}",
-                    u.id, u.role, u.subscription_tier, state, u.email
-                );
-            }
+            Ok(user.id)
         }
         UserCommand::SetPassword {
             email: raw,
@@ -227,11 +265,9 @@ async fn user(cmd: UserCommand, settings: Settings, clock: SharedClock) -> anyho
                 user.email
             );
             if generated {
-                println!(
-                    "password (shown once): {}",
-                    password.secret().expose_secret()
-                );
+                show_once(&password);
             }
+            Ok(user.id)
         }
         UserCommand::Disable { email: raw } => {
             let user = accounts.find(&email(&raw)?).await?;
@@ -241,9 +277,9 @@ async fn user(cmd: UserCommand, settings: Settings, clock: SharedClock) -> anyho
             };
             accounts.update(user.id, patch).await?;
             println!("disabled {}; their sessions were ended", user.email);
+            Ok(user.id)
         }
     }
-    Ok(())
 }
 
 /// The password from stdin's first line, or a generated one (then `true`).

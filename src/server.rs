@@ -46,7 +46,7 @@ fn hasher() -> Hasher {
 /// The store and user accounts of an existing data dir, for CLI commands
 /// that work whether or not the server runs (SQLite's WAL and busy timeout
 /// let both write).
-pub fn open_accounts(data_dir: &Path, clock: SharedClock) -> anyhow::Result<Accounts> {
+pub fn open_accounts(data_dir: &Path, clock: SharedClock) -> anyhow::Result<(Store, Accounts)> {
     if !Store::path_in(data_dir).exists() {
         bail!(
             "no InboxGrove data in {}; run `inboxgrove init` first or pass --data-dir",
@@ -54,7 +54,7 @@ pub fn open_accounts(data_dir: &Path, clock: SharedClock) -> anyhow::Result<Acco
         );
     }
     let store = Store::open(data_dir)?;
-    Ok(Accounts::new(store, clock, hasher()))
+    Ok((store.clone(), Accounts::new(store, clock, hasher())))
 }
 
 /// Everything `init` and `serve` share: the data dir, master key, store,
@@ -106,6 +106,14 @@ impl Application {
                 settings.data_dir.display()
             );
         }
+        // Bind first: if a port is taken, nothing has been created yet, so a
+        // generated admin password is never lost unprinted.
+        let public = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let control = TcpListener::bind(settings.control_listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.control_listen))?;
         let core = open_core(settings, clock.clone()).await?;
 
         let mut scheduler =
@@ -113,12 +121,6 @@ impl Application {
         maintenance::register(&mut scheduler, core.store.clone(), clock.clone());
         scheduler.recover().await?;
 
-        let public = TcpListener::bind(settings.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.listen))?;
-        let control = TcpListener::bind(settings.control_listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.control_listen))?;
         let state = AppState {
             store: core.store,
             clock,

@@ -90,6 +90,10 @@ impl ApiError {
                 "send the body as JSON with 'Content-Type: application/json'",
             ),
             StatusCode::BAD_REQUEST => ("bad_request", "the request could not be read"),
+            StatusCode::REQUEST_TIMEOUT => (
+                "timeout",
+                "the request took too long; try again, or send less per request",
+            ),
             s if s.is_server_error() => return Self::internal(&format!("bare {s} response")),
             _ => ("error", "the request failed"),
         };

@@ -321,6 +321,29 @@ async fn user_commands_work_beside_a_running_server() {
     assert!(!missing.status.success());
     server.stop();
 
+    // Console changes are audited, failures included.
+    let store = Store::open(&data).unwrap();
+    let rows: Vec<(String, String)> = store
+        .read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT action, status FROM audit_logs WHERE action LIKE 'cli %' ORDER BY created_at, id",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+        .unwrap();
+    let expected = [
+        ("cli user create", "success"),
+        ("cli user create", "failure"),
+        ("cli user create", "failure"),
+        ("cli user set-password", "success"),
+        ("cli user disable", "success"),
+        ("cli user disable", "failure"),
+    ];
+    let rows: Vec<(&str, &str)> = rows.iter().map(|(a, s)| (a.as_str(), s.as_str())).collect();
+    assert_eq!(rows, expected);
+
     let (_tmp2, empty) = fresh_dir();
     let no_data = run(&["user", "list"], &empty, None);
     assert!(!no_data.status.success());
