@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
@@ -164,7 +164,9 @@ impl Scheduler {
                 )
             })
             .await?;
-        self.wake.notify_waiters();
+        // notify_one keeps a permit when no worker is waiting yet, so a job
+        // enqueued while the workers are busy is not left for the idle tick.
+        self.wake.notify_one();
         Ok(id)
     }
 
@@ -242,8 +244,9 @@ impl Scheduler {
     }
 
     pub fn retry_delay(&self, attempt: u32) -> Duration {
-        let exp = attempt.saturating_sub(1).min(30);
-        let full = (self.backoff.base * 2i32.pow(exp.min(20))).min(self.backoff.cap);
+        // 2^20 · base is past any sensible cap; stopping there avoids overflow.
+        let exp = attempt.saturating_sub(1).min(20);
+        let full = (self.backoff.base * 2i32.pow(exp)).min(self.backoff.cap);
         let factor: f64 = self
             .rng
             .lock()
@@ -276,10 +279,6 @@ impl Scheduler {
                 _ = shutdown.changed() => {}
             }
         }
-    }
-
-    pub fn seeded(store: Store, clock: SharedClock) -> Self {
-        Self::new(store, clock, StdRng::from_entropy())
     }
 }
 
