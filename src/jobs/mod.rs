@@ -14,8 +14,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
-use rand::rngs::StdRng;
 use rand::Rng;
+use rand::rngs::StdRng;
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
