@@ -4,7 +4,7 @@
 //! `INBOXGROVE_<NAME>_FILE` (or `<name>_file` in TOML) naming a file that
 //! holds them, which keeps them out of `ps` and the environment of children.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
@@ -54,6 +54,15 @@ pub struct FileConfig {
     pub admin_email: Option<String>,
     pub admin_password: Option<String>,
     pub admin_password_file: Option<PathBuf>,
+    pub public_ipv4: Option<Ipv4Addr>,
+    pub public_ipv6: Option<Ipv6Addr>,
+    pub mail_host_pattern: Option<String>,
+    pub tracking_host: Option<String>,
+    pub cloudflare_api_url: Option<String>,
+    pub cloudflare_api_token: Option<String>,
+    pub cloudflare_api_token_file: Option<PathBuf>,
+    pub dns_servers: Option<DnsServers>,
+    pub dmarc_quarantine_after_days: Option<u32>,
 }
 
 impl FileConfig {
@@ -96,7 +105,84 @@ pub struct ServeArgs {
     pub rate_limit_burst: Option<NonZeroU32>,
     #[command(flatten)]
     pub bootstrap: BootstrapArgs,
+    #[command(flatten)]
+    pub domains: DomainArgs,
 }
+
+/// What the domain orchestrator needs to know about this server.
+#[derive(Debug, Default, Clone, Args)]
+pub struct DomainArgs {
+    /// This server's public IPv4 address (A record, SPF); required before a
+    /// domain can be added
+    #[arg(long, env = "INBOXGROVE_PUBLIC_IPV4")]
+    pub public_ipv4: Option<Ipv4Addr>,
+    /// This server's public IPv6 address, if it sends over IPv6
+    #[arg(long, env = "INBOXGROVE_PUBLIC_IPV6")]
+    pub public_ipv6: Option<Ipv6Addr>,
+    /// Mail host name of each domain; {domain} is replaced [default: mail.{domain}]
+    #[arg(long, env = "INBOXGROVE_MAIL_HOST_PATTERN")]
+    pub mail_host_pattern: Option<String>,
+    /// Host that tracking CNAMEs point at [default: none, no tracking record]
+    #[arg(long, env = "INBOXGROVE_TRACKING_HOST")]
+    pub tracking_host: Option<String>,
+    /// Cloudflare API base URL [default: https://api.cloudflare.com/client/v4]
+    #[arg(long, env = "INBOXGROVE_CLOUDFLARE_API_URL")]
+    pub cloudflare_api_url: Option<String>,
+    /// DNS servers (ip or ip:port, comma-separated) that every verification
+    /// query goes to, instead of each zone's authoritative servers
+    #[arg(long, env = "INBOXGROVE_DNS_SERVERS")]
+    pub dns_servers: Option<DnsServers>,
+    /// Days a domain stays at DMARC p=none before moving to quarantine; 0 never [default: 14]
+    #[arg(long, env = "INBOXGROVE_DMARC_QUARANTINE_AFTER_DAYS")]
+    pub dmarc_quarantine_after_days: Option<u32>,
+}
+
+/// A comma-separated list of `ip` or `ip:port` (port 53 by default).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct DnsServers(pub Vec<SocketAddr>);
+
+impl std::str::FromStr for DnsServers {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let servers = s
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse::<SocketAddr>()
+                    .or_else(|_| p.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                    .map_err(|_| format!("'{p}' is not an ip or ip:port"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if servers.is_empty() {
+            return Err("give at least one DNS server, like 127.0.0.1:53".into());
+        }
+        Ok(Self(servers))
+    }
+}
+
+impl TryFrom<String> for DnsServers {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+/// The domain orchestrator's settings, resolved.
+#[derive(Clone)]
+pub struct DomainSettings {
+    pub public_ipv4: Option<Ipv4Addr>,
+    pub public_ipv6: Option<Ipv6Addr>,
+    pub mail_host_pattern: String,
+    pub tracking_host: Option<String>,
+    pub cloudflare_api_url: String,
+    pub cloudflare_api_token: Option<SecretString>,
+    pub dns_servers: Option<Vec<SocketAddr>>,
+    pub dmarc_quarantine_after_days: u32,
+}
+
+pub const CLOUDFLARE_API_URL: &str = "https://api.cloudflare.com/client/v4";
 
 /// The first admin, used only when the store has no user yet.
 #[derive(Debug, Default, Clone, Args)]
@@ -118,6 +204,7 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub admin_email: Option<EmailAddress>,
     pub admin_password: Option<Password>,
+    pub domains: DomainSettings,
 }
 
 /// The global flags, already merged with their environment variables by
@@ -161,6 +248,45 @@ impl Settings {
             })?),
             None => None,
         };
+        let cloudflare_api_token = match secret("CLOUDFLARE_API_TOKEN", env)? {
+            Some(s) => Some(s),
+            None => file_secret(
+                "cloudflare_api_token",
+                file.cloudflare_api_token,
+                file.cloudflare_api_token_file,
+            )?,
+        };
+        let d = &serve.domains;
+        let mail_host_pattern = d
+            .mail_host_pattern
+            .clone()
+            .or(file.mail_host_pattern)
+            .unwrap_or_else(|| "mail.{domain}".to_owned());
+        if !mail_host_pattern.contains("{domain}") {
+            return Err(ConfigError::Invalid {
+                setting: "mail_host_pattern",
+                message: format!(
+                    "'{mail_host_pattern}' must contain {{domain}}, like mail.{{domain}}"
+                ),
+            });
+        }
+        let domains = DomainSettings {
+            public_ipv4: d.public_ipv4.or(file.public_ipv4),
+            public_ipv6: d.public_ipv6.or(file.public_ipv6),
+            mail_host_pattern,
+            tracking_host: d.tracking_host.clone().or(file.tracking_host),
+            cloudflare_api_url: d
+                .cloudflare_api_url
+                .clone()
+                .or(file.cloudflare_api_url)
+                .unwrap_or_else(|| CLOUDFLARE_API_URL.to_owned()),
+            cloudflare_api_token,
+            dns_servers: d.dns_servers.clone().or(file.dns_servers).map(|s| s.0),
+            dmarc_quarantine_after_days: d
+                .dmarc_quarantine_after_days
+                .or(file.dmarc_quarantine_after_days)
+                .unwrap_or(14),
+        };
         let settings = Settings {
             data_dir: global
                 .data_dir
@@ -197,6 +323,7 @@ impl Settings {
                 .unwrap_or(LogFormat::Text),
             admin_email,
             admin_password,
+            domains,
         };
         if !settings.control_allow_remote && !settings.control_listen.ip().is_loopback() {
             return Err(ConfigError::Invalid {

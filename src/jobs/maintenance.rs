@@ -3,7 +3,7 @@
 
 use chrono::Duration;
 
-use super::Scheduler;
+use super::{Next, Scheduler};
 use crate::clock::SharedClock;
 use crate::store::{self, Store};
 
@@ -27,7 +27,7 @@ pub fn register(scheduler: &mut Scheduler, store: Store, clock: SharedClock) {
                 .await
                 .map_err(|e| e.to_string())?;
             tracing::debug!(removed, "maintenance purge done");
-            Ok(())
+            Ok(Next::Done)
         }
     });
 }

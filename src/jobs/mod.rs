@@ -24,8 +24,30 @@ use crate::clock::SharedClock;
 use crate::store::{self, Store, StoreError, jobs::NewJob};
 
 /// What a job handler returns: `Err` carries a message kept in `last_error`
-/// (never put secrets in it).
-pub type JobResult = Result<(), String>;
+/// (never put secrets in it) and counts as a failed attempt.
+pub type JobResult = Result<Next, String>;
+
+/// What happens after a successful run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Done,
+    /// Run the same job again at this time, e.g. to poll DNS until a
+    /// record appears. This is not a failure: attempts start over.
+    At(DateTime<Utc>),
+}
+
+/// Lets code outside the scheduler that inserted jobs in its own
+/// transaction wake the workers.
+#[derive(Clone)]
+pub struct Waker(Arc<Notify>);
+
+impl Waker {
+    pub fn wake(&self) {
+        // notify_one keeps a permit when no worker is waiting yet, so a job
+        // enqueued while the workers are busy is not left for the idle tick.
+        self.0.notify_one();
+    }
+}
 type JobFuture = Pin<Box<dyn Future<Output = JobResult> + Send>>;
 type Handler = Arc<dyn Fn(Value) -> JobFuture + Send + Sync>;
 
@@ -68,7 +90,7 @@ pub struct Scheduler {
     worker_id: String,
     backoff: Backoff,
     rng: Mutex<StdRng>,
-    wake: Notify,
+    wake: Arc<Notify>,
 }
 
 impl Scheduler {
@@ -80,8 +102,12 @@ impl Scheduler {
             worker_id: format!("pid{}-{}", std::process::id(), Uuid::new_v4().simple()),
             backoff: Backoff::default(),
             rng: Mutex::new(rng),
-            wake: Notify::new(),
+            wake: Arc::new(Notify::new()),
         }
+    }
+
+    pub fn waker(&self) -> Waker {
+        Waker(self.wake.clone())
     }
 
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
@@ -164,9 +190,7 @@ impl Scheduler {
                 )
             })
             .await?;
-        // notify_one keeps a permit when no worker is waiting yet, so a job
-        // enqueued while the workers are busy is not left for the idle tick.
-        self.wake.notify_one();
+        self.waker().wake();
         Ok(id)
     }
 
@@ -221,10 +245,16 @@ impl Scheduler {
         let now = self.clock.now();
         let id = job.id;
         match outcome {
-            Ok(()) => {
+            Ok(Next::Done) => {
                 self.store
                     .write(move |tx| store::jobs::succeed(tx, id, now))
                     .await?;
+            }
+            Ok(Next::At(at)) => {
+                self.store
+                    .write(move |tx| store::jobs::reschedule(tx, id, at, now))
+                    .await?;
+                return Ok(());
             }
             Err(error) => {
                 let limit = kind.map_or(job.max_attempts, |k| k.max_attempts);

@@ -48,7 +48,7 @@ fn flaky(fail_first: u32) -> (Arc<AtomicU32>, impl Fn(Value) -> JobFuture + Send
             if n <= fail_first {
                 Err(format!("upstream said no (call {n})"))
             } else {
-                Ok(())
+                Ok(Next::Done)
             }
         })
     };
@@ -132,7 +132,12 @@ async fn backoff_is_capped() {
 async fn a_panicking_handler_becomes_a_failed_attempt() {
     let f = fixture();
     let mut s = scheduler(&f);
-    s.register("boom", 1, |_| async { panic!("handler bug") });
+    s.register("boom", 1, |_| async {
+        if true {
+            panic!("handler bug");
+        }
+        Ok(Next::Done)
+    });
     let id = s
         .enqueue("boom", Value::Null, f.clock.now(), None)
         .await
@@ -227,4 +232,31 @@ async fn unknown_kinds_are_refused_or_failed() {
     let row = job(&f, id).await;
     assert_eq!(row.state, "failed");
     assert!(row.last_error.unwrap().contains("from.the.future"));
+}
+
+#[tokio::test]
+async fn a_job_can_ask_to_run_again_later() {
+    let f = fixture();
+    let mut s = scheduler(&f);
+    let calls = Arc::new(AtomicU32::new(0));
+    let (counter, clock) = (calls.clone(), f.clock.clone());
+    s.register("poll", 2, move |_| {
+        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        let at = clock.now() + Duration::seconds(30);
+        async move { Ok(if n < 3 { Next::At(at) } else { Next::Done }) }
+    });
+    let id = s
+        .enqueue("poll", Value::Null, f.clock.now(), None)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        assert_eq!(s.run_due().await.unwrap(), 1);
+        let row = job(&f, id).await;
+        assert_eq!((row.state.as_str(), row.attempts), ("queued", 0));
+        assert_eq!(s.run_due().await.unwrap(), 0);
+        f.clock.advance(Duration::seconds(30));
+    }
+    assert_eq!(s.run_due().await.unwrap(), 1);
+    assert_eq!(job(&f, id).await.state, "succeeded");
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
 }

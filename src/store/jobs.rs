@@ -101,6 +101,23 @@ pub fn succeed(conn: &Connection, id: Uuid, now: DateTime<Utc>) -> Result<()> {
     Ok(())
 }
 
+/// Queues a job that asked to run again at `at`, with a fresh count of
+/// attempts.
+pub fn reschedule(
+    conn: &Connection,
+    id: Uuid,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE jobs SET state = 'queued', run_at = ?2, attempts = 0, last_error = NULL,
+            locked_by = NULL, updated_at = ?3
+         WHERE id = ?1",
+        params![id.to_string(), at, now],
+    )?;
+    Ok(())
+}
+
 /// Records a failed attempt: queued again at `retry_at`, or failed for good
 /// when there is none.
 pub fn fail(

@@ -47,24 +47,56 @@ CREATE TABLE api_tokens (
 ) STRICT;
 CREATE INDEX api_tokens_user ON api_tokens (user_id);
 
+-- A sending domain. Its DNS is published through Cloudflare (dns_mode
+-- 'cloudflare') or by the person (dns_mode 'manual'); either way the
+-- planned records are verified against the zone's authoritative servers.
+-- pending -> publishing -> verifying -> active, or awaiting_dns -> active
+-- in manual mode; failed keeps the reason in last_error.
 CREATE TABLE domains (
     id                    TEXT PRIMARY KEY,
     user_id               TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     domain_name           TEXT NOT NULL UNIQUE,
     status                TEXT NOT NULL DEFAULT 'pending'
-                          CHECK (status IN ('pending', 'active', 'failed')),
+                          CHECK (status IN ('pending', 'publishing', 'verifying',
+                                            'awaiting_dns', 'active', 'failed')),
+    dns_mode              TEXT NOT NULL CHECK (dns_mode IN ('cloudflare', 'manual')),
     cloudflare_zone_id    TEXT,
     cloudflare_account_id TEXT,
+    -- Sealed; NULL means "use the server's default token".
     cloudflare_api_token  BLOB,
+    -- JSON array of the nameservers the provider assigned to the zone.
+    zone_name_servers     TEXT NOT NULL DEFAULT '[]',
     tracking_domain       TEXT,
     spf_record            TEXT,
     dmarc_policy          TEXT NOT NULL DEFAULT 'none'
                           CHECK (dmarc_policy IN ('none', 'quarantine', 'reject')),
+    last_error            TEXT,
+    -- When DNS checks began; they give up 48 hours later.
+    checks_since          TEXT,
     verified_at           TEXT,
+    activated_at          TEXT,
     created_at            TEXT NOT NULL,
     updated_at            TEXT NOT NULL
 ) STRICT;
 CREATE INDEX domains_user ON domains (user_id);
+
+-- The record plan of a domain, one row per record, with what DNS last
+-- answered for it.
+CREATE TABLE domain_records (
+    domain_id   TEXT NOT NULL REFERENCES domains (id) ON DELETE CASCADE,
+    position    INTEGER NOT NULL,
+    purpose     TEXT NOT NULL,
+    type        TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    content     TEXT NOT NULL,
+    priority    INTEGER,
+    status      TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'published', 'verified', 'mismatch', 'missing')),
+    -- JSON array of the answers DNS gave at the last check.
+    observed    TEXT NOT NULL DEFAULT '[]',
+    checked_at  TEXT,
+    PRIMARY KEY (domain_id, position)
+) STRICT;
 
 -- DKIM keys live here only (the spec also lists them on domains; one home
 -- keeps rotation simple). States follow staged rotation:
