@@ -2,6 +2,7 @@
 //! (Cloudflare or by hand) and propagation checks.
 
 pub mod dkim;
+pub mod model;
 pub mod name;
 pub mod plan;
 pub mod provider;

@@ -6,42 +6,26 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use serde::{Deserialize, Serialize};
 
 use super::name::DomainName;
-use crate::types::ParseError;
+use crate::types::name_enum;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum RecordType {
-    A,
-    AAAA,
-    MX,
-    TXT,
-    CNAME,
-}
+name_enum!(
+    /// The record types InboxGrove writes.
+    RecordType { A => "A", AAAA => "AAAA", MX => "MX", TXT => "TXT", CNAME => "CNAME" }
+);
 
-impl RecordType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::A => "A",
-            Self::AAAA => "AAAA",
-            Self::MX => "MX",
-            Self::TXT => "TXT",
-            Self::CNAME => "CNAME",
-        }
+name_enum!(
+    /// What a planned record is for; it decides how the record is compared
+    /// and reconciled (an SPF record is merged, a DKIM record replaced …).
+    Purpose {
+        MailHost => "mail_host",
+        MailHostV6 => "mail_host_v6",
+        Mx => "mx",
+        Spf => "spf",
+        Dkim => "dkim",
+        Dmarc => "dmarc",
+        Tracking => "tracking",
     }
-}
-
-/// What a planned record is for; it decides how the record is compared
-/// and reconciled (an SPF record is merged, a DKIM record replaced …).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Purpose {
-    MailHost,
-    MailHostV6,
-    Mx,
-    Spf,
-    Dkim,
-    Dmarc,
-    Tracking,
-}
+);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedRecord {
@@ -55,34 +39,11 @@ pub struct PlannedRecord {
     pub priority: Option<u16>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DmarcPolicy {
-    None,
-    Quarantine,
-    Reject,
-}
-
-impl DmarcPolicy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Quarantine => "quarantine",
-            Self::Reject => "reject",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Self, ParseError> {
-        match s {
-            "none" => Ok(Self::None),
-            "quarantine" => Ok(Self::Quarantine),
-            "reject" => Ok(Self::Reject),
-            other => Err(ParseError(format!(
-                "'{other}' is not one of: none, quarantine, reject"
-            ))),
-        }
-    }
-}
+name_enum!(
+    /// The DMARC policy published for a domain; it ramps none → quarantine
+    /// → reject as the domain proves itself.
+    DmarcPolicy { None => "none", Quarantine => "quarantine", Reject => "reject" }
+);
 
 /// The server facts a plan depends on.
 #[derive(Debug, Clone)]

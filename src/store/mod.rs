@@ -14,6 +14,7 @@ mod migrations;
 
 pub mod api_tokens;
 pub mod audit;
+pub mod domains;
 pub mod jobs;
 pub mod sessions;
 pub mod settings;
