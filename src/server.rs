@@ -22,7 +22,10 @@ use crate::auth::users::Bootstrap;
 use crate::auth::{Accounts, Auth};
 use crate::clock::SharedClock;
 use crate::config::Settings;
-use crate::jobs::{Scheduler, maintenance};
+use crate::domains::cloudflare::{CloudflareLimiter, RetryPolicy};
+use crate::domains::service::{CloudflareFactory, Orchestrator};
+use crate::domains::work;
+use crate::jobs::{Scheduler, Waker, maintenance};
 use crate::kumo;
 use crate::store::Store;
 use crate::vault::Vault;
@@ -57,10 +60,27 @@ pub fn open_accounts(data_dir: &Path, clock: SharedClock) -> anyhow::Result<(Sto
     Ok((store.clone(), Accounts::new(store, clock, hasher())))
 }
 
+/// The orchestrator over an existing data dir, for CLI commands.
+pub async fn open_domains(
+    settings: &Settings,
+    clock: SharedClock,
+) -> anyhow::Result<(Core, Orchestrator)> {
+    if !Store::path_in(&settings.data_dir).exists() {
+        bail!(
+            "no InboxGrove data in {}; run `inboxgrove init` first or pass --data-dir",
+            settings.data_dir.display()
+        );
+    }
+    let core = open_core(settings, clock.clone()).await?;
+    let domains = orchestrator(settings, &core, clock, Waker::detached());
+    Ok((core, domains))
+}
+
 /// Everything `init` and `serve` share: the data dir, master key, store,
 /// signing key and the first admin.
 pub struct Core {
     pub store: Store,
+    pub vault: Arc<Vault>,
     pub auth: Arc<Auth>,
     pub key_created: bool,
     pub bootstrap: Bootstrap,
@@ -68,9 +88,19 @@ pub struct Core {
 
 pub async fn open_core(settings: &Settings, clock: SharedClock) -> anyhow::Result<Core> {
     prepare_data_dir(&settings.data_dir)?;
+    // A new key beside an existing database would make every sealed
+    // secret unreadable; refuse instead of creating one.
+    if Store::path_in(&settings.data_dir).exists() && !Vault::key_path(&settings.data_dir).exists()
+    {
+        bail!(
+            "{} is missing but the database exists; restore master.key from your backup",
+            Vault::key_path(&settings.data_dir).display()
+        );
+    }
     let (vault, key_created) = Vault::load_or_create(&settings.data_dir)?;
     let store = Store::open(&settings.data_dir)?;
-    let auth = Auth::load(store.clone(), clock, Arc::new(vault), hasher()).await?;
+    let vault = Arc::new(vault);
+    let auth = Auth::load(store.clone(), clock, vault.clone(), hasher()).await?;
     let bootstrap = auth
         .accounts
         .bootstrap(
@@ -80,10 +110,33 @@ pub async fn open_core(settings: &Settings, clock: SharedClock) -> anyhow::Resul
         .await?;
     Ok(Core {
         store,
+        vault,
         auth: Arc::new(auth),
         key_created,
         bootstrap,
     })
+}
+
+/// The domain orchestrator with the real Cloudflare client factory.
+pub fn orchestrator(
+    settings: &Settings,
+    core: &Core,
+    clock: SharedClock,
+    waker: Waker,
+) -> Orchestrator {
+    let providers = Arc::new(CloudflareFactory {
+        base_url: settings.domains.cloudflare_api_url.clone(),
+        limiter: Arc::new(CloudflareLimiter::default()),
+        retry: RetryPolicy::default(),
+    });
+    Orchestrator::new(
+        core.store.clone(),
+        core.vault.clone(),
+        clock,
+        settings.domains.clone(),
+        providers,
+        waker,
+    )
 }
 
 pub struct Application {
@@ -119,12 +172,20 @@ impl Application {
         let mut scheduler =
             Scheduler::new(core.store.clone(), clock.clone(), StdRng::from_entropy());
         maintenance::register(&mut scheduler, core.store.clone(), clock.clone());
+        let domains = Arc::new(orchestrator(
+            settings,
+            &core,
+            clock.clone(),
+            scheduler.waker(),
+        ));
+        work::register(&mut scheduler, domains.clone());
         scheduler.recover().await?;
 
         let state = AppState {
             store: core.store,
             clock,
             auth: core.auth,
+            domains,
             limiter: Arc::new(ratelimit::limiter(
                 settings.rate_limit_per_minute,
                 settings.rate_limit_burst,

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::auth::AuthError;
+use crate::domains::service::DomainError;
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -153,6 +154,37 @@ impl From<AuthError> for ApiError {
             AuthError::Store(e) => e.into(),
             AuthError::Vault(e) => Self::internal(&e),
             AuthError::Hash(e) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        use StatusCode as S;
+        let msg = e.to_string();
+        match e {
+            DomainError::Invalid { field, message } => Self::invalid(field, message),
+            DomainError::NoPublicIp => Self {
+                field: Some("public_ipv4".into()),
+                ..Self::new(S::UNPROCESSABLE_ENTITY, "public_ip_missing", msg)
+            },
+            DomainError::NotFound => Self::not_found("domain"),
+            DomainError::HasMailboxes(_) => Self::new(S::CONFLICT, "domain_has_mailboxes", msg),
+            DomainError::Token(_) => Self {
+                field: Some("cloudflare_api_token".into()),
+                ..Self::new(S::UNPROCESSABLE_ENTITY, "dns_provider_token_refused", msg)
+            },
+            DomainError::Provider(p) if p.is_transient() => Self::new(
+                S::SERVICE_UNAVAILABLE,
+                "dns_provider_unavailable",
+                p.to_string(),
+            ),
+            DomainError::Provider(p) => {
+                Self::new(S::BAD_GATEWAY, "dns_provider_error", p.to_string())
+            }
+            DomainError::Store(e) => e.into(),
+            DomainError::Vault(e) => Self::internal(&e),
+            DomainError::Key(e) => Self::internal(&e),
         }
     }
 }

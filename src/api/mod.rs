@@ -9,6 +9,7 @@ pub mod ratelimit;
 
 mod audit_logs;
 mod auth;
+mod domains;
 mod health;
 mod tokens;
 mod users;
@@ -29,6 +30,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::Auth;
 use crate::clock::SharedClock;
+use crate::domains::service::Orchestrator;
 use crate::store::Store;
 use error::ApiError;
 use ratelimit::Limiter;
@@ -44,6 +46,7 @@ pub struct AppState {
     pub store: Store,
     pub clock: SharedClock,
     pub auth: Arc<Auth>,
+    pub domains: Arc<Orchestrator>,
     pub limiter: Arc<Limiter>,
 }
 
@@ -58,6 +61,15 @@ pub fn router(state: AppState) -> Router {
         .route("/users", get(users::list).post(users::create))
         .route("/users/{id}", patch(users::update))
         .route("/audit-logs", get(audit_logs::list))
+        .route("/domains", get(domains::list))
+        .route("/domains/add", post(domains::add))
+        .route(
+            "/domains/{id}",
+            get(domains::get)
+                .patch(domains::update)
+                .delete(domains::remove),
+        )
+        .route("/domains/{id}/verify", post(domains::verify))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             audit_layer::middleware,

@@ -2,6 +2,7 @@
 //! Rows are written for every state-changing API call and every login, and
 //! never contain secrets (metadata holds names and ids, not values).
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::{NoContext, Timestamp, Uuid};
 
@@ -22,7 +23,13 @@ pub struct Entry {
 }
 
 pub async fn record(store: &Store, clock: &SharedClock, entry: Entry) -> Result<(), StoreError> {
-    let now = clock.now();
+    let row = row(entry, clock.now());
+    store.write(move |tx| store::audit::insert(tx, &row)).await
+}
+
+/// The row for `entry` at `now`, for callers that write it inside a
+/// transaction of their own (a change and its audit row commit together).
+pub fn row(entry: Entry, now: DateTime<Utc>) -> AuditRow {
     // UUIDv7 from the injected clock keeps ids roughly time-ordered, which
     // keeps the index's inserts at its end.
     let ts = Timestamp::from_unix(
@@ -30,7 +37,7 @@ pub async fn record(store: &Store, clock: &SharedClock, entry: Entry) -> Result<
         now.timestamp().max(0) as u64,
         now.timestamp_subsec_nanos(),
     );
-    let row = AuditRow {
+    AuditRow {
         id: Uuid::new_v7(ts),
         user_id: entry.user_id,
         action: entry.action,
@@ -41,8 +48,7 @@ pub async fn record(store: &Store, clock: &SharedClock, entry: Entry) -> Result<
         client_ip: entry.client_ip,
         request_id: entry.request_id,
         created_at: now,
-    };
-    store.write(move |tx| store::audit::insert(tx, &row)).await
+    }
 }
 
 pub const MAX_PAGE: u32 = 200;

@@ -42,6 +42,12 @@ pub enum Next {
 pub struct Waker(Arc<Notify>);
 
 impl Waker {
+    /// A waker with no workers behind it, for processes that only enqueue
+    /// (CLI commands): the server's workers find the jobs on their own.
+    pub fn detached() -> Self {
+        Self(Arc::new(Notify::new()))
+    }
+
     pub fn wake(&self) {
         // notify_one keeps a permit when no worker is waiting yet, so a job
         // enqueued while the workers are busy is not left for the idle tick.

@@ -65,6 +65,7 @@ pub struct NewDomain<'a> {
     pub status: DomainStatus,
     pub dns_mode: DnsMode,
     pub cloudflare_zone_id: Option<&'a str>,
+    pub cloudflare_account_id: Option<&'a str>,
     pub sealed_token: Option<&'a [u8]>,
     pub tracking_domain: Option<&'a str>,
     pub spf_record: &'a str,
@@ -75,8 +76,8 @@ pub fn insert(conn: &Connection, d: &NewDomain<'_>, now: DateTime<Utc>) -> Resul
     conn.execute(
         "INSERT INTO domains (id, user_id, domain_name, status, dns_mode, cloudflare_zone_id,
             cloudflare_api_token, tracking_domain, spf_record, dmarc_policy, checks_since,
-            created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?11)",
+            created_at, updated_at, cloudflare_account_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?11, ?12)",
         params![
             d.id.to_string(),
             d.user_id.to_string(),
@@ -88,7 +89,8 @@ pub fn insert(conn: &Connection, d: &NewDomain<'_>, now: DateTime<Utc>) -> Resul
             d.tracking_domain,
             d.spf_record,
             d.dmarc_policy.as_str(),
-            now
+            now,
+            d.cloudflare_account_id
         ],
     )
     .map_err(|e| {

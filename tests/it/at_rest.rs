@@ -52,8 +52,8 @@ async fn sealed_secrets_never_reach_the_disk_in_plaintext() {
                 [user],
             )?;
             tx.execute(
-                "INSERT INTO domains (id, user_id, domain_name, cloudflare_api_token, created_at, updated_at)
-                 VALUES (?1, ?2, 'example.com', ?3, '2026-01-01', '2026-01-01')",
+                "INSERT INTO domains (id, user_id, domain_name, dns_mode, cloudflare_api_token, created_at, updated_at)
+                 VALUES (?1, ?2, 'example.com', 'cloudflare', ?3, '2026-01-01', '2026-01-01')",
                 rusqlite::params![domain, user, sealed],
             )?;
             Ok::<_, inboxgrove::store::StoreError>(())

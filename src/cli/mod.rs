@@ -1,0 +1,152 @@
+//! The command line: `serve`, `init`, `user …`, `version`. Commands call the
+//! same functions as the API; only printing lives here.
+
+mod domains;
+mod users;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+
+use crate::auth::users::Bootstrap;
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{BootstrapArgs, FileConfig, Global, LogFormat, ServeArgs, Settings};
+use crate::server::{self, Application};
+use crate::store::SCHEMA_VERSION;
+use users::UserCommand;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "inboxgrove",
+    version,
+    about = "Self-hosted cold-email infrastructure in one binary"
+)]
+pub struct Cli {
+    /// Where the database, master key and state live
+    #[arg(long, global = true, env = "INBOXGROVE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// A TOML file with settings (flags and environment win over it)
+    #[arg(long, global = true, env = "INBOXGROVE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log filter, RUST_LOG syntax [default: info]
+    #[arg(long, global = true, env = "INBOXGROVE_LOG")]
+    pub log: Option<String>,
+    /// Log output format [default: text]
+    #[arg(long, global = true, env = "INBOXGROVE_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API and the KumoMTA control endpoint
+    Serve(ServeArgs),
+    /// Create the data dir, master key, database and first admin, then exit
+    Init(BootstrapArgs),
+    /// Manage users (works whether or not the server is running)
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage sending domains and their DNS records
+    Domain(domains::DomainCli),
+    /// Print the version and database schema version
+    Version,
+}
+
+impl Cli {
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let file = match &self.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        let serve = match &self.command {
+            Command::Serve(args) => args.clone(),
+            Command::Init(bootstrap) => ServeArgs {
+                bootstrap: bootstrap.clone(),
+                ..Default::default()
+            },
+            Command::Domain(d) => ServeArgs {
+                domains: d.settings.clone(),
+                ..Default::default()
+            },
+            _ => ServeArgs::default(),
+        };
+        let global = Global {
+            data_dir: self.data_dir.as_deref(),
+            log: self.log.as_deref(),
+            log_format: self.log_format,
+        };
+        Ok(Settings::resolve(global, &serve, file, &|k| {
+            std::env::var(k).ok()
+        })?)
+    }
+}
+
+pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    match cli.command {
+        Command::Serve(_) => serve(settings, clock).await,
+        Command::Init(_) => init(settings, clock).await,
+        Command::User(cmd) => users::run(cmd, settings, clock).await,
+        Command::Domain(d) => domains::run(d.command, settings, clock).await,
+        Command::Version => {
+            println!(
+                "inboxgrove {} (schema {SCHEMA_VERSION})",
+                env!("CARGO_PKG_VERSION")
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings, clock: SharedClock) -> anyhow::Result<()> {
+    let app = Application::build(&settings, clock).await?;
+    let public = app.public_addr();
+    print_bootstrap(&app.bootstrap, &format!("http://{public}/"));
+    // Tests and scripts read these two lines to find the bound ports.
+    println!("public listener on http://{public}");
+    println!("control listener on http://{}", app.control_addr());
+    tracing::info!(%public, control = %app.control_addr(), "serving");
+    app.run(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+    tracing::info!("shutting down");
+}
+
+async fn init(settings: Settings, clock: SharedClock) -> anyhow::Result<()> {
+    let core = server::open_core(&settings, clock).await?;
+    let dir = settings.data_dir.display();
+    if core.key_created {
+        println!(
+            "created master key {dir}/master.key; back it up: every sealed secret depends on it"
+        );
+    }
+    print_bootstrap(&core.bootstrap, &format!("http://{}/", settings.listen));
+    println!("data dir {dir} is ready (schema {SCHEMA_VERSION})");
+    Ok(())
+}
+
+fn print_bootstrap(bootstrap: &Bootstrap, url: &str) {
+    match bootstrap {
+        Bootstrap::NotNeeded => {}
+        Bootstrap::Configured(email) => println!("created admin {email}"),
+        Bootstrap::Generated(email, password) => {
+            println!("created the first admin; this password is shown only once:");
+            println!("  login url: {url}");
+            println!("  email:     {email}");
+            println!("  password:  {}", password.expose_secret());
+        }
+    }
+}
