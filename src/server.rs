@@ -23,7 +23,7 @@ use crate::auth::{Accounts, Auth};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::domains::cloudflare::{CloudflareLimiter, RetryPolicy};
-use crate::domains::service::{CloudflareFactory, Orchestrator};
+use crate::domains::service::{CloudflareFactory, Orchestrator, ProviderFactory};
 use crate::domains::work;
 use crate::jobs::{Scheduler, Waker, maintenance};
 use crate::kumo;
@@ -72,7 +72,13 @@ pub async fn open_domains(
         );
     }
     let core = open_core(settings, clock.clone()).await?;
-    let domains = orchestrator(settings, &core, clock, Waker::detached());
+    let domains = orchestrator(
+        settings,
+        &core,
+        clock,
+        cloudflare(settings),
+        Waker::detached(),
+    );
     Ok((core, domains))
 }
 
@@ -117,18 +123,22 @@ pub async fn open_core(settings: &Settings, clock: SharedClock) -> anyhow::Resul
     })
 }
 
-/// The domain orchestrator with the real Cloudflare client factory.
-pub fn orchestrator(
-    settings: &Settings,
-    core: &Core,
-    clock: SharedClock,
-    waker: Waker,
-) -> Orchestrator {
-    let providers = Arc::new(CloudflareFactory {
+/// The real DNS-provider factory: Cloudflare at the configured URL.
+pub fn cloudflare(settings: &Settings) -> Arc<dyn ProviderFactory> {
+    Arc::new(CloudflareFactory {
         base_url: settings.domains.cloudflare_api_url.clone(),
         limiter: Arc::new(CloudflareLimiter::default()),
         retry: RetryPolicy::default(),
-    });
+    })
+}
+
+fn orchestrator(
+    settings: &Settings,
+    core: &Core,
+    clock: SharedClock,
+    providers: Arc<dyn ProviderFactory>,
+    waker: Waker,
+) -> Orchestrator {
     Orchestrator::new(
         core.store.clone(),
         core.vault.clone(),
@@ -151,6 +161,16 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: &Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        Self::build_with(settings, clock, cloudflare(settings)).await
+    }
+
+    /// As [`Application::build`], with the DNS-provider factory given (tests
+    /// use one whose retries wait milliseconds, not seconds).
+    pub async fn build_with(
+        settings: &Settings,
+        clock: SharedClock,
+        providers: Arc<dyn ProviderFactory>,
+    ) -> anyhow::Result<Self> {
         prepare_data_dir(&settings.data_dir)?;
         let lock = File::create(settings.data_dir.join(LOCK_FILE))?;
         if lock.try_lock().is_err() {
@@ -176,6 +196,7 @@ impl Application {
             settings,
             &core,
             clock.clone(),
+            providers,
             scheduler.waker(),
         ));
         work::register(&mut scheduler, domains.clone());

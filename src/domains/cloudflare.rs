@@ -177,6 +177,7 @@ impl Scope<'_> {
         match self {
             Self::Token => "API Tokens:Read",
             Self::Zone(_) => "Zone:Read",
+            // Listing needs only DNS:Read, but publishing needs Edit anyway.
             Self::Records(_) => "DNS:Edit",
         }
     }
@@ -545,6 +546,9 @@ impl CloudflareProvider {
         }
     }
 
+    /// One batch call per [`batch_bodies`] chunk. A batch retried after a
+    /// 5xx that had in fact committed fails with 81057 on its posts; the
+    /// zone is then already right and the next reconcile finds nothing to do.
     async fn apply_changes(&self, zone_id: &str, changes: &ChangeSet) -> Result<(), ProviderError> {
         for body in batch_bodies(changes) {
             let url = self.url(&["zones", zone_id, "dns_records", "batch"]);

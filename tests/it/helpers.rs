@@ -2,7 +2,9 @@ use std::sync::Arc;
 
 use chrono::DateTime;
 use inboxgrove::clock::{ManualClock, SharedClock, SystemClock};
-use inboxgrove::config::{BootstrapArgs, FileConfig, Global, ServeArgs, Settings};
+use inboxgrove::config::{BootstrapArgs, DomainArgs, FileConfig, Global, ServeArgs, Settings};
+use inboxgrove::domains::service::ProviderFactory;
+use inboxgrove::jobs::Scheduler;
 use inboxgrove::server::Application;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -17,6 +19,11 @@ pub struct Options {
     pub per_minute: u32,
     pub burst: u32,
     pub clock: Option<Arc<ManualClock>>,
+    /// The domain orchestrator's settings (public IP, Cloudflare URL, DNS
+    /// servers …).
+    pub domains: DomainArgs,
+    /// A DNS-provider factory to use instead of the configured Cloudflare.
+    pub providers: Option<Arc<dyn ProviderFactory>>,
 }
 
 impl Default for Options {
@@ -25,6 +32,8 @@ impl Default for Options {
             per_minute: 100_000,
             burst: 100_000,
             clock: None,
+            domains: DomainArgs::default(),
+            providers: None,
         }
     }
 }
@@ -34,6 +43,7 @@ pub struct TestApp {
     pub control: String,
     pub client: reqwest::Client,
     pub dir: TempDir,
+    pub scheduler: Arc<Scheduler>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -47,6 +57,7 @@ pub fn settings(dir: &std::path::Path, opts: &Options) -> Settings {
         bootstrap: BootstrapArgs {
             admin_email: Some(ADMIN_EMAIL.into()),
         },
+        domains: opts.domains.clone(),
         ..Default::default()
     };
     let global = Global {
@@ -70,9 +81,15 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         Some(c) => c.clone(),
         None => Arc::new(SystemClock),
     };
-    let app = Application::build(&settings(dir.path(), &opts), clock)
+    let settings = settings(dir.path(), &opts);
+    let providers = opts
+        .providers
+        .clone()
+        .unwrap_or_else(|| inboxgrove::server::cloudflare(&settings));
+    let app = Application::build_with(&settings, clock, providers)
         .await
         .unwrap();
+    let scheduler = app.scheduler();
     let base = format!("http://{}", app.public_addr());
     let control = format!("http://{}", app.control_addr());
     let (tx, rx) = oneshot::channel();
@@ -84,6 +101,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         control,
         client: reqwest::Client::new(),
         dir,
+        scheduler,
         stop: Some(tx),
         handle: Some(handle),
     }

@@ -5,8 +5,16 @@
 
 mod helpers;
 
+// Test doubles shared with other test crates (the DNS server double, the
+// benchmark); they sit side by side so each can reach the other as `super::`.
+#[path = "../support/cloudflare_double.rs"]
+mod cloudflare_double;
+#[path = "../support/zones.rs"]
+mod zones;
+
 mod accounts;
 mod at_rest;
+mod cloudflare;
 mod errors;
 mod limits;
 mod process;
