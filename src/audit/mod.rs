@@ -2,9 +2,11 @@
 //! Rows are written for every state-changing API call and every login, and
 //! never contain secrets (metadata holds names and ids, not values).
 
+use std::sync::Mutex;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use uuid::{NoContext, Timestamp, Uuid};
+use uuid::{ContextV7, Timestamp, Uuid};
 
 use crate::clock::SharedClock;
 use crate::store::audit::AuditRow;
@@ -30,10 +32,13 @@ pub async fn record(store: &Store, clock: &SharedClock, entry: Entry) -> Result<
 /// The row for `entry` at `now`, for callers that write it inside a
 /// transaction of their own (a change and its audit row commit together).
 pub fn row(entry: Entry, now: DateTime<Utc>) -> AuditRow {
-    // UUIDv7 from the injected clock keeps ids roughly time-ordered, which
-    // keeps the index's inserts at its end.
+    // UUIDv7 from the injected clock, with a counter for rows of the same
+    // instant: ids sort in the order rows were made, which breaks ties in
+    // the (created_at, id) paging order.
+    static CONTEXT: Mutex<ContextV7> = Mutex::new(ContextV7::new());
+    let context = CONTEXT.lock().unwrap_or_else(|p| p.into_inner());
     let ts = Timestamp::from_unix(
-        NoContext,
+        &*context,
         now.timestamp().max(0) as u64,
         now.timestamp_subsec_nanos(),
     );

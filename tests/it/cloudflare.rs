@@ -15,8 +15,8 @@ use inboxgrove::domains::provider::{
 use inboxgrove::domains::reconcile;
 use secrecy::SecretString;
 
-use crate::cloudflare_double::CloudflareDouble;
-use crate::zones::Zones;
+use crate::support::cloudflare_double::CloudflareDouble;
+use crate::support::zones::Zones;
 
 const TOKEN: &str = "user-token-0000000000000000000001";
 const ZONE: &str = "acme.example";

@@ -5,16 +5,20 @@
 
 mod helpers;
 
-// Test doubles shared with other test crates (the DNS server double, the
-// benchmark); they sit side by side so each can reach the other as `super::`.
-#[path = "../support/cloudflare_double.rs"]
-mod cloudflare_double;
-#[path = "../support/zones.rs"]
-mod zones;
+/// Test doubles in `tests/support/`, shared with the benchmarks; they sit
+/// side by side so each reaches the other as `super::`.
+#[path = "../support"]
+mod support {
+    pub mod cloudflare_double;
+    pub mod dns_server;
+    pub mod zones;
+}
 
 mod accounts;
 mod at_rest;
 mod cloudflare;
+mod dns;
+mod domains;
 mod errors;
 mod limits;
 mod process;
