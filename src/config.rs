@@ -4,7 +4,7 @@
 //! `INBOXGROVE_<NAME>_FILE` (or `<name>_file` in TOML) naming a file that
 //! holds them, which keeps them out of `ps` and the environment of children.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
@@ -137,7 +137,8 @@ pub struct DomainArgs {
     pub dmarc_quarantine_after_days: Option<u32>,
 }
 
-/// A comma-separated list of `ip` or `ip:port` (port 53 by default).
+/// A list of `ip` or `ip:port` (port 53 by default), comma or space
+/// separated.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
 pub struct DnsServers(pub Vec<SocketAddr>);
@@ -145,16 +146,7 @@ pub struct DnsServers(pub Vec<SocketAddr>);
 impl std::str::FromStr for DnsServers {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let servers = s
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                p.parse::<SocketAddr>()
-                    .or_else(|_| p.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
-                    .map_err(|_| format!("'{p}' is not an ip or ip:port"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let servers = crate::domains::verify::parse_servers(s).map_err(|e| e.0)?;
         if servers.is_empty() {
             return Err("give at least one DNS server, like 127.0.0.1:53".into());
         }

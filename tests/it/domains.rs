@@ -469,3 +469,87 @@ async fn members_see_only_their_domains_and_removal_is_guarded() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(w.app.get(&path, &alice).await.0, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_token_without_dns_edit_fails_fast_and_the_domain_can_be_retried() {
+    let w = world().await;
+    w.zones.add_zone("readonly.test");
+    w.cloudflare.read_only_token("read-only-token");
+    let (status, added) = w
+        .add(json!({ "domain_name": "readonly.test", "cloudflare_api_token": "read-only-token" }))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::ACCEPTED,
+        "the token itself is valid: {added}"
+    );
+    let id = added["domain_id"].as_str().unwrap().to_owned();
+    let failed = w.until_status(&id, "failed", Duration::from_secs(10)).await;
+    let why = failed["last_error"].as_str().unwrap();
+    assert!(
+        why.contains("DNS:Edit"),
+        "names the missing permission: {why}"
+    );
+    assert!(!why.contains("read-only-token"));
+    // Keys and plan are kept.
+    assert_eq!(failed["records"].as_array().unwrap().len(), 5);
+    assert!(failed["dns_records"]["dkim_public_key"].is_string());
+
+    // The person grants DNS:Edit to the same token and retries.
+    w.cloudflare.user_token("read-only-token");
+    let (status, _) = w
+        .app
+        .post(
+            &format!("/api/v1/domains/{id}/verify"),
+            json!({}),
+            Some(&w.admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let active = w.until_status(&id, "active", Duration::from_secs(10)).await;
+    assert_eq!(active["last_error"], Value::Null);
+}
+
+#[tokio::test]
+async fn removing_a_domain_can_take_back_exactly_its_records() {
+    let w = world().await;
+    w.zones.add_zone("leaving.test");
+    let foreign = w.zones.add_record(
+        "leaving.test",
+        "TXT",
+        "leaving.test",
+        "\"v=spf1 include:_spf.google.com ~all\"",
+        None,
+    );
+    let (_, added) = w
+        .add(json!({ "domain_name": "leaving.test", "cloudflare_api_token": TOKEN }))
+        .await;
+    let id = added["domain_id"].as_str().unwrap().to_owned();
+    w.until_status(&id, "active", Duration::from_secs(10)).await;
+    assert_eq!(
+        w.zones.records("leaving.test").len(),
+        5,
+        "4 posted + the merged SPF"
+    );
+
+    let (status, _) = w
+        .app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/domains/{id}?remove_records=true"),
+            None,
+            Some(&w.admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let left = w.zones.records("leaving.test");
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].id, foreign, "the person's SPF record stays");
+    assert_eq!(
+        w.app
+            .get(&format!("/api/v1/domains/{id}"), &w.admin)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+}

@@ -442,3 +442,41 @@ async fn a_job_left_running_by_a_crash_runs_after_restart() {
     assert_eq!(left, 0, "the job did its work");
     server.stop();
 }
+
+#[tokio::test]
+async fn domain_commands_from_the_console() {
+    let (_tmp, data) = fresh_dir();
+    assert!(run(&["init"], &data, None).status.success());
+    fn with_ip<'a>(rest: &[&'a str]) -> Vec<&'a str> {
+        [&["domain", "--public-ipv4", "203.0.113.9"][..], rest].concat()
+    }
+
+    let no_ip = run(&["domain", "add", "cli.test"], &data, None);
+    assert!(!no_ip.status.success());
+    assert!(String::from_utf8_lossy(&no_ip.stderr).contains("INBOXGROVE_PUBLIC_IPV4"));
+
+    let added = run(&with_ip(&["add", "CLI.test"]), &data, None);
+    assert!(added.status.success(), "{added:?}");
+    let out = stdout(&added);
+    assert!(
+        out.contains("status: awaiting_dns") && out.contains("dns: manual"),
+        "{out}"
+    );
+    assert!(out.contains("mail.cli.test  203.0.113.9"), "{out}");
+    assert!(out.contains("10 mail.cli.test"), "{out}");
+    assert!(out.contains("v=DKIM1; k=rsa; p="), "{out}");
+
+    let again = run(&with_ip(&["add", "cli.test"]), &data, None);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already added"));
+    let ip_literal = run(&with_ip(&["add", "10.0.0.1"]), &data, None);
+    assert!(String::from_utf8_lossy(&ip_literal.stderr).contains("IP address"));
+
+    assert!(stdout(&run(&["domain", "list"], &data, None)).contains("cli.test"));
+    assert!(stdout(&run(&["domain", "show", "cli.test"], &data, None)).contains("_dmarc.cli.test"));
+    let removed = run(&["domain", "remove", "cli.test"], &data, None);
+    assert!(removed.status.success(), "{removed:?}");
+    assert!(!stdout(&run(&["domain", "list"], &data, None)).contains("cli.test"));
+    let missing = run(&["domain", "show", "cli.test"], &data, None);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("is not added"));
+}
