@@ -16,7 +16,7 @@ use inboxgrove::domains::service::CloudflareFactory;
 use inboxgrove::server::Application;
 use serde_json::{Value, json};
 
-#[allow(dead_code)]
+#[allow(dead_code, clippy::unwrap_used)]
 #[path = "../tests/support"]
 mod support {
     pub mod cloudflare_double;
