@@ -325,48 +325,37 @@ impl Orchestrator {
     /// 48-hour window.
     pub async fn verify_now(&self, id: Uuid, scope: Option<Uuid>) -> Result<(), DomainError> {
         let d = self.get(id, scope).await?;
-        let now = self.clock.now();
         match (d.status, d.dns_mode) {
             (DomainStatus::Failed | DomainStatus::Publishing, DnsMode::Cloudflare) => {
-                let d2 = d.clone();
-                self.store
-                    .write(move |tx| {
-                        repo::restart_checks(tx, id, now)?;
-                        transition(
-                            tx,
-                            &d2,
-                            DomainStatus::Publishing,
-                            None,
-                            "retry requested",
-                            now,
-                        )?;
-                        enqueue(tx, PUBLISH, id, now)
-                    })
-                    .await?;
-                self.waker.wake();
-                Ok(())
+                self.start_over(&d, DomainStatus::Publishing, PUBLISH).await
             }
             (DomainStatus::Failed, DnsMode::Manual) => {
-                let d2 = d.clone();
-                self.store
-                    .write(move |tx| {
-                        repo::restart_checks(tx, id, now)?;
-                        transition(
-                            tx,
-                            &d2,
-                            DomainStatus::AwaitingDns,
-                            None,
-                            "retry requested",
-                            now,
-                        )?;
-                        enqueue(tx, VERIFY, id, now)
-                    })
+                self.start_over(&d, DomainStatus::AwaitingDns, VERIFY)
                     .await?;
                 let fresh = self.get(id, None).await?;
                 self.check(&fresh).await.map(|_| ())
             }
             _ => self.check(&d).await.map(|_| ()),
         }
+    }
+
+    /// Opens a new 48-hour window in `status` and queues `job` now.
+    async fn start_over(
+        &self,
+        d: &Domain,
+        status: DomainStatus,
+        job: &'static str,
+    ) -> Result<(), DomainError> {
+        let (d, id, now) = (d.clone(), d.id, self.clock.now());
+        self.store
+            .write(move |tx| {
+                repo::restart_checks(tx, id, now)?;
+                transition(tx, &d, status, None, "retry requested", now)?;
+                enqueue(tx, job, id, now)
+            })
+            .await?;
+        self.waker.wake();
+        Ok(())
     }
 
     /// Moves domains that have been active at `p=none` for the configured

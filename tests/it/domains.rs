@@ -93,6 +93,22 @@ impl World {
             .await
     }
 
+    /// `POST /domains/{id}/verify` as the admin; the view it answers with.
+    pub async fn verify(&self, id: &str) -> Value {
+        let path = format!("/api/v1/domains/{id}/verify");
+        let (status, body) = self.app.post(&path, json!({}), Some(&self.admin)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// `PATCH /domains/{id}` as the admin.
+    pub async fn patch(&self, id: &str, body: Value) -> (StatusCode, Value) {
+        let path = format!("/api/v1/domains/{id}");
+        self.app
+            .call(Method::PATCH, &path, Some(body), Some(&self.admin))
+            .await
+    }
+
     pub async fn domain(&self, id: &str) -> Value {
         let (status, body) = self
             .app
@@ -220,15 +236,7 @@ async fn cloudflare_domain_is_published_reconciled_and_verified() {
 
     // Publishing again (a PATCH that changes nothing re-runs it) sends no
     // second change.
-    let (status, _) = w
-        .app
-        .call(
-            Method::PATCH,
-            &format!("/api/v1/domains/{id}"),
-            Some(json!({ "dmarc_policy": "none" })),
-            Some(&w.admin),
-        )
-        .await;
+    let (status, _) = w.patch(&id, json!({ "dmarc_policy": "none" })).await;
     assert_eq!(status, StatusCode::OK);
     w.until_status(&id, "active", Duration::from_secs(20)).await;
     assert_eq!(
@@ -264,14 +272,7 @@ async fn manual_domain_waits_for_records_made_by_hand() {
     let wanted = added["records"].as_array().unwrap().clone();
     assert_eq!(wanted.len(), 5, "A, MX, SPF, DKIM, DMARC: {wanted:#?}");
 
-    let (_, checked) = w
-        .app
-        .post(
-            &format!("/api/v1/domains/{id}/verify"),
-            json!({}),
-            Some(&w.admin),
-        )
-        .await;
+    let checked = w.verify(&id).await;
     assert!(
         record_states(&checked).iter().all(|(_, s)| s == "missing"),
         "{checked:#}"
@@ -297,14 +298,7 @@ async fn manual_domain_waits_for_records_made_by_hand() {
             priority,
         );
     }
-    let (_, checked) = w
-        .app
-        .post(
-            &format!("/api/v1/domains/{id}/verify"),
-            json!({}),
-            Some(&w.admin),
-        )
-        .await;
+    let checked = w.verify(&id).await;
     let states = record_states(&checked);
     assert_eq!(
         states.iter().filter(|(_, s)| s == "verified").count(),
@@ -322,14 +316,7 @@ async fn manual_domain_waits_for_records_made_by_hand() {
         "\"v=DMARC1; p=reject\"",
         None,
     );
-    let (_, checked) = w
-        .app
-        .post(
-            &format!("/api/v1/domains/{id}/verify"),
-            json!({}),
-            Some(&w.admin),
-        )
-        .await;
+    let checked = w.verify(&id).await;
     let row = checked["records"]
         .as_array()
         .unwrap()
@@ -348,14 +335,7 @@ async fn manual_domain_waits_for_records_made_by_hand() {
         &format!("\"{}\"", dmarc["content"].as_str().unwrap()),
         None,
     );
-    let (_, checked) = w
-        .app
-        .post(
-            &format!("/api/v1/domains/{id}/verify"),
-            json!({}),
-            Some(&w.admin),
-        )
-        .await;
+    let checked = w.verify(&id).await;
     assert_eq!(checked["status"], "active", "{checked:#}");
     assert_eq!(
         w.cloudflare.requests(),
@@ -497,15 +477,7 @@ async fn a_token_without_dns_edit_fails_fast_and_the_domain_can_be_retried() {
 
     // The person grants DNS:Edit to the same token and retries.
     w.cloudflare.user_token("read-only-token");
-    let (status, _) = w
-        .app
-        .post(
-            &format!("/api/v1/domains/{id}/verify"),
-            json!({}),
-            Some(&w.admin),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    w.verify(&id).await;
     let active = w.until_status(&id, "active", Duration::from_secs(10)).await;
     assert_eq!(active["last_error"], Value::Null);
 }

@@ -3,7 +3,7 @@
 //! Cloudflare outage is retried every 5 minutes.
 
 use chrono::Duration as Days;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::{TOKEN, World, world_with};
@@ -64,15 +64,7 @@ async fn checks_give_up_after_48_hours_and_a_retry_starts_over() {
     for r in added["records"].as_array().unwrap() {
         create_by_hand(&w, "late.test", r);
     }
-    let (status, again) = w
-        .app
-        .post(
-            &format!("/api/v1/domains/{id}/verify"),
-            json!({}),
-            Some(&w.admin),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let again = w.verify(&id).await;
     assert_eq!(again["status"], "active", "{again:#}");
 
     let rows = w.app.audit_rows(&w.admin).await;
@@ -90,14 +82,7 @@ async fn dmarc_ramps_to_quarantine_after_14_days_active() {
     let clock = manual_clock();
     let w = world_with(Some(super::IPV4), Some(clock.clone())).await;
     let id = manual_domain_with_records(&w, "ramp.test").await;
-    let (_, checked) = w
-        .app
-        .post(
-            &format!("/api/v1/domains/{id}/verify"),
-            json!({}),
-            Some(&w.admin),
-        )
-        .await;
+    let checked = w.verify(&id).await;
     assert_eq!(checked["status"], "active");
 
     clock.advance(Days::days(13));
@@ -132,15 +117,7 @@ async fn dmarc_ramps_to_quarantine_after_14_days_active() {
     assert_eq!(dmarc["status"], "mismatch", "{dmarc}");
 
     // And a person can move it on to reject.
-    let (status, rejected) = w
-        .app
-        .call(
-            Method::PATCH,
-            &format!("/api/v1/domains/{id}"),
-            Some(json!({ "dmarc_policy": "reject" })),
-            Some(&w.admin),
-        )
-        .await;
+    let (status, rejected) = w.patch(&id, json!({ "dmarc_policy": "reject" })).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(rejected["dmarc_policy"], "reject");
 }
@@ -159,12 +136,7 @@ async fn a_cloudflare_outage_is_retried_every_5_minutes_with_the_error_shown() {
 
     // Cloudflare goes down; a policy change must be published again.
     w.cloudflare.fail_next(1_000, 503);
-    let path = format!("/api/v1/domains/{id}");
-    let body = json!({ "dmarc_policy": "quarantine" });
-    let (status, _) = w
-        .app
-        .call(Method::PATCH, &path, Some(body), Some(&w.admin))
-        .await;
+    let (status, _) = w.patch(&id, json!({ "dmarc_policy": "quarantine" })).await;
     assert_eq!(status, StatusCode::OK);
     let deadline = std::time::Instant::now() + wait;
     let stuck = loop {
