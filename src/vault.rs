@@ -28,9 +28,7 @@ pub enum VaultError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error(
-        "the master key at {0} is not 64 hex characters; restore it from your backup (every sealed secret depends on it)"
-    )]
+    #[error("{0} is not 64 hex characters; restore it from your backup")]
     MalformedKey(PathBuf),
     #[error(
         "a sealed {0} could not be opened: it was written under another master key, moved from another row, or altered"
@@ -79,30 +77,8 @@ impl Vault {
     /// Returns whether the key was created now.
     pub fn load_or_create(data_dir: &Path) -> Result<(Self, bool), VaultError> {
         let path = Self::key_path(data_dir);
-        let io = |source| VaultError::Io {
-            path: path.clone(),
-            source,
-        };
-        let created = if path.exists() {
-            false
-        } else {
-            write_new_key(&path).map_err(io)?;
-            true
-        };
-        let text = fs::read_to_string(&path).map_err(io)?;
-        let mode = fs::metadata(&path).map_err(io)?.permissions().mode();
-        if mode & 0o077 != 0 {
-            tracing::warn!(
-                path = %path.display(),
-                "master key is readable by other users; run chmod 600 on it"
-            );
-        }
-        let bytes = hex::decode(text.trim())
-            .ok()
-            .filter(|b| b.len() == 32)
-            .map(|b| SecretBox::new(b.into_boxed_slice()))
-            .ok_or_else(|| VaultError::MalformedKey(path.clone()))?;
-        let cipher = XChaCha20Poly1305::new_from_slice(bytes.expose_secret())
+        let (key, created) = secret_file(&path)?;
+        let cipher = XChaCha20Poly1305::new_from_slice(key.expose_secret())
             .map_err(|_| VaultError::MalformedKey(path.clone()))?;
         Ok((Self { cipher }, created))
     }
@@ -146,6 +122,36 @@ impl Vault {
             .map(|p| SecretBox::new(p.into_boxed_slice()))
             .map_err(|_| fail())
     }
+}
+
+/// A 32-byte secret kept as hex in a mode-0600 file, created on first use
+/// (the master key; the KumoMTA control secret). Returns whether it was
+/// created now.
+pub(crate) fn secret_file(path: &Path) -> Result<(SecretBox<[u8]>, bool), VaultError> {
+    let io = |source| VaultError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let created = if path.exists() {
+        false
+    } else {
+        write_new_key(path).map_err(io)?;
+        true
+    };
+    let text = fs::read_to_string(path).map_err(io)?;
+    let mode = fs::metadata(path).map_err(io)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            path = %path.display(),
+            "secret file is readable by other users; run chmod 600 on it"
+        );
+    }
+    let bytes = hex::decode(text.trim())
+        .ok()
+        .filter(|b| b.len() == 32)
+        .map(|b| SecretBox::new(b.into_boxed_slice()))
+        .ok_or_else(|| VaultError::MalformedKey(path.to_owned()))?;
+    Ok((bytes, created))
 }
 
 /// Writes a fresh key to a temporary file with mode 0600 and links it into
