@@ -13,6 +13,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -25,8 +26,10 @@ use crate::config::Settings;
 use crate::domains::cloudflare::{CloudflareLimiter, RetryPolicy};
 use crate::domains::service::{CloudflareFactory, Orchestrator, ProviderFactory};
 use crate::domains::work;
+use crate::inboxes::datasource::Datasource;
+use crate::inboxes::service::Inboxes;
 use crate::jobs::{Scheduler, Waker, maintenance};
-use crate::kumo;
+use crate::kumo::{self, Control, smtp_auth::SmtpAuth};
 use crate::store::Store;
 use crate::vault::Vault;
 
@@ -87,7 +90,9 @@ pub async fn open_domains(
 pub struct Core {
     pub store: Store,
     pub vault: Arc<Vault>,
+    pub hasher: Hasher,
     pub auth: Arc<Auth>,
+    pub kumo_secret: SecretString,
     pub key_created: bool,
     pub bootstrap: Bootstrap,
 }
@@ -106,7 +111,9 @@ pub async fn open_core(settings: &Settings, clock: SharedClock) -> anyhow::Resul
     let (vault, key_created) = Vault::load_or_create(&settings.data_dir)?;
     let store = Store::open(&settings.data_dir)?;
     let vault = Arc::new(vault);
-    let auth = Auth::load(store.clone(), clock, vault.clone(), hasher()).await?;
+    let kumo_secret = kumo::load_secret(&settings.data_dir)?;
+    let hasher = hasher();
+    let auth = Auth::load(store.clone(), clock, vault.clone(), hasher.clone()).await?;
     let bootstrap = auth
         .accounts
         .bootstrap(
@@ -117,7 +124,9 @@ pub async fn open_core(settings: &Settings, clock: SharedClock) -> anyhow::Resul
     Ok(Core {
         store,
         vault,
+        hasher,
         auth: Arc::new(auth),
+        kumo_secret,
         key_created,
         bootstrap,
     })
@@ -151,7 +160,8 @@ fn orchestrator(
 
 pub struct Application {
     public: TcpListener,
-    control: TcpListener,
+    control_listener: TcpListener,
+    control: Arc<Control>,
     state: AppState,
     scheduler: Arc<Scheduler>,
     pub bootstrap: Bootstrap,
@@ -184,7 +194,7 @@ impl Application {
         let public = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
-        let control = TcpListener::bind(settings.control_listen)
+        let control_socket = TcpListener::bind(settings.control_listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.control_listen))?;
         let core = open_core(settings, clock.clone()).await?;
@@ -202,11 +212,34 @@ impl Application {
         work::register(&mut scheduler, domains.clone());
         scheduler.recover().await?;
 
+        let datasource = Datasource::open(&settings.data_dir)?;
+        let inboxes = Arc::new(Inboxes::new(
+            core.store.clone(),
+            core.vault.clone(),
+            clock.clone(),
+            datasource.clone(),
+            core.hasher.clone(),
+            settings.domains.clone(),
+        ));
+        let repaired = inboxes.sync_datasource().await?;
+        if repaired > 0 {
+            tracing::warn!(repaired, "mailbox datasource repaired from the database");
+        }
+        let control = Arc::new(Control {
+            store: core.store.clone(),
+            clock: clock.clone(),
+            vault: core.vault.clone(),
+            auth: SmtpAuth::new(datasource.clone(), core.hasher.clone(), clock.clone()),
+            datasource,
+            secret: core.kumo_secret.clone(),
+        });
+
         let state = AppState {
             store: core.store,
             clock,
             auth: core.auth,
             domains,
+            inboxes,
             limiter: Arc::new(ratelimit::limiter(
                 settings.rate_limit_per_minute,
                 settings.rate_limit_burst,
@@ -214,6 +247,7 @@ impl Application {
         };
         Ok(Self {
             public,
+            control_listener: control_socket,
             control,
             state,
             scheduler: Arc::new(scheduler),
@@ -227,7 +261,7 @@ impl Application {
     }
 
     pub fn control_addr(&self) -> SocketAddr {
-        self.control
+        self.control_listener
             .local_addr()
             .unwrap_or(([0, 0, 0, 0], 0).into())
     }
@@ -268,8 +302,8 @@ impl Application {
         )
         .with_graceful_shutdown(stopped(stop_rx.clone()));
         let control = axum::serve(
-            self.control,
-            kumo::router().into_make_service_with_connect_info::<SocketAddr>(),
+            self.control_listener,
+            kumo::router(self.control).into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(stopped(stop_rx.clone()));
         tokio::spawn(async move {

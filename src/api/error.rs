@@ -9,6 +9,8 @@ use serde_json::json;
 
 use crate::auth::AuthError;
 use crate::domains::service::DomainError;
+use crate::inboxes::naming::NamingError;
+use crate::inboxes::service::InboxError;
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -185,6 +187,29 @@ impl From<DomainError> for ApiError {
             DomainError::Store(e) => e.into(),
             DomainError::Vault(e) => Self::internal(&e),
             DomainError::Key(e) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<InboxError> for ApiError {
+    fn from(e: InboxError) -> Self {
+        match e {
+            InboxError::Invalid { field, message } => Self::invalid(field, message),
+            InboxError::NotFound => Self::not_found("mailbox"),
+            InboxError::DomainNotFound => Self::not_found("domain"),
+            InboxError::Naming(n) => {
+                let field = match &n {
+                    NamingError::QuantityMismatch { .. } | NamingError::Exhausted { .. } => {
+                        "quantity".to_owned()
+                    }
+                    NamingError::CustomNotWanted { .. } => "names".to_owned(),
+                    NamingError::Invalid { index, .. } => format!("names[{index}]"),
+                };
+                Self::invalid(field, n.to_string())
+            }
+            InboxError::Store(e) => e.into(),
+            InboxError::Datasource(e) => Self::internal(&e),
+            InboxError::Hash(e) => Self::internal(&e),
         }
     }
 }

@@ -11,6 +11,7 @@ mod audit_logs;
 mod auth;
 mod domains;
 mod health;
+mod inboxes;
 mod tokens;
 mod users;
 
@@ -31,6 +32,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::Auth;
 use crate::clock::SharedClock;
 use crate::domains::service::Orchestrator;
+use crate::inboxes::service::Inboxes;
 use crate::store::Store;
 use error::ApiError;
 use ratelimit::Limiter;
@@ -47,6 +49,7 @@ pub struct AppState {
     pub clock: SharedClock,
     pub auth: Arc<Auth>,
     pub domains: Arc<Orchestrator>,
+    pub inboxes: Arc<Inboxes>,
     pub limiter: Arc<Limiter>,
 }
 
@@ -70,6 +73,18 @@ pub fn router(state: AppState) -> Router {
                 .delete(domains::remove),
         )
         .route("/domains/{id}/verify", post(domains::verify))
+        .route("/inboxes", get(inboxes::list))
+        .route("/inboxes/bulk", post(inboxes::bulk))
+        .route(
+            "/inboxes/{id}",
+            get(inboxes::get)
+                .patch(inboxes::update)
+                .delete(inboxes::delete),
+        )
+        .route(
+            "/inboxes/{id}/reset-password",
+            post(inboxes::reset_password),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             audit_layer::middleware,

@@ -17,6 +17,12 @@ use tokio::sync::Semaphore;
 #[error("password hashing failed: {0}")]
 pub struct HashError(String);
 
+impl From<tokio::task::JoinError> for HashError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Self(e.to_string())
+    }
+}
+
 fn argon2() -> Argon2<'static> {
     // The parameters are constants within argon2's documented bounds.
     let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();

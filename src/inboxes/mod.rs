@@ -1,4 +1,6 @@
-//! Bulk inbox generator and the mailbox datasource KumoMTA and Dovecot
-//! authenticate against. Built by issue 4; the `mailboxes` table already
-//! exists in the store's schema.
+//! Bulk inbox generator and the mailbox datasource KumoMTA (and later
+//! Dovecot) authenticate against.
+
 pub mod datasource;
+pub mod naming;
+pub mod service;

@@ -1,18 +1,276 @@
-//! The control plane KumoMTA calls over loopback HTTP (its policy in
-//! `kumo-policy/` asks InboxGrove to authenticate, sign, limit and route).
-//! It answers only on the control listener, never on the public one; the
-//! endpoints themselves arrive with issue 4.
+//! The control plane KumoMTA calls over loopback HTTP: its policy in
+//! `kumo-policy/` asks InboxGrove to authenticate, sign, limit and route.
+//! It answers only on the control listener, never on the public one, and
+//! every request must carry the secret in `<data-dir>/kumo.secret` as a
+//! bearer token.
 
-use axum::routing::get;
+pub mod events;
+pub mod send;
+pub mod smtp_auth;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::api::error::ApiError;
+use crate::api::extract::{ApiJson, bearer};
 use crate::api::with_common_layers;
+use crate::clock::SharedClock;
+use crate::inboxes::datasource::Datasource;
+use crate::store::{self, Store};
+use crate::vault::{Slot, Vault, VaultError, secret_file};
+use smtp_auth::{Outcome, SmtpAuth};
 
-pub fn router() -> Router {
-    with_common_layers(Router::new().route("/kumo/v1/health", get(health)))
+const SECRET_FILE: &str = "kumo.secret";
+const EVENTS_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+pub fn secret_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(SECRET_FILE)
+}
+
+/// The shared secret KumoMTA's policy sends, created 0600 on first use.
+pub fn load_secret(data_dir: &Path) -> Result<SecretString, VaultError> {
+    let (bytes, _) = secret_file(&secret_path(data_dir))?;
+    Ok(SecretString::from(hex::encode(bytes.expose_secret())))
+}
+
+pub struct Control {
+    pub store: Store,
+    pub clock: SharedClock,
+    pub vault: Arc<Vault>,
+    pub datasource: Datasource,
+    pub auth: SmtpAuth,
+    pub secret: SecretString,
+}
+
+pub fn router(control: Arc<Control>) -> Router {
+    let v1 = Router::new()
+        .route("/auth", post(auth))
+        .route("/send-check", post(send_check))
+        .route("/mailboxes/{address}", get(mailbox))
+        .route("/domains/{domain}", get(domain))
+        .route("/dkim/{domain}", get(dkim))
+        .route("/events", post(events))
+        // KumoMTA batches log records; a busy minute can exceed the API's
+        // 1 MiB.
+        .layer(DefaultBodyLimit::max(EVENTS_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            control.clone(),
+            require_secret,
+        ))
+        .with_state(control);
+    with_common_layers(
+        Router::new()
+            .route("/kumo/v1/health", get(health))
+            .nest("/kumo/v1", v1),
+    )
 }
 
 async fn health() -> Json<Value> {
     Json(json!({ "status": "ok", "listener": "control" }))
+}
+
+/// Constant-time comparison, so the secret cannot be found byte by byte
+/// from response times.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn require_secret(State(c): State<Arc<Control>>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let ok =
+        bearer(&parts).is_some_and(|t| same(t.as_bytes(), c.secret.expose_secret().as_bytes()));
+    if !ok {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "send the secret from kumo.secret in the data dir as 'Authorization: Bearer <secret>'",
+        )
+        .into_response();
+    }
+    next.run(Request::from_parts(parts, body)).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthRequest {
+    username: String,
+    password: SecretString,
+    authz: Option<String>,
+    /// The SMTP client's address, for throttling guessing per source.
+    source_ip: Option<IpAddr>,
+}
+
+async fn auth(State(c): State<Arc<Control>>, ApiJson(req): ApiJson<AuthRequest>) -> Response {
+    let source = req.source_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let outcome = c
+        .auth
+        .check(&req.username, &req.password, req.authz.as_deref(), source)
+        .await;
+    match outcome {
+        Outcome::Ok(e) => {
+            let today = c.clock.now().date_naive();
+            let id = e.mailbox_id;
+            let sent = c
+                .store
+                .read(move |conn| store::mailboxes::sent_today(conn, id, today))
+                .await
+                .unwrap_or(0);
+            Json(json!({
+                "ok": true,
+                "mailbox_id": e.mailbox_id,
+                "email": e.email(),
+                "daily_limit": e.daily_limit,
+                "sent_today": sent,
+            }))
+            .into_response()
+        }
+        Outcome::Refused | Outcome::Throttled(_) => {
+            (StatusCode::UNAUTHORIZED, Json(json!({ "ok": false }))).into_response()
+        }
+    }
+}
+
+async fn send_check(
+    State(c): State<Arc<Control>>,
+    ApiJson(req): ApiJson<send::SendCheck>,
+) -> Result<Json<send::Decision>, ApiError> {
+    let now = c.clock.now();
+    Ok(Json(
+        send::decide(&c.store, &c.datasource, req, now.date_naive(), now).await?,
+    ))
+}
+
+async fn mailbox(State(c): State<Arc<Control>>, UrlPath(address): UrlPath<String>) -> Json<Value> {
+    let address = address.trim().to_ascii_lowercase();
+    let (local, domain) = address.split_once('@').unwrap_or((&address, ""));
+    let entry = c.datasource.get(domain, local).ok().flatten();
+    let Some(e) = entry else {
+        return Json(json!({ "exists": false, "active": false }));
+    };
+    let (today, id) = (c.clock.now().date_naive(), e.mailbox_id);
+    let sent = c
+        .store
+        .read(move |conn| store::mailboxes::sent_today(conn, id, today))
+        .await
+        .unwrap_or(0);
+    Json(json!({
+        "exists": true,
+        "active": e.is_active(),
+        "daily_limit": e.daily_limit,
+        "sent_today": sent,
+        // Relative to the mail root; both parts are validated names, so
+        // they cannot climb out of it.
+        "maildir": format!("{}/{}", e.domain, e.username),
+    }))
+}
+
+async fn domain(
+    State(c): State<Arc<Control>>,
+    UrlPath(name): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    let found = c
+        .store
+        .read(move |conn| {
+            let Some(d) = store::domains::by_name(conn, &name, None)? else {
+                return Ok(None);
+            };
+            Ok(store::domains::active_dkim_key(conn, d.id)?.map(|k| k.selector))
+        })
+        .await?;
+    Ok(Json(match found {
+        Some(selector) => json!({ "hosted": true, "dkim": { "selector": selector } }),
+        None => json!({ "hosted": false }),
+    }))
+}
+
+async fn dkim(
+    State(c): State<Arc<Control>>,
+    UrlPath(name): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    let lookup = name.clone();
+    let key = c
+        .store
+        .read(move |conn| {
+            let Some(d) = store::domains::by_name(conn, &lookup, None)? else {
+                return Ok(None);
+            };
+            store::domains::active_dkim_key(conn, d.id)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("DKIM key for that domain"))?;
+    let row = key.id.to_string();
+    let pem = c
+        .vault
+        .open(
+            Slot {
+                table: "dkim_keys",
+                column: "private_key",
+                row_id: &row,
+            },
+            &key.sealed_private_key,
+        )
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(json!({
+        "domain": name,
+        "selector": key.selector,
+        "private_key_pem": String::from_utf8_lossy(pem.expose_secret()),
+    })))
+}
+
+/// Stores a batch of KumoMTA log records. The answer is 2xx only once the
+/// good records are durably stored; bad records are named by index (400)
+/// without losing the good ones beside them.
+async fn events(State(c): State<Arc<Control>>, body: Bytes) -> Result<Response, ApiError> {
+    let parsed = events::parse_batch(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_batch", e.to_string()))?;
+    let (good, bad): (Vec<_>, Vec<_>) = parsed.into_iter().partition(Result::is_ok);
+    let good: Vec<events::MailEvent> = good.into_iter().filter_map(Result::ok).collect();
+    let bad: Vec<events::RecordError> = bad.into_iter().filter_map(Result::err).collect();
+    let now = c.clock.now();
+    let total = good.len();
+    let stored = c
+        .store
+        .write(move |tx| {
+            let mut stored = 0;
+            for ev in &good {
+                stored += usize::from(store::events::record(tx, ev, now)?);
+            }
+            Ok::<_, store::StoreError>(stored)
+        })
+        .await?;
+    let summary = json!({ "stored": stored, "duplicates": total - stored });
+    if bad.is_empty() {
+        return Ok(Json(summary).into_response());
+    }
+    let bad: Vec<Value> = bad
+        .iter()
+        .map(|e| json!({ "index": e.index, "message": e.message }))
+        .collect();
+    Ok((
+        StatusCode::BAD_REQUEST,
+        Json(json!({
+            "error": {
+                "code": "bad_records",
+                "message": format!("{} records could not be read; the others were stored", bad.len()),
+            },
+            "bad_records": bad,
+            "stored": summary["stored"],
+            "duplicates": summary["duplicates"],
+        })),
+    )
+        .into_response())
 }

@@ -1,0 +1,329 @@
+//! The `mailboxes` and `suppressions` tables.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{Result, StoreError, is_unique_violation, uuid_at};
+use crate::inboxes::datasource::Entry;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Mailbox {
+    pub id: Uuid,
+    pub domain_id: Uuid,
+    pub user_id: Uuid,
+    pub email: String,
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub daily_limit: u32,
+    pub emails_sent_today: u32,
+    pub last_reset_date: Option<NaiveDate>,
+    pub health_score: f64,
+    pub status: String,
+    pub total_sent: i64,
+    pub delivered: i64,
+    pub bounced_hard: i64,
+    pub bounced_soft: i64,
+    pub complaints: i64,
+    pub deferrals: i64,
+    pub last_send_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str =
+    "m.id, m.domain_id, m.user_id, m.username || '@' || d.domain_name, m.username,
+    m.first_name, m.last_name, m.daily_limit, m.emails_sent_today, m.last_reset_date,
+    m.health_score, m.status, m.total_sent, m.delivered, m.bounced_hard, m.bounced_soft,
+    m.complaints, m.deferrals, m.last_send_at, m.created_at, m.updated_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Mailbox> {
+    let reset: Option<String> = r.get(9)?;
+    Ok(Mailbox {
+        id: uuid_at(r, 0)?,
+        domain_id: uuid_at(r, 1)?,
+        user_id: uuid_at(r, 2)?,
+        email: r.get(3)?,
+        username: r.get(4)?,
+        first_name: r.get(5)?,
+        last_name: r.get(6)?,
+        daily_limit: r.get(7)?,
+        emails_sent_today: r.get(8)?,
+        last_reset_date: reset.and_then(|d| d.parse().ok()),
+        health_score: r.get(10)?,
+        status: r.get(11)?,
+        total_sent: r.get(12)?,
+        delivered: r.get(13)?,
+        bounced_hard: r.get(14)?,
+        bounced_soft: r.get(15)?,
+        complaints: r.get(16)?,
+        deferrals: r.get(17)?,
+        last_send_at: r.get(18)?,
+        created_at: r.get(19)?,
+        updated_at: r.get(20)?,
+    })
+}
+
+pub struct NewMailbox {
+    pub id: Uuid,
+    pub domain_id: Uuid,
+    pub user_id: Uuid,
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub password_hash: String,
+    pub password_sealed: Vec<u8>,
+    pub daily_limit: u32,
+    pub status: &'static str,
+}
+
+/// Inserts every mailbox or none (the caller's transaction).
+pub fn insert_many(conn: &Connection, new: &[NewMailbox], now: DateTime<Utc>) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO mailboxes (id, domain_id, user_id, username, first_name, last_name,
+            password_hash, password_sealed, daily_limit, status, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+    )?;
+    for m in new {
+        stmt.execute(params![
+            m.id.to_string(),
+            m.domain_id.to_string(),
+            m.user_id.to_string(),
+            m.username,
+            m.first_name,
+            m.last_name,
+            m.password_hash,
+            m.password_sealed,
+            m.daily_limit,
+            m.status,
+            now
+        ])
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict(format!(
+                    "the mailbox {} already exists on this domain",
+                    m.username
+                ))
+            } else {
+                e.into()
+            }
+        })?;
+    }
+    Ok(())
+}
+
+pub fn usernames(conn: &Connection, domain_id: Uuid) -> Result<std::collections::HashSet<String>> {
+    let mut stmt = conn.prepare_cached("SELECT username FROM mailboxes WHERE domain_id = ?1")?;
+    let rows = stmt.query_map([domain_id.to_string()], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn get(conn: &Connection, id: Uuid, scope: Option<Uuid>) -> Result<Option<Mailbox>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM mailboxes m JOIN domains d ON d.id = m.domain_id
+         WHERE m.id = ?1 AND (?2 IS NULL OR m.user_id = ?2)"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(
+            params![id.to_string(), scope.map(|s| s.to_string())],
+            from_row,
+        )
+        .optional()?)
+}
+
+pub struct Filter {
+    pub scope: Option<Uuid>,
+    pub domain_id: Option<Uuid>,
+    pub status: Option<String>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// One page, ordered by email; also the total matching.
+pub fn list(conn: &Connection, f: &Filter) -> Result<(Vec<Mailbox>, i64)> {
+    let filter = "FROM mailboxes m JOIN domains d ON d.id = m.domain_id
+         WHERE (?1 IS NULL OR m.user_id = ?1) AND (?2 IS NULL OR m.domain_id = ?2)
+           AND (?3 IS NULL OR m.status = ?3)";
+    let args = params![
+        f.scope.map(|s| s.to_string()),
+        f.domain_id.map(|d| d.to_string()),
+        f.status
+    ];
+    let total = conn.query_row(&format!("SELECT count(*) {filter}"), args, |r| r.get(0))?;
+    let sql =
+        format!("SELECT {COLUMNS} {filter} ORDER BY d.domain_name, m.username LIMIT ?4 OFFSET ?5");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        params![
+            f.scope.map(|s| s.to_string()),
+            f.domain_id.map(|d| d.to_string()),
+            f.status,
+            f.limit,
+            f.offset
+        ],
+        from_row,
+    )?;
+    Ok((rows.collect::<rusqlite::Result<_>>()?, total))
+}
+
+#[derive(Default)]
+pub struct Changes {
+    pub daily_limit: Option<u32>,
+    pub status: Option<&'static str>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub password: Option<(String, Vec<u8>)>,
+}
+
+pub fn update(conn: &Connection, id: Uuid, c: &Changes, now: DateTime<Utc>) -> Result<()> {
+    let (hash, sealed) = match &c.password {
+        Some((h, s)) => (Some(h.as_str()), Some(s.as_slice())),
+        None => (None, None),
+    };
+    let n = conn.execute(
+        "UPDATE mailboxes SET daily_limit = coalesce(?2, daily_limit),
+            status = coalesce(?3, status), first_name = coalesce(?4, first_name),
+            last_name = coalesce(?5, last_name), password_hash = coalesce(?6, password_hash),
+            password_sealed = coalesce(?7, password_sealed), updated_at = ?8
+         WHERE id = ?1",
+        params![
+            id.to_string(),
+            c.daily_limit,
+            c.status,
+            c.first_name,
+            c.last_name,
+            hash,
+            sealed,
+            now
+        ],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound("mailbox"));
+    }
+    Ok(())
+}
+
+pub fn delete(conn: &Connection, id: Uuid) -> Result<()> {
+    conn.execute("DELETE FROM mailboxes WHERE id = ?1", [id.to_string()])?;
+    Ok(())
+}
+
+const ENTRY_SQL: &str = "SELECT m.id, m.user_id, m.domain_id, d.domain_name, m.username,
+    m.password_hash, m.daily_limit, m.status
+    FROM mailboxes m JOIN domains d ON d.id = m.domain_id";
+
+fn entry_row(r: &Row<'_>) -> rusqlite::Result<Entry> {
+    Ok(Entry {
+        mailbox_id: uuid_at(r, 0)?,
+        user_id: uuid_at(r, 1)?,
+        domain_id: uuid_at(r, 2)?,
+        domain: r.get(3)?,
+        username: r.get(4)?,
+        password_hash: r.get(5)?,
+        daily_limit: r.get(6)?,
+        status: r.get(7)?,
+    })
+}
+
+/// The datasource entries of every mailbox, or of the given ones.
+pub fn entries(conn: &Connection, ids: Option<&[Uuid]>) -> Result<Vec<Entry>> {
+    match ids {
+        None => {
+            let mut stmt = conn.prepare(ENTRY_SQL)?;
+            let rows = stmt.query_map([], entry_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        }
+        Some(ids) => {
+            let mut stmt = conn.prepare_cached(&format!("{ENTRY_SQL} WHERE m.id = ?1"))?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(e) = stmt.query_row([id.to_string()], entry_row).optional()? {
+                    out.push(e);
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+pub fn sealed_password(conn: &Connection, id: Uuid) -> Result<Option<Vec<u8>>> {
+    Ok(conn
+        .query_row(
+            "SELECT password_sealed FROM mailboxes WHERE id = ?1",
+            [id.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten())
+}
+
+/// Counts one send for `id` on `today` if its daily limit allows it.
+/// Returns `Some(remaining)` when counted, `None` when the limit is reached.
+/// The reset and the check happen in one statement, so concurrent sends
+/// cannot overshoot the limit.
+pub fn count_send(
+    conn: &Connection,
+    id: Uuid,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Option<u32>> {
+    let day = today.to_string();
+    Ok(conn
+        .prepare_cached(
+            "UPDATE mailboxes SET
+                emails_sent_today = CASE WHEN last_reset_date IS ?2 THEN emails_sent_today + 1 ELSE 1 END,
+                last_reset_date = ?2, total_sent = total_sent + 1, last_send_at = ?3
+             WHERE id = ?1
+               AND (last_reset_date IS NOT ?2 OR emails_sent_today < daily_limit)
+             RETURNING daily_limit - emails_sent_today",
+        )?
+        .query_row(params![id.to_string(), day, now], |r| r.get(0))
+        .optional()?)
+}
+
+/// Sends counted today (0 when the last count was on another day).
+pub fn sent_today(conn: &Connection, id: Uuid, today: NaiveDate) -> Result<u32> {
+    Ok(conn
+        .query_row(
+            "SELECT CASE WHEN last_reset_date IS ?2 THEN emails_sent_today ELSE 0 END
+             FROM mailboxes WHERE id = ?1",
+            params![id.to_string(), today.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0))
+}
+
+pub fn is_suppressed(conn: &Connection, user_id: Uuid, address: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM suppressions WHERE user_id = ?1 AND address = ?2)",
+        )?
+        .query_row(
+            params![user_id.to_string(), address.to_ascii_lowercase()],
+            |r| r.get(0),
+        )?)
+}
+
+pub fn suppress(
+    conn: &Connection,
+    user_id: Uuid,
+    address: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO suppressions (user_id, address, reason, created_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (user_id, address) DO NOTHING",
+        params![
+            user_id.to_string(),
+            address.to_ascii_lowercase(),
+            reason,
+            now
+        ],
+    )?;
+    Ok(())
+}
