@@ -20,6 +20,8 @@ mod cloudflare;
 mod dns;
 mod domains;
 mod errors;
+mod inboxes;
+mod kumo;
 mod limits;
 mod process;
 mod sessions;

@@ -1,0 +1,247 @@
+//! The KumoMTA control endpoint: its secret, the send decision and its
+//! daily limit, log-record ingestion, lookups, and the datasource surviving
+//! its own loss.
+
+use chrono::Duration as Days;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::domains::{IPV4, TOKEN, world, world_with};
+use crate::helpers::manual_clock;
+use crate::inboxes::{Control, bulk, with_domain};
+
+#[tokio::test]
+async fn the_control_endpoint_wants_its_secret() {
+    let w = world().await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/kumo/v1/mailboxes/a@b.test", w.app.control);
+    assert_eq!(
+        client.get(&url).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let wrong = client
+        .get(&url)
+        .bearer_auth("0".repeat(64))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = wrong.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("kumo.secret")
+    );
+    let (status, _) = Control::of(&w.app)
+        .call(Method::GET, "/mailboxes/a@b.test", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // The secret file is private.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(w.app.dir.path().join("kumo.secret"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+fn check(from: &str, header: &str, to: &[&str]) -> Value {
+    json!({ "authn_id": from, "envelope_from": from, "header_from": header, "recipients": to })
+}
+
+#[tokio::test]
+async fn send_check_binds_the_sender_counts_and_resets_daily() {
+    let clock = manual_clock();
+    let w = world_with(Some(IPV4), Some(clock.clone())).await;
+    let domain = with_domain(&w, "limits.test").await;
+    let (_, created) = bulk(
+        &w,
+        json!({ "domain_id": domain, "quantity": 2, "daily_limit": 2 }),
+    )
+    .await;
+    let a = created["inboxes"][0]["email"].as_str().unwrap().to_owned();
+    let b = created["inboxes"][1]["email"].as_str().unwrap().to_owned();
+    let kumo = Control::of(&w.app);
+    let send = |body: Value| {
+        let kumo = &kumo;
+        async move { kumo.call(Method::POST, "/send-check", Some(body)).await.1 }
+    };
+
+    let first = send(check(&a, &format!("Ada <{a}>"), &["x@example.net"])).await;
+    assert_eq!(
+        first,
+        json!({ "allow": true, "code": 250, "reason": "2.0.0 ok", "remaining_today": 1 })
+    );
+    let mismatch = send(json!({ "authn_id": a, "envelope_from": b, "header_from": a, "recipients": ["x@example.net"] })).await;
+    assert_eq!(
+        (mismatch["allow"].as_bool(), mismatch["code"].as_u64()),
+        (Some(false), Some(550))
+    );
+    let spoofed = send(check(&a, &format!("CEO <{b}>"), &["x@example.net"])).await;
+    assert_eq!(spoofed["code"], 550);
+    assert!(spoofed["reason"].as_str().unwrap().contains("From header"));
+
+    assert_eq!(
+        send(check(&a, &a, &["y@example.net"])).await["remaining_today"],
+        0
+    );
+    let over = send(check(&a, &a, &["z@example.net"])).await;
+    assert_eq!(
+        (over["allow"].as_bool(), over["code"].as_u64()),
+        (Some(false), Some(452)),
+        "{over}"
+    );
+    // The other mailbox has its own count.
+    assert_eq!(send(check(&b, &b, &["z@example.net"])).await["allow"], true);
+    let (_, seen) = kumo
+        .call(Method::GET, &format!("/mailboxes/{a}"), None)
+        .await;
+    assert_eq!(seen["sent_today"], 2);
+
+    // A new day (UTC) starts a new count.
+    clock.advance(Days::days(1));
+    assert_eq!(send(check(&a, &a, &["z@example.net"])).await["allow"], true);
+
+    let unknown = send(check(
+        "ghost@limits.test",
+        "ghost@limits.test",
+        &["z@example.net"],
+    ))
+    .await;
+    assert_eq!(unknown["code"], 550);
+}
+
+fn record(kind: &str, id: &str, sender: &str, recipient: &str, extra: Value) -> Value {
+    let mut r = json!({
+        "type": kind, "id": id, "sender": sender, "recipient": recipient,
+        "queue": "example.net", "site": "", "size": 1200, "timestamp": 1_900_000_000,
+        "created": 1_900_000_000, "num_attempts": 1,
+        "response": { "code": 250, "enhanced_code": null, "content": "ok", "command": null },
+        "peer_address": null, "egress_pool": null, "egress_source": null,
+        "feedback_report": null, "meta": {}, "headers": {}, "delivery_protocol": "ESMTP",
+        "reception_protocol": null, "nodeid": "00000000-0000-0000-0000-000000000000"
+    });
+    if let (Some(r), Some(extra)) = (r.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            r.insert(k.clone(), v.clone());
+        }
+    }
+    r
+}
+
+#[tokio::test]
+async fn log_records_count_once_and_bad_ones_are_named_without_losing_good_ones() {
+    let w = world().await;
+    let domain = with_domain(&w, "events.test").await;
+    let (_, created) = bulk(&w, json!({ "domain_id": domain, "quantity": 1 })).await;
+    let sender = created["inboxes"][0]["email"].as_str().unwrap().to_owned();
+    let id = created["inboxes"][0]["inbox_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let kumo = Control::of(&w.app);
+    let batch = json!([
+        record("Delivery", "spool1", &sender, "friend@example.net", json!({ "meta": { "mailbox_id": id } })),
+        record("Bounce", "spool2", &sender, "nobody@example.net", json!({
+            "bounce_classification": "InvalidRecipient",
+            "response": { "code": 550, "enhanced_code": { "class": 5, "subject": 1, "detail": 1 }, "content": "user unknown", "command": null }
+        })),
+        { "type": "Delivery" },
+        record("TransientFailure", "spool3", &sender, "slow@example.net", json!({
+            "response": { "code": 451, "enhanced_code": null, "content": "try later", "command": null }
+        })),
+    ]);
+    let (status, answer) = kumo
+        .call(Method::POST, "/events", Some(batch.clone()))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["bad_records"][0]["index"], 2);
+    assert_eq!(answer["stored"], 3);
+
+    // The same batch again (KumoMTA retries on failure) changes nothing.
+    let (_, again) = kumo.call(Method::POST, "/events", Some(batch)).await;
+    assert_eq!(
+        (again["stored"].as_u64(), again["duplicates"].as_u64()),
+        (Some(0), Some(3))
+    );
+
+    let (_, m) = w.app.get(&format!("/api/v1/inboxes/{id}"), &w.admin).await;
+    assert_eq!(
+        (
+            m["delivered"].as_i64(),
+            m["bounced_hard"].as_i64(),
+            m["deferrals"].as_i64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{m}"
+    );
+    // A hard-bounced address is never mailed again.
+    let (_, refused) = kumo
+        .call(
+            Method::POST,
+            "/send-check",
+            Some(check(&sender, &sender, &["Nobody@example.net"])),
+        )
+        .await;
+    assert_eq!(refused["code"], 550, "{refused}");
+    assert!(refused["reason"].as_str().unwrap().contains("suppressed"));
+
+    let (status, single) = kumo
+        .call(
+            Method::POST,
+            "/events",
+            Some(record(
+                "Delivery",
+                "spool9",
+                &sender,
+                "b@example.net",
+                json!({}),
+            )),
+        )
+        .await;
+    assert_eq!(
+        (status, single["stored"].as_u64()),
+        (StatusCode::OK, Some(1))
+    );
+    let (status, junk) = kumo
+        .call(Method::POST, "/events", Some(json!("not a record")))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{junk}");
+}
+
+#[tokio::test]
+async fn domain_and_dkim_lookups_serve_the_signer() {
+    let w = world().await;
+    w.zones.add_zone("signs.test");
+    let (_, added) = w
+        .add(json!({ "domain_name": "signs.test", "cloudflare_api_token": TOKEN }))
+        .await;
+    let selector = added["dns_records"]["dkim_selector"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let kumo = Control::of(&w.app);
+    let (_, hosted) = kumo.call(Method::GET, "/domains/Signs.TEST", None).await;
+    assert_eq!(
+        hosted,
+        json!({ "hosted": true, "dkim": { "selector": selector } })
+    );
+    let (_, foreign) = kumo
+        .call(Method::GET, "/domains/elsewhere.test", None)
+        .await;
+    assert_eq!(foreign, json!({ "hosted": false }));
+    let (status, key) = kumo.call(Method::GET, "/dkim/signs.test", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(key["selector"], selector.as_str());
+    assert!(
+        key["private_key_pem"]
+            .as_str()
+            .unwrap()
+            .starts_with("-----BEGIN RSA PRIVATE KEY-----")
+    );
+    assert_eq!(
+        kumo.call(Method::GET, "/dkim/elsewhere.test", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
