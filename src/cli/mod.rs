@@ -102,6 +102,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn serve(settings: Settings, clock: SharedClock) -> anyhow::Result<()> {
+    // Handlers are installed before anyone can learn the ports, so a stop
+    // sent right after start is a graceful one, not the default kill.
+    let shutdown = shutdown_signal()?;
     let app = Application::build(&settings, clock).await?;
     let public = app.public_addr();
     print_bootstrap(&app.bootstrap, &format!("http://{public}/"));
@@ -109,20 +112,18 @@ async fn serve(settings: Settings, clock: SharedClock) -> anyhow::Result<()> {
     println!("public listener on http://{public}");
     println!("control listener on http://{}", app.control_addr());
     tracing::info!(%public, control = %app.control_addr(), "serving");
-    app.run(shutdown_signal()).await
+    app.run(shutdown).await
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
-        }
-        Err(_) => {
-            let _ = ctrl_c.await;
-        }
-    }
-    tracing::info!("shutting down");
+/// Resolves on SIGTERM (systemd stop) or SIGINT (Ctrl-C).
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        tracing::info!("shutting down");
+    })
 }
 
 async fn init(settings: Settings, clock: SharedClock) -> anyhow::Result<()> {

@@ -76,7 +76,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(opts: Options) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
+    spawn_app_in(tempfile::tempdir().unwrap(), opts).await
+}
+
+/// Starts the server on an existing data dir (a restart).
+pub async fn spawn_app_in(dir: TempDir, opts: Options) -> TestApp {
     let clock: SharedClock = match &opts.clock {
         Some(c) => c.clone(),
         None => Arc::new(SystemClock),

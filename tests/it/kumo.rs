@@ -245,3 +245,98 @@ async fn domain_and_dkim_lookups_serve_the_signer() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// Every byte under the data dir: database, WAL, datasource, keys.
+fn everything_under(dir: &std::path::Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(everything_under(&path));
+        } else {
+            out.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_datasource_is_rebuilt_and_no_secret_lies_in_plaintext() {
+    let w = world().await;
+    w.zones.add_zone("rebuilt.test");
+    let (_, added) = w
+        .add(json!({ "domain_name": "rebuilt.test", "cloudflare_api_token": TOKEN }))
+        .await;
+    let domain = added["domain_id"].as_str().unwrap().to_owned();
+    let (_, created) = bulk(&w, json!({ "domain_id": domain, "quantity": 3 })).await;
+    let kumo = Control::of(&w.app);
+    let (_, key) = kumo.call(Method::GET, "/dkim/rebuilt.test", None).await;
+    let pem_line = key["private_key_pem"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let logins: Vec<(String, String)> = created["inboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["email"].as_str().unwrap().to_owned(),
+                i["password"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+
+    let crate::domains::World {
+        app,
+        dns,
+        zones,
+        cloudflare,
+        ..
+    } = w;
+    let opts = crate::helpers::Options {
+        domains: inboxgrove::config::DomainArgs {
+            public_ipv4: Some(IPV4.parse().unwrap()),
+            dns_servers: Some(inboxgrove::config::DnsServers(vec![dns.addr()])),
+            cloudflare_api_url: Some(cloudflare.base_url()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let dir = app.stop().await;
+
+    let bytes = everything_under(dir.path());
+    for (_, password) in &logins {
+        assert!(
+            !bytes
+                .windows(password.len())
+                .any(|w| w == password.as_bytes()),
+            "a mailbox password is on disk"
+        );
+    }
+    assert!(
+        !bytes
+            .windows(pem_line.len())
+            .any(|w| w == pem_line.as_bytes()),
+        "the DKIM key is on disk"
+    );
+    assert!(
+        !bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
+        "the Cloudflare token is on disk"
+    );
+
+    std::fs::remove_dir_all(dir.path().join("datasource")).unwrap();
+    let app = crate::helpers::spawn_app_in(dir, opts).await;
+    let kumo = Control::of(&app);
+    for (email, password) in &logins {
+        assert_eq!(
+            kumo.auth(email, password).await.0,
+            StatusCode::OK,
+            "{email} after the rebuild"
+        );
+    }
+    drop(zones);
+}

@@ -480,3 +480,55 @@ async fn domain_commands_from_the_console() {
     let missing = run(&["domain", "show", "cli.test"], &data, None);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("is not added"));
 }
+
+#[tokio::test]
+async fn a_process_killed_during_a_bulk_request_leaves_all_or_none() {
+    let (_tmp, data) = fresh_dir();
+    let env = [
+        ("INBOXGROVE_ADMIN_EMAIL", "ops@example.com"),
+        ("INBOXGROVE_ADMIN_PASSWORD", "an admin password"),
+        ("INBOXGROVE_PUBLIC_IPV4", "203.0.113.5"),
+    ];
+    let server = Server::start(&data, &env);
+    let (_, tokens) = server.login("ops@example.com", "an admin password").await;
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+    let (status, domain) = server
+        .post(
+            "/api/v1/domains/add",
+            json!({ "domain_name": "crash.test" }),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{domain}");
+    let domain_id = domain["domain_id"].as_str().unwrap().to_owned();
+
+    let url = format!("{}/api/v1/inboxes/bulk", server.base);
+    let request = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .bearer_auth(token)
+            .json(&json!({ "domain_id": domain_id, "quantity": 1000 }))
+            .send()
+            .await
+    });
+    // Mid-request: the passwords are being hashed.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    server.crash();
+    assert!(
+        request.await.unwrap().is_err(),
+        "the connection died with the process"
+    );
+
+    let store = Store::open(&data).unwrap();
+    let count: i64 = store
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM mailboxes", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    assert!(
+        count == 0 || count == 1000,
+        "{count} mailboxes: a half-done request"
+    );
+    drop(store);
+    // And the server comes back on the same data.
+    Server::start(&data, &env).stop();
+}
