@@ -7,11 +7,13 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+#[path = "common/load.rs"]
+mod load;
+
+use load::{measure, report};
 
 const PASSWORD: &str = "benchmark password 1";
 
@@ -65,60 +67,6 @@ fn start() -> Server {
         base,
         _dir: dir,
     }
-}
-
-struct Figures {
-    p50: Duration,
-    p99: Duration,
-    max: Duration,
-    rps: f64,
-}
-
-/// Sends `total` requests from `concurrency` tasks; every answer must be
-/// 200.
-async fn measure<F, Fut>(total: usize, concurrency: usize, send: F) -> Figures
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = reqwest::StatusCode> + Send,
-{
-    let send = Arc::new(send);
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (send, next) = (send.clone(), next.clone());
-            tokio::spawn(async move {
-                let mut lat = Vec::new();
-                while next.fetch_add(1, Ordering::Relaxed) < total {
-                    let t = Instant::now();
-                    let status = send().await;
-                    assert_eq!(status, reqwest::StatusCode::OK);
-                    lat.push(t.elapsed());
-                }
-                lat
-            })
-        })
-        .collect();
-    let mut all = Vec::with_capacity(total);
-    for t in tasks {
-        all.extend(t.await.expect("task"));
-    }
-    let elapsed = started.elapsed();
-    all.sort();
-    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
-    Figures {
-        p50: pct(0.50),
-        p99: pct(0.99),
-        max: *all.last().expect("samples"),
-        rps: all.len() as f64 / elapsed.as_secs_f64(),
-    }
-}
-
-fn report(name: &str, total: usize, concurrency: usize, f: &Figures) {
-    println!(
-        "{name:<28} n={total:<6} c={concurrency:<4} p50={:>8.2?} p99={:>8.2?} max={:>8.2?} {:>9.0} req/s",
-        f.p50, f.p99, f.max, f.rps
-    );
 }
 
 /// The same measurement with wrk, when it is installed (Debian package
@@ -187,13 +135,13 @@ fn main() {
             // Warm up connections and caches.
             measure(2_000, 200, {
                 let (c, url, token) = (c.clone(), url.clone(), token.clone());
-                move || {
+                move |_| {
                     let req = c.get(&url).bearer_auth(&token);
                     async move { req.send().await.expect("send").status() }
                 }
             })
             .await;
-            let f = measure(40_000, 200, move || {
+            let f = measure(40_000, 200, move |_| {
                 let req = c.get(&url).bearer_auth(&token);
                 async move { req.send().await.expect("send").status() }
             })
@@ -207,7 +155,7 @@ fn main() {
         for concurrency in [1, 2, 200] {
             let total = if concurrency == 200 { 400 } else { 100 };
             let (c, url, body) = (client.clone(), login_url.clone(), body.clone());
-            let f = measure(total, concurrency, move || {
+            let f = measure(total, concurrency, move |_| {
                 let req = c.post(&url).json(&body);
                 async move { req.send().await.expect("send").status() }
             })

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use inboxgrove::clock::SystemClock;
-use inboxgrove::config::{
-    BootstrapArgs, DnsServers, DomainArgs, FileConfig, Global, ServeArgs, Settings,
-};
+use inboxgrove::config::{DnsServers, DomainArgs};
 use inboxgrove::domains::cloudflare::{CloudflareLimiter, RetryPolicy};
 use inboxgrove::domains::service::CloudflareFactory;
 use inboxgrove::server::Application;
@@ -28,38 +26,12 @@ use support::cloudflare_double::CloudflareDouble;
 use support::dns_server::DnsServer;
 use support::zones::Zones;
 
+#[path = "common/app.rs"]
+mod app;
+
 const DOMAINS: usize = 20;
 const LATENCY: Duration = Duration::from_millis(50);
 const TOKEN: &str = "bench-token";
-const PASSWORD: &str = "benchmark password 1";
-
-fn settings(dir: &std::path::Path, cloudflare: &str, dns: std::net::SocketAddr) -> Settings {
-    let serve = ServeArgs {
-        listen: Some("127.0.0.1:0".parse().expect("addr")),
-        control_listen: Some("127.0.0.1:0".parse().expect("addr")),
-        rate_limit_per_minute: NonZeroU32::new(1_000_000),
-        rate_limit_burst: NonZeroU32::new(1_000_000),
-        bootstrap: BootstrapArgs {
-            admin_email: Some("bench@example.com".into()),
-        },
-        domains: DomainArgs {
-            public_ipv4: Some("203.0.113.7".parse().expect("ip")),
-            cloudflare_api_url: Some(cloudflare.to_owned()),
-            dns_servers: Some(DnsServers(vec![dns])),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let global = Global {
-        data_dir: Some(dir),
-        log: None,
-        log_format: None,
-    };
-    Settings::resolve(global, &serve, FileConfig::default(), &|k| {
-        (k == "INBOXGROVE_ADMIN_PASSWORD").then(|| PASSWORD.to_owned())
-    })
-    .expect("settings")
-}
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
@@ -88,7 +60,15 @@ fn main() {
         cloudflare.set_latency(LATENCY);
         let dns = DnsServer::start(zones.clone()).await;
         let dir = tempfile::tempdir().expect("temp dir");
-        let settings = settings(dir.path(), &cloudflare.base_url(), dns.addr());
+        let settings = app::settings(
+            dir.path(),
+            DomainArgs {
+                public_ipv4: Some("203.0.113.7".parse().expect("ip")),
+                cloudflare_api_url: Some(cloudflare.base_url()),
+                dns_servers: Some(DnsServers(vec![dns.addr()])),
+                ..Default::default()
+            },
+        );
         // A limiter that does not bind here: the point is the latency of
         // one domain, not Cloudflare's 1,200-per-5-minutes budget.
         let providers = Arc::new(CloudflareFactory {
@@ -106,16 +86,7 @@ fn main() {
         tokio::spawn(app.run(std::future::pending()));
 
         let client = reqwest::Client::new();
-        let login: Value = client
-            .post(format!("{base}/api/v1/auth/login"))
-            .json(&json!({ "email": "bench@example.com", "password": PASSWORD }))
-            .send()
-            .await
-            .expect("login")
-            .json()
-            .await
-            .expect("json");
-        let token = login["access_token"].as_str().expect("token").to_owned();
+        let token = app::login(&client, &base).await;
 
         let (mut published, mut active, mut calls) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..DOMAINS {
