@@ -45,6 +45,7 @@ pub enum ConfigError {
 pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
+    pub public_url: Option<String>,
     pub control_listen: Option<SocketAddr>,
     pub control_allow_remote: Option<bool>,
     pub rate_limit_per_minute: Option<NonZeroU32>,
@@ -91,6 +92,10 @@ pub struct ServeArgs {
     /// Public listener: JSON API and web UI [default: 127.0.0.1:8080]
     #[arg(long, env = "INBOXGROVE_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// The address people reach this server at, for links in mail such as
+    /// one-click unsubscribe [default: http://<listen>]
+    #[arg(long, env = "INBOXGROVE_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Control listener for KumoMTA [default: 127.0.0.1:8081]
     #[arg(long, env = "INBOXGROVE_CONTROL_LISTEN")]
     pub control_listen: Option<SocketAddr>,
@@ -188,6 +193,8 @@ pub struct BootstrapArgs {
 pub struct Settings {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    /// Without a trailing slash; `None`: the public listener's own address.
+    pub public_url: Option<String>,
     pub control_listen: SocketAddr,
     pub control_allow_remote: bool,
     pub rate_limit_per_minute: NonZeroU32,
@@ -279,16 +286,27 @@ impl Settings {
                 .or(file.dmarc_quarantine_after_days)
                 .unwrap_or(14),
         };
+        let listen = serve
+            .listen
+            .or(file.listen)
+            .unwrap_or(([127, 0, 0, 1], 8080).into());
+        let public_url = serve.public_url.clone().or(file.public_url);
+        if let Some(url) = &public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(ConfigError::Invalid {
+                setting: "public_url",
+                message: format!("'{url}' must start with https:// (or http://)"),
+            });
+        }
         let settings = Settings {
             data_dir: global
                 .data_dir
                 .map(Path::to_owned)
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("inboxgrove-data")),
-            listen: serve
-                .listen
-                .or(file.listen)
-                .unwrap_or(([127, 0, 0, 1], 8080).into()),
+            listen,
+            public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
             control_listen: serve
                 .control_listen
                 .or(file.control_listen)

@@ -232,6 +232,9 @@ impl Application {
             auth: SmtpAuth::new(datasource.clone(), core.hasher.clone(), clock.clone()),
             datasource,
             secret: core.kumo_secret.clone(),
+            public_url: settings.public_url.clone().unwrap_or_else(|| {
+                format!("http://{}", public.local_addr().unwrap_or(settings.listen))
+            }),
         });
 
         let state = AppState {
@@ -240,6 +243,7 @@ impl Application {
             auth: core.auth,
             domains,
             inboxes,
+            vault: core.vault.clone(),
             limiter: Arc::new(ratelimit::limiter(
                 settings.rate_limit_per_minute,
                 settings.rate_limit_burst,

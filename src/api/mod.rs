@@ -13,6 +13,7 @@ mod domains;
 mod health;
 mod inboxes;
 mod tokens;
+mod unsubscribe;
 mod users;
 
 use std::any::Any;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderValue, header};
+use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
@@ -34,6 +35,7 @@ use crate::clock::SharedClock;
 use crate::domains::service::Orchestrator;
 use crate::inboxes::service::Inboxes;
 use crate::store::Store;
+use crate::vault::Vault;
 use error::ApiError;
 use ratelimit::Limiter;
 
@@ -50,6 +52,7 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub domains: Arc<Orchestrator>,
     pub inboxes: Arc<Inboxes>,
+    pub vault: Arc<Vault>,
     pub limiter: Arc<Limiter>,
 }
 
@@ -96,6 +99,10 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .route(
+            "/u/{token}",
+            get(unsubscribe::confirm).post(unsubscribe::one_click),
+        )
         .nest("/api/v1", v1)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state);
@@ -126,11 +133,13 @@ pub fn with_common_layers(router: Router) -> Router {
 async fn json_errors(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let status = res.status();
-    let is_json = res
+    // Bare errors from routing, extractors and layers come as plain text or
+    // nothing; pages we render on purpose (HTML) are left alone.
+    let bare = res
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v == HeaderValue::from_static("application/json"));
-    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if (status.is_client_error() || status.is_server_error()) && bare {
         let mut fixed = ApiError::from_status(status).into_response();
         // Keep headers such as Allow on a 405.
         for (name, value) in res.headers() {

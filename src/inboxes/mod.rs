@@ -4,3 +4,4 @@
 pub mod datasource;
 pub mod naming;
 pub mod service;
+pub mod unsubscribe;

@@ -52,6 +52,8 @@ pub struct Control {
     pub datasource: Datasource,
     pub auth: SmtpAuth,
     pub secret: SecretString,
+    /// Where unsubscribe links in outgoing mail point.
+    pub public_url: String,
 }
 
 pub fn router(control: Arc<Control>) -> Router {
@@ -148,7 +150,18 @@ async fn send_check(
 ) -> Result<Json<send::Decision>, ApiError> {
     let now = c.clock.now();
     Ok(Json(
-        send::decide(&c.store, &c.datasource, req, now.date_naive(), now).await?,
+        send::decide(
+            &c.store,
+            &c.datasource,
+            send::LinkMaker {
+                vault: &c.vault,
+                public_url: &c.public_url,
+            },
+            req,
+            now.date_naive(),
+            now,
+        )
+        .await?,
     ))
 }
 

@@ -7,7 +7,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::inboxes::datasource::Datasource;
+use crate::inboxes::unsubscribe::{self, Links};
 use crate::store::{Store, StoreError, mailboxes};
+use crate::vault::Vault;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +29,10 @@ pub struct Decision {
     pub code: u16,
     pub reason: String,
     pub remaining_today: u32,
+    /// For an allowed message: the `List-Unsubscribe` targets to add when
+    /// the message has none (for its first recipient).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub list_unsubscribe: Option<Links>,
 }
 
 fn refuse(code: u16, reason: impl Into<String>) -> Decision {
@@ -35,6 +41,7 @@ fn refuse(code: u16, reason: impl Into<String>) -> Decision {
         code,
         reason: reason.into(),
         remaining_today: 0,
+        list_unsubscribe: None,
     }
 }
 
@@ -46,9 +53,16 @@ pub fn header_address(value: &str) -> &str {
     }
 }
 
+/// Where unsubscribe links point and how their tokens are sealed.
+pub struct LinkMaker<'a> {
+    pub vault: &'a Vault,
+    pub public_url: &'a str,
+}
+
 pub async fn decide(
     store: &Store,
     datasource: &Datasource,
+    links: LinkMaker<'_>,
     req: SendCheck,
     today: NaiveDate,
     now: DateTime<Utc>,
@@ -78,6 +92,13 @@ pub async fn decide(
     if req.recipients.is_empty() {
         return Ok(refuse(550, "5.5.1 no recipients"));
     }
+    let unsubscribe = unsubscribe::links(
+        links.vault,
+        links.public_url,
+        entry.mailbox_id,
+        &authn,
+        &req.recipients[0],
+    );
     let (owner, id, recipients) = (entry.user_id, entry.mailbox_id, req.recipients);
     store
         .write(move |tx| {
@@ -95,6 +116,7 @@ pub async fn decide(
                     code: 250,
                     reason: "2.0.0 ok".into(),
                     remaining_today: remaining,
+                    list_unsubscribe: Some(unsubscribe),
                 },
                 None => refuse(452, "4.7.1 daily sending limit reached; try again tomorrow"),
             })

@@ -67,7 +67,7 @@ pub fn record(conn: &Connection, ev: &MailEvent, now: DateTime<Utc>) -> Result<b
         _ => None,
     };
     if let (Some(reason), Some(recipient)) = (reason, &ev.recipient)
-        && let Some(owner) = owner_of(conn, id)?
+        && let Some(owner) = mailboxes::owner(conn, id)?
     {
         mailboxes::suppress(conn, owner, recipient, reason, now)?;
     }
@@ -85,15 +85,5 @@ fn by_address(conn: &Connection, address: &str) -> Result<Option<Uuid>> {
              WHERE d.domain_name = ?1 AND m.username = ?2",
         )?
         .query_row(params![domain, local], |r| super::uuid_at(r, 0))
-        .optional()?)
-}
-
-fn owner_of(conn: &Connection, mailbox: Uuid) -> Result<Option<Uuid>> {
-    Ok(conn
-        .query_row(
-            "SELECT user_id FROM mailboxes WHERE id = ?1",
-            [mailbox.to_string()],
-            |r| super::uuid_at(r, 0),
-        )
         .optional()?)
 }

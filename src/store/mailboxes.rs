@@ -297,6 +297,17 @@ pub fn sent_today(conn: &Connection, id: Uuid, today: NaiveDate) -> Result<u32> 
         .unwrap_or(0))
 }
 
+/// The user a mailbox belongs to.
+pub fn owner(conn: &Connection, id: Uuid) -> Result<Option<Uuid>> {
+    Ok(conn
+        .query_row(
+            "SELECT user_id FROM mailboxes WHERE id = ?1",
+            [id.to_string()],
+            |r| uuid_at(r, 0),
+        )
+        .optional()?)
+}
+
 pub fn is_suppressed(conn: &Connection, user_id: Uuid, address: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached(

@@ -70,9 +70,15 @@ async fn send_check_binds_the_sender_counts_and_resets_daily() {
 
     let first = send(check(&a, &format!("Ada <{a}>"), &["x@example.net"])).await;
     assert_eq!(
-        first,
-        json!({ "allow": true, "code": 250, "reason": "2.0.0 ok", "remaining_today": 1 })
+        (
+            &first["allow"],
+            &first["code"],
+            &first["reason"],
+            &first["remaining_today"]
+        ),
+        (&json!(true), &json!(250), &json!("2.0.0 ok"), &json!(1))
     );
+    assert!(first["list_unsubscribe"]["url"].is_string());
     let mismatch = send(json!({ "authn_id": a, "envelope_from": b, "header_from": a, "recipients": ["x@example.net"] })).await;
     assert_eq!(
         (mismatch["allow"].as_bool(), mismatch["code"].as_u64()),
@@ -339,4 +345,58 @@ async fn the_datasource_is_rebuilt_and_no_secret_lies_in_plaintext() {
         );
     }
     drop(zones);
+}
+
+#[tokio::test]
+async fn one_click_unsubscribe_suppresses_the_recipient_for_that_owner() {
+    let w = world().await;
+    let domain = with_domain(&w, "polite.test").await;
+    let (_, created) = bulk(&w, json!({ "domain_id": domain, "quantity": 2 })).await;
+    let a = created["inboxes"][0]["email"].as_str().unwrap().to_owned();
+    let b = created["inboxes"][1]["email"].as_str().unwrap().to_owned();
+    let kumo = Control::of(&w.app);
+    let (_, allowed) = kumo
+        .call(
+            Method::POST,
+            "/send-check",
+            Some(check(&a, &a, &["Reader@Example.net"])),
+        )
+        .await;
+    let links = &allowed["list_unsubscribe"];
+    let url = links["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&format!("{}/u/", w.app.base)), "{url}");
+    assert!(
+        !url.to_lowercase().contains("reader"),
+        "the link does not reveal the address"
+    );
+    assert_eq!(links["mailto"], format!("mailto:{a}?subject=unsubscribe"));
+
+    // RFC 8058 one-click: a POST with List-Unsubscribe=One-Click.
+    let res = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("unsubscribed"));
+
+    // Neither of this owner's mailboxes may mail that reader again.
+    for sender in [&a, &b] {
+        let (_, refused) = kumo
+            .call(
+                Method::POST,
+                "/send-check",
+                Some(check(sender, sender, &["reader@example.net"])),
+            )
+            .await;
+        assert_eq!(refused["code"], 550, "{refused}");
+    }
+    // Opening the link again is harmless; a damaged link is not recognised.
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), StatusCode::OK);
+    let damaged = format!("{}x", &url[..url.len() - 1]);
+    let res = reqwest::get(&damaged).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(res.text().await.unwrap().contains("not recognised"));
 }
