@@ -46,6 +46,7 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
     pub public_url: Option<String>,
+    pub kumo_http_url: Option<String>,
     pub control_listen: Option<SocketAddr>,
     pub control_allow_remote: Option<bool>,
     pub rate_limit_per_minute: Option<NonZeroU32>,
@@ -96,6 +97,10 @@ pub struct ServeArgs {
     /// one-click unsubscribe [default: http://<listen>]
     #[arg(long, env = "INBOXGROVE_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// KumoMTA's HTTP listener, told to drop its caches when a mailbox or
+    /// key changes, e.g. http://127.0.0.1:8000 [default: none]
+    #[arg(long, env = "INBOXGROVE_KUMO_HTTP_URL")]
+    pub kumo_http_url: Option<String>,
     /// Control listener for KumoMTA [default: 127.0.0.1:8081]
     #[arg(long, env = "INBOXGROVE_CONTROL_LISTEN")]
     pub control_listen: Option<SocketAddr>,
@@ -195,6 +200,7 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Without a trailing slash; `None`: the public listener's own address.
     pub public_url: Option<String>,
+    pub kumo_http_url: Option<String>,
     pub control_listen: SocketAddr,
     pub control_allow_remote: bool,
     pub rate_limit_per_minute: NonZeroU32,
@@ -307,6 +313,7 @@ impl Settings {
                 .unwrap_or_else(|| PathBuf::from("inboxgrove-data")),
             listen,
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
+            kumo_http_url: serve.kumo_http_url.clone().or(file.kumo_http_url),
             control_listen: serve
                 .control_listen
                 .or(file.control_listen)

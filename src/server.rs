@@ -29,6 +29,7 @@ use crate::domains::work;
 use crate::inboxes::datasource::Datasource;
 use crate::inboxes::service::Inboxes;
 use crate::jobs::{Scheduler, Waker, maintenance};
+use crate::kumo::epoch::EpochBumper;
 use crate::kumo::{self, Control, smtp_auth::SmtpAuth};
 use crate::store::Store;
 use crate::vault::Vault;
@@ -220,6 +221,7 @@ impl Application {
             datasource.clone(),
             core.hasher.clone(),
             settings.domains.clone(),
+            EpochBumper::new(settings.kumo_http_url.as_deref()),
         ));
         let repaired = inboxes.sync_datasource().await?;
         if repaired > 0 {

@@ -16,6 +16,7 @@ use super::naming::{self, CustomName, NamingError, NamingScheme, PersonName};
 use crate::auth::password::{HashError, Hasher};
 use crate::clock::SharedClock;
 use crate::config::DomainSettings;
+use crate::kumo::epoch::EpochBumper;
 use crate::store::mailboxes::{self as repo, Changes, Filter, Mailbox, NewMailbox};
 use crate::store::{self, Store, StoreError};
 use crate::vault::{Slot, Vault};
@@ -124,6 +125,7 @@ pub struct Inboxes {
     datasource: Datasource,
     hasher: Hasher,
     settings: DomainSettings,
+    epoch: EpochBumper,
 }
 
 fn check_limit(limit: u32) -> Result<u32, InboxError> {
@@ -145,6 +147,7 @@ impl Inboxes {
         datasource: Datasource,
         hasher: Hasher,
         settings: DomainSettings,
+        epoch: EpochBumper,
     ) -> Self {
         Self {
             store,
@@ -153,6 +156,7 @@ impl Inboxes {
             datasource,
             hasher,
             settings,
+            epoch,
         }
     }
 
@@ -251,6 +255,7 @@ impl Inboxes {
             })
             .await?;
         self.datasource.put(&entries)?;
+        self.epoch.bump();
 
         let host = self
             .settings
@@ -349,6 +354,7 @@ impl Inboxes {
             })
             .await?;
         self.datasource.put(&entries)?;
+        self.epoch.bump();
         Ok(())
     }
 
@@ -386,6 +392,7 @@ impl Inboxes {
         self.store.write(move |tx| repo::delete(tx, id)).await?;
         let (username, domain) = m.email.split_once('@').unwrap_or((&m.username, ""));
         self.datasource.remove(domain, username)?;
+        self.epoch.bump();
         Ok(())
     }
 }

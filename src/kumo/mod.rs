@@ -4,6 +4,7 @@
 //! every request must carry the secret in `<data-dir>/kumo.secret` as a
 //! bearer token.
 
+pub mod epoch;
 pub mod events;
 pub mod send;
 pub mod smtp_auth;

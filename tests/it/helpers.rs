@@ -24,6 +24,8 @@ pub struct Options {
     pub domains: DomainArgs,
     /// A DNS-provider factory to use instead of the configured Cloudflare.
     pub providers: Option<Arc<dyn ProviderFactory>>,
+    /// KumoMTA's HTTP listener, for config-epoch bumps.
+    pub kumo_http_url: Option<String>,
 }
 
 impl Default for Options {
@@ -34,6 +36,7 @@ impl Default for Options {
             clock: None,
             domains: DomainArgs::default(),
             providers: None,
+            kumo_http_url: None,
         }
     }
 }
@@ -58,6 +61,7 @@ pub fn settings(dir: &std::path::Path, opts: &Options) -> Settings {
             admin_email: Some(ADMIN_EMAIL.into()),
         },
         domains: opts.domains.clone(),
+        kumo_http_url: opts.kumo_http_url.clone(),
         ..Default::default()
     };
     let global = Global {

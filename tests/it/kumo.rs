@@ -400,3 +400,67 @@ async fn one_click_unsubscribe_suppresses_the_recipient_for_that_owner() {
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert!(res.text().await.unwrap().contains("not recognised"));
 }
+
+#[tokio::test]
+async fn mailbox_changes_tell_kumomta_to_drop_its_caches() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    // KumoMTA's admin listener, reduced to the one endpoint.
+    let bumps = Arc::new(AtomicUsize::new(0));
+    let counter = bumps.clone();
+    let kumod = axum::Router::new().route(
+        "/api/admin/bump-config-epoch",
+        axum::routing::post(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { "" }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let kumod_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, kumod).await });
+
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        kumo_http_url: Some(kumod_url),
+        domains: inboxgrove::config::DomainArgs {
+            public_ipv4: Some(IPV4.parse().unwrap()),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let (_, domain) = app
+        .post(
+            "/api/v1/domains/add",
+            json!({ "domain_name": "epoch.test" }),
+            Some(&admin),
+        )
+        .await;
+    let (_, created) = app
+        .post(
+            "/api/v1/inboxes/bulk",
+            json!({ "domain_id": domain["domain_id"], "quantity": 1 }),
+            Some(&admin),
+        )
+        .await;
+    let id = created["inboxes"][0]["inbox_id"].as_str().unwrap();
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/inboxes/{id}"),
+            Some(json!({ "paused": true })),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while bumps.load(Ordering::SeqCst) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bumps: {}",
+            bumps.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
