@@ -26,7 +26,7 @@ use crate::config::Settings;
 use crate::domains::cloudflare::{CloudflareLimiter, RetryPolicy};
 use crate::domains::service::{CloudflareFactory, Orchestrator, ProviderFactory};
 use crate::domains::work;
-use crate::inboxes::datasource::Datasource;
+use crate::inboxes::datasource::{Datasource, Sink};
 use crate::inboxes::service::Inboxes;
 use crate::jobs::{Scheduler, Waker, maintenance};
 use crate::kumo::epoch::EpochBumper;
@@ -84,6 +84,46 @@ pub async fn open_domains(
         Waker::detached(),
     );
     Ok((core, domains))
+}
+
+/// The inbox service over an existing data dir, for CLI commands. The
+/// datasource belongs to the running server when there is one (sled lets
+/// one process hold it); changes then reach it through the control
+/// listener.
+pub async fn open_inboxes(
+    settings: &Settings,
+    clock: SharedClock,
+) -> anyhow::Result<(Core, Inboxes)> {
+    if !Store::path_in(&settings.data_dir).exists() {
+        bail!(
+            "no InboxGrove data in {}; run `inboxgrove init` first or pass --data-dir",
+            settings.data_dir.display()
+        );
+    }
+    let core = open_core(settings, clock.clone()).await?;
+    let sink = match Datasource::open(&settings.data_dir) {
+        Ok(ds) => Sink::Local(ds),
+        Err(_) => {
+            let mut control = settings.control_listen;
+            if control.ip().is_unspecified() {
+                control.set_ip([127, 0, 0, 1].into());
+            }
+            Sink::Server {
+                control_url: format!("http://{control}"),
+                secret: core.kumo_secret.clone(),
+            }
+        }
+    };
+    let inboxes = Inboxes::new(
+        core.store.clone(),
+        core.vault.clone(),
+        clock,
+        sink,
+        core.hasher.clone(),
+        settings.domains.clone(),
+        EpochBumper::new(settings.kumo_http_url.as_deref()),
+    );
+    Ok((core, inboxes))
 }
 
 /// Everything `init` and `serve` share: the data dir, master key, store,
@@ -214,14 +254,15 @@ impl Application {
         scheduler.recover().await?;
 
         let datasource = Datasource::open(&settings.data_dir)?;
+        let epoch = EpochBumper::new(settings.kumo_http_url.as_deref());
         let inboxes = Arc::new(Inboxes::new(
             core.store.clone(),
             core.vault.clone(),
             clock.clone(),
-            datasource.clone(),
+            Sink::Local(datasource.clone()),
             core.hasher.clone(),
             settings.domains.clone(),
-            EpochBumper::new(settings.kumo_http_url.as_deref()),
+            epoch.clone(),
         ));
         let repaired = inboxes.sync_datasource().await?;
         if repaired > 0 {
@@ -234,6 +275,7 @@ impl Application {
             auth: SmtpAuth::new(datasource.clone(), core.hasher.clone(), clock.clone()),
             datasource,
             secret: core.kumo_secret.clone(),
+            epoch,
             public_url: settings.public_url.clone().unwrap_or_else(|| {
                 format!("http://{}", public.local_addr().unwrap_or(settings.listen))
             }),

@@ -2,6 +2,7 @@
 //! same functions as the API; only printing lives here.
 
 mod domains;
+mod inboxes;
 mod users;
 
 use std::path::PathBuf;
@@ -51,6 +52,8 @@ pub enum Command {
     User(UserCommand),
     /// Manage sending domains and their DNS records
     Domain(domains::DomainCli),
+    /// Manage mailboxes
+    Inbox(inboxes::InboxCli),
     /// Print the version and database schema version
     Version,
 }
@@ -71,6 +74,7 @@ impl Cli {
                 domains: d.settings.clone(),
                 ..Default::default()
             },
+            Command::Inbox(i) => i.settings.clone(),
             _ => ServeArgs::default(),
         };
         let global = Global {
@@ -91,6 +95,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Init(_) => init(settings, clock).await,
         Command::User(cmd) => users::run(cmd, settings, clock).await,
         Command::Domain(d) => domains::run(d.command, settings, clock).await,
+        Command::Inbox(i) => inboxes::run(i.command, settings, clock).await,
         Command::Version => {
             println!(
                 "inboxgrove {} (schema {SCHEMA_VERSION})",

@@ -22,6 +22,56 @@ pub enum DatasourceError {
     Sled { path: PathBuf, source: sled::Error },
     #[error("a datasource entry could not be read: {0}")]
     Corrupt(String),
+    #[error("the running server did not take the change: {0}; restart it to resync")]
+    Server(String),
+}
+
+/// Where mailbox changes go after SQLite: the datasource itself, or, when
+/// the running server holds it (sled allows one process), a request that
+/// the server resync it. A server that is not running needs nothing: it
+/// resyncs when it starts.
+pub enum Sink {
+    Local(Datasource),
+    Server {
+        control_url: String,
+        secret: secrecy::SecretString,
+    },
+}
+
+impl Sink {
+    pub async fn changed(
+        &self,
+        entries: &[Entry],
+        removed: &[(String, String)],
+    ) -> Result<(), DatasourceError> {
+        match self {
+            Sink::Local(ds) => {
+                ds.put(entries)?;
+                for (domain, username) in removed {
+                    ds.remove(domain, username)?;
+                }
+                Ok(())
+            }
+            Sink::Server {
+                control_url,
+                secret,
+            } => {
+                use secrecy::ExposeSecret;
+                let sent = reqwest::Client::new()
+                    .post(format!("{control_url}/kumo/v1/sync"))
+                    .bearer_auth(secret.expose_secret())
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status().is_success() => Ok(()),
+                    Ok(r) => Err(DatasourceError::Server(format!("HTTP {}", r.status()))),
+                    // Not running: it resyncs at start.
+                    Err(e) if e.is_connect() => Ok(()),
+                    Err(e) => Err(DatasourceError::Server(e.to_string())),
+                }
+            }
+        }
+    }
 }
 
 /// What KumoMTA's hot path needs about one mailbox.

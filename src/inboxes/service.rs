@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::datasource::{Datasource, DatasourceError};
+use super::datasource::{DatasourceError, Sink};
 use super::naming::{self, CustomName, NamingError, NamingScheme, PersonName};
 use crate::auth::password::{HashError, Hasher};
 use crate::clock::SharedClock;
@@ -122,7 +122,7 @@ pub struct Inboxes {
     store: Store,
     vault: Arc<Vault>,
     clock: SharedClock,
-    datasource: Datasource,
+    datasource: Sink,
     hasher: Hasher,
     settings: DomainSettings,
     epoch: EpochBumper,
@@ -144,7 +144,7 @@ impl Inboxes {
         store: Store,
         vault: Arc<Vault>,
         clock: SharedClock,
-        datasource: Datasource,
+        datasource: Sink,
         hasher: Hasher,
         settings: DomainSettings,
         epoch: EpochBumper,
@@ -163,8 +163,11 @@ impl Inboxes {
     /// Makes the datasource match SQLite (at start, and after a crash
     /// between the two writes). Returns how many entries were repaired.
     pub async fn sync_datasource(&self) -> Result<usize, InboxError> {
+        let Sink::Local(ds) = &self.datasource else {
+            return Ok(0);
+        };
         let truth = self.store.read(|c| repo::entries(c, None)).await?;
-        Ok(self.datasource.reconcile(&truth)?)
+        Ok(ds.reconcile(&truth)?)
     }
 
     pub async fn bulk(
@@ -254,7 +257,7 @@ impl Inboxes {
                 repo::entries(tx, Some(&created_ids))
             })
             .await?;
-        self.datasource.put(&entries)?;
+        self.datasource.changed(&entries, &[]).await?;
         self.epoch.bump();
 
         let host = self
@@ -353,7 +356,7 @@ impl Inboxes {
                 repo::entries(tx, Some(&[id]))
             })
             .await?;
-        self.datasource.put(&entries)?;
+        self.datasource.changed(&entries, &[]).await?;
         self.epoch.bump();
         Ok(())
     }
@@ -391,7 +394,8 @@ impl Inboxes {
         let m = self.get(id, scope).await?;
         self.store.write(move |tx| repo::delete(tx, id)).await?;
         let (username, domain) = m.email.split_once('@').unwrap_or((&m.username, ""));
-        self.datasource.remove(domain, username)?;
+        let gone = [(domain.to_owned(), username.to_owned())];
+        self.datasource.changed(&[], &gone).await?;
         self.epoch.bump();
         Ok(())
     }

@@ -55,6 +55,7 @@ pub struct Control {
     pub secret: SecretString,
     /// Where unsubscribe links in outgoing mail point.
     pub public_url: String,
+    pub epoch: epoch::EpochBumper,
 }
 
 pub fn router(control: Arc<Control>) -> Router {
@@ -65,6 +66,7 @@ pub fn router(control: Arc<Control>) -> Router {
         .route("/domains/{domain}", get(domain))
         .route("/dkim/{domain}", get(dkim))
         .route("/events", post(events))
+        .route("/sync", post(sync))
         // KumoMTA batches log records; a busy minute can exceed the API's
         // 1 MiB.
         .layer(DefaultBodyLimit::max(EVENTS_BODY_LIMIT))
@@ -287,4 +289,19 @@ async fn events(State(c): State<Arc<Control>>, body: Bytes) -> Result<Response, 
         })),
     )
         .into_response())
+}
+
+/// A CLI command changed mailboxes in SQLite while this server holds the
+/// datasource: resync it from SQLite, and tell KumoMTA.
+async fn sync(State(c): State<Arc<Control>>) -> Result<Json<Value>, ApiError> {
+    let truth = c
+        .store
+        .read(|conn| store::mailboxes::entries(conn, None))
+        .await?;
+    let repaired = c
+        .datasource
+        .reconcile(&truth)
+        .map_err(|e| ApiError::internal(&e))?;
+    c.epoch.bump();
+    Ok(Json(json!({ "repaired": repaired })))
 }

@@ -1,7 +1,7 @@
 //! The `mail_events` table and the mailbox counters it feeds.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use uuid::Uuid;
 
 use super::{Result, mailboxes};
@@ -17,7 +17,7 @@ pub fn record(conn: &Connection, ev: &MailEvent, now: DateTime<Utc>) -> Result<b
     {
         Some(id) => Some(id),
         None => match &ev.sender {
-            Some(sender) => by_address(conn, sender)?,
+            Some(sender) => mailboxes::by_address(conn, sender)?,
             None => None,
         },
     };
@@ -72,18 +72,4 @@ pub fn record(conn: &Connection, ev: &MailEvent, now: DateTime<Utc>) -> Result<b
         mailboxes::suppress(conn, owner, recipient, reason, now)?;
     }
     Ok(true)
-}
-
-fn by_address(conn: &Connection, address: &str) -> Result<Option<Uuid>> {
-    let address = address.trim().to_ascii_lowercase();
-    let Some((local, domain)) = address.split_once('@') else {
-        return Ok(None);
-    };
-    Ok(conn
-        .prepare_cached(
-            "SELECT m.id FROM mailboxes m JOIN domains d ON d.id = m.domain_id
-             WHERE d.domain_name = ?1 AND m.username = ?2",
-        )?
-        .query_row(params![domain, local], |r| super::uuid_at(r, 0))
-        .optional()?)
 }

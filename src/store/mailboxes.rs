@@ -297,6 +297,21 @@ pub fn sent_today(conn: &Connection, id: Uuid, today: NaiveDate) -> Result<u32> 
         .unwrap_or(0))
 }
 
+/// The mailbox with this address, if any.
+pub fn by_address(conn: &Connection, address: &str) -> Result<Option<Uuid>> {
+    let address = address.trim().to_ascii_lowercase();
+    let Some((local, domain)) = address.split_once('@') else {
+        return Ok(None);
+    };
+    Ok(conn
+        .prepare_cached(
+            "SELECT m.id FROM mailboxes m JOIN domains d ON d.id = m.domain_id
+             WHERE d.domain_name = ?1 AND m.username = ?2",
+        )?
+        .query_row(params![domain, local], |r| uuid_at(r, 0))
+        .optional()?)
+}
+
 /// The user a mailbox belongs to.
 pub fn owner(conn: &Connection, id: Uuid) -> Result<Option<Uuid>> {
     Ok(conn

@@ -26,6 +26,7 @@ fn bin() -> Command {
 struct Server {
     child: Child,
     base: String,
+    control: String,
     /// What it printed before it started listening.
     banner: Vec<String>,
 }
@@ -58,11 +59,17 @@ impl Server {
             }
             banner.push(line);
         };
+        let control = lines
+            .next()
+            .and_then(Result::ok)
+            .and_then(|l| l.strip_prefix("control listener on ").map(str::to_owned))
+            .expect("the control listener line");
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         Server {
             child,
             base,
+            control,
             banner,
         }
     }
@@ -531,4 +538,91 @@ async fn a_process_killed_during_a_bulk_request_leaves_all_or_none() {
     drop(store);
     // And the server comes back on the same data.
     Server::start(&data, &env).stop();
+}
+
+#[tokio::test]
+async fn inbox_commands_reach_the_running_server_at_once() {
+    let (_tmp, data) = fresh_dir();
+    assert!(run(&["init"], &data, None).status.success());
+    let server = Server::start(&data, &[("INBOXGROVE_PUBLIC_IPV4", "203.0.113.5")]);
+    let port = server.control.rsplit(':').next().unwrap().to_owned();
+    let control_listen = format!("127.0.0.1:{port}");
+    let added = run(
+        &[
+            "domain",
+            "--public-ipv4",
+            "203.0.113.5",
+            "add",
+            "console.test",
+        ],
+        &data,
+        None,
+    );
+    assert!(added.status.success(), "{added:?}");
+    let inbox = |rest: &[&str]| {
+        let mut args = vec!["inbox", "--control-listen", control_listen.as_str()];
+        args.extend_from_slice(rest);
+        run(&args, &data, None)
+    };
+
+    let bulk = inbox(&[
+        "bulk",
+        "--domain",
+        "console.test",
+        "--quantity",
+        "3",
+        "--no-warmup",
+    ]);
+    assert!(bulk.status.success(), "{bulk:?}");
+    let out = stdout(&bulk);
+    let (email, password) = out
+        .lines()
+        .find_map(|l| l.split_once('\t'))
+        .map(|(e, p)| (e.to_owned(), p.to_owned()))
+        .unwrap();
+    assert!(email.ends_with("@console.test"), "{out}");
+
+    let secret = std::fs::read_to_string(data.join("kumo.secret")).unwrap();
+    let auth = |password: String| {
+        let (url, secret, email) = (
+            format!("{}/kumo/v1/auth", server.control),
+            secret.trim().to_owned(),
+            email.clone(),
+        );
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(secret)
+                .json(&json!({ "username": email, "password": password }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(auth(password.clone()).await, StatusCode::OK);
+
+    assert!(stdout(&inbox(&["pause", &email])).contains("is paused"));
+    assert_eq!(
+        auth(password.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "paused at once"
+    );
+    assert!(stdout(&inbox(&["resume", &email])).contains("is active"));
+    assert_eq!(auth(password.clone()).await, StatusCode::OK);
+
+    let reset = stdout(&inbox(&["reset-password", &email]));
+    let fresh = reset.trim().split_once('\t').unwrap().1.to_owned();
+    assert_eq!(auth(password).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(auth(fresh).await, StatusCode::OK);
+
+    let listed = stdout(&inbox(&["list", "--domain", "console.test"]));
+    assert!(
+        listed.contains("3 mailboxes") && listed.contains(&email),
+        "{listed}"
+    );
+    assert!(stdout(&inbox(&["show", &email])).contains("sent today: 0/40"));
+    let missing = inbox(&["show", "ghost@console.test"]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("not a mailbox"));
+    server.stop();
 }
