@@ -47,6 +47,7 @@ pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     pub public_url: Option<String>,
     pub kumo_http_url: Option<String>,
+    pub timezone: Option<String>,
     pub control_listen: Option<SocketAddr>,
     pub control_allow_remote: Option<bool>,
     pub rate_limit_per_minute: Option<NonZeroU32>,
@@ -101,6 +102,10 @@ pub struct ServeArgs {
     /// key changes, e.g. http://127.0.0.1:8000 [default: none]
     #[arg(long, env = "INBOXGROVE_KUMO_HTTP_URL")]
     pub kumo_http_url: Option<String>,
+    /// Time zone whose midnight starts each mailbox's sending day (IANA
+    /// name, e.g. America/New_York) [default: UTC]
+    #[arg(long, env = "INBOXGROVE_TIMEZONE")]
+    pub timezone: Option<String>,
     /// Control listener for KumoMTA [default: 127.0.0.1:8081]
     #[arg(long, env = "INBOXGROVE_CONTROL_LISTEN")]
     pub control_listen: Option<SocketAddr>,
@@ -201,6 +206,7 @@ pub struct Settings {
     /// Without a trailing slash; `None`: the public listener's own address.
     pub public_url: Option<String>,
     pub kumo_http_url: Option<String>,
+    pub timezone: chrono_tz::Tz,
     pub control_listen: SocketAddr,
     pub control_allow_remote: bool,
     pub rate_limit_per_minute: NonZeroU32,
@@ -305,6 +311,17 @@ impl Settings {
                 message: format!("'{url}' must start with https:// (or http://)"),
             });
         }
+        let timezone = match serve.timezone.clone().or(file.timezone) {
+            Some(name) => name
+                .parse::<chrono_tz::Tz>()
+                .map_err(|_| ConfigError::Invalid {
+                    setting: "timezone",
+                    message: format!(
+                        "'{name}' is not an IANA time zone; use a name like Europe/Berlin or UTC"
+                    ),
+                })?,
+            None => chrono_tz::UTC,
+        };
         let settings = Settings {
             data_dir: global
                 .data_dir
@@ -314,6 +331,7 @@ impl Settings {
             listen,
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
             kumo_http_url: serve.kumo_http_url.clone().or(file.kumo_http_url),
+            timezone,
             control_listen: serve
                 .control_listen
                 .or(file.control_listen)

@@ -276,6 +276,7 @@ impl Application {
             datasource,
             secret: core.kumo_secret.clone(),
             epoch,
+            timezone: settings.timezone,
             public_url: settings.public_url.clone().unwrap_or_else(|| {
                 format!("http://{}", public.local_addr().unwrap_or(settings.listen))
             }),

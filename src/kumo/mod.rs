@@ -56,6 +56,15 @@ pub struct Control {
     /// Where unsubscribe links in outgoing mail point.
     pub public_url: String,
     pub epoch: epoch::EpochBumper,
+    /// Whose midnight starts each mailbox's sending day.
+    pub timezone: chrono_tz::Tz,
+}
+
+impl Control {
+    /// Today, for daily sending limits.
+    fn today(&self) -> chrono::NaiveDate {
+        self.clock.now().with_timezone(&self.timezone).date_naive()
+    }
 }
 
 pub fn router(control: Arc<Control>) -> Router {
@@ -125,7 +134,7 @@ async fn auth(State(c): State<Arc<Control>>, ApiJson(req): ApiJson<AuthRequest>)
         .await;
     match outcome {
         Outcome::Ok(e) => {
-            let today = c.clock.now().date_naive();
+            let today = c.today();
             let id = e.mailbox_id;
             let sent = c
                 .store
@@ -161,7 +170,7 @@ async fn send_check(
                 public_url: &c.public_url,
             },
             req,
-            now.date_naive(),
+            c.today(),
             now,
         )
         .await?,
@@ -175,7 +184,7 @@ async fn mailbox(State(c): State<Arc<Control>>, UrlPath(address): UrlPath<String
     let Some(e) = entry else {
         return Json(json!({ "exists": false, "active": false }));
     };
-    let (today, id) = (c.clock.now().date_naive(), e.mailbox_id);
+    let (today, id) = (c.today(), e.mailbox_id);
     let sent = c
         .store
         .read(move |conn| store::mailboxes::sent_today(conn, id, today))

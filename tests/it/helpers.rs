@@ -26,6 +26,8 @@ pub struct Options {
     pub providers: Option<Arc<dyn ProviderFactory>>,
     /// KumoMTA's HTTP listener, for config-epoch bumps.
     pub kumo_http_url: Option<String>,
+    /// The time zone of the sending day.
+    pub timezone: Option<String>,
 }
 
 impl Default for Options {
@@ -37,6 +39,7 @@ impl Default for Options {
             domains: DomainArgs::default(),
             providers: None,
             kumo_http_url: None,
+            timezone: None,
         }
     }
 }
@@ -62,6 +65,7 @@ pub fn settings(dir: &std::path::Path, opts: &Options) -> Settings {
         },
         domains: opts.domains.clone(),
         kumo_http_url: opts.kumo_http_url.clone(),
+        timezone: opts.timezone.clone(),
         ..Default::default()
     };
     let global = Global {

@@ -366,3 +366,23 @@ async fn pausing_and_password_resets_reach_kumo_at_once() {
         .await;
     assert_eq!(gone, json!({ "exists": false, "active": false }));
 }
+
+#[tokio::test]
+async fn guessing_a_mailbox_password_is_throttled() {
+    let w = world().await;
+    let domain = with_domain(&w, "guarded.test").await;
+    let (_, created) = bulk(&w, json!({ "domain_id": domain, "quantity": 1 })).await;
+    let email = created["inboxes"][0]["email"].as_str().unwrap();
+    let password = created["inboxes"][0]["password"].as_str().unwrap();
+    let kumo = Control::of(&w.app);
+    for i in 0..6 {
+        let (status, _) = kumo.auth(email, &format!("Guess-number-{i}-abcdef")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, body) = kumo.auth(email, password).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::UNAUTHORIZED, json!({ "ok": false })),
+        "even the right password waits"
+    );
+}

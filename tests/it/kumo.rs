@@ -464,3 +464,54 @@ async fn mailbox_changes_tell_kumomta_to_drop_its_caches() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test]
+async fn the_sending_day_follows_the_configured_time_zone() {
+    // 2030-03-17 23:00 UTC is already 12:00 on the 18th in Auckland (UTC+13).
+    let clock = std::sync::Arc::new(inboxgrove::clock::ManualClock::new(
+        chrono::DateTime::parse_from_rfc3339("2030-03-17T23:00:00Z")
+            .unwrap()
+            .into(),
+    ));
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        clock: Some(clock.clone()),
+        timezone: Some("Pacific/Auckland".into()),
+        domains: inboxgrove::config::DomainArgs {
+            public_ipv4: Some(IPV4.parse().unwrap()),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let (_, domain) = app
+        .post(
+            "/api/v1/domains/add",
+            json!({ "domain_name": "tz.test" }),
+            Some(&admin),
+        )
+        .await;
+    let (_, created) = app
+        .post(
+            "/api/v1/inboxes/bulk",
+            json!({ "domain_id": domain["domain_id"], "quantity": 1, "daily_limit": 1 }),
+            Some(&admin),
+        )
+        .await;
+    let a = created["inboxes"][0]["email"].as_str().unwrap().to_owned();
+    let kumo = Control::of(&app);
+    let send = || {
+        kumo.call(
+            Method::POST,
+            "/send-check",
+            Some(check(&a, &a, &["r@example.net"])),
+        )
+    };
+    assert_eq!(send().await.1["allow"], true);
+    // Past midnight UTC, but still the 18th in Auckland: the limit holds.
+    clock.advance(Days::hours(2));
+    assert_eq!(send().await.1["code"], 452);
+    // Midnight in Auckland (11:00 UTC): a new day.
+    clock.advance(Days::hours(10));
+    assert_eq!(send().await.1["allow"], true);
+}
