@@ -65,6 +65,16 @@ impl Control {
     fn today(&self) -> chrono::NaiveDate {
         self.clock.now().with_timezone(&self.timezone).date_naive()
     }
+
+    /// Messages `mailbox` has sent today (0 if the store does not answer:
+    /// the figure is informational, send-check enforces the limit).
+    async fn sent_today(&self, mailbox: uuid::Uuid) -> u32 {
+        let today = self.today();
+        self.store
+            .read(move |conn| store::mailboxes::sent_today(conn, mailbox, today))
+            .await
+            .unwrap_or(0)
+    }
 }
 
 pub fn router(control: Arc<Control>) -> Router {
@@ -134,13 +144,7 @@ async fn auth(State(c): State<Arc<Control>>, ApiJson(req): ApiJson<AuthRequest>)
         .await;
     match outcome {
         Outcome::Ok(e) => {
-            let today = c.today();
-            let id = e.mailbox_id;
-            let sent = c
-                .store
-                .read(move |conn| store::mailboxes::sent_today(conn, id, today))
-                .await
-                .unwrap_or(0);
+            let sent = c.sent_today(e.mailbox_id).await;
             Json(json!({
                 "ok": true,
                 "mailbox_id": e.mailbox_id,
@@ -184,12 +188,7 @@ async fn mailbox(State(c): State<Arc<Control>>, UrlPath(address): UrlPath<String
     let Some(e) = entry else {
         return Json(json!({ "exists": false, "active": false }));
     };
-    let (today, id) = (c.today(), e.mailbox_id);
-    let sent = c
-        .store
-        .read(move |conn| store::mailboxes::sent_today(conn, id, today))
-        .await
-        .unwrap_or(0);
+    let sent = c.sent_today(e.mailbox_id).await;
     Json(json!({
         "exists": true,
         "active": e.is_active(),

@@ -420,31 +420,16 @@ async fn mailbox_changes_tell_kumomta_to_drop_its_caches() {
     let kumod_url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, kumod).await });
 
-    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
-        kumo_http_url: Some(kumod_url),
-        domains: inboxgrove::config::DomainArgs {
-            public_ipv4: Some(IPV4.parse().unwrap()),
+    let (app, id, _) = one_mailbox(
+        crate::helpers::Options {
+            kumo_http_url: Some(kumod_url),
             ..Default::default()
         },
-        ..Default::default()
-    })
+        "epoch.test",
+        40,
+    )
     .await;
     let admin = app.admin_token().await;
-    let (_, domain) = app
-        .post(
-            "/api/v1/domains/add",
-            json!({ "domain_name": "epoch.test" }),
-            Some(&admin),
-        )
-        .await;
-    let (_, created) = app
-        .post(
-            "/api/v1/inboxes/bulk",
-            json!({ "domain_id": domain["domain_id"], "quantity": 1 }),
-            Some(&admin),
-        )
-        .await;
-    let id = created["inboxes"][0]["inbox_id"].as_str().unwrap();
     let (status, _) = app
         .call(
             Method::PATCH,
@@ -473,32 +458,16 @@ async fn the_sending_day_follows_the_configured_time_zone() {
             .unwrap()
             .into(),
     ));
-    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
-        clock: Some(clock.clone()),
-        timezone: Some("Pacific/Auckland".into()),
-        domains: inboxgrove::config::DomainArgs {
-            public_ipv4: Some(IPV4.parse().unwrap()),
+    let (app, _, a) = one_mailbox(
+        crate::helpers::Options {
+            clock: Some(clock.clone()),
+            timezone: Some("Pacific/Auckland".into()),
             ..Default::default()
         },
-        ..Default::default()
-    })
+        "tz.test",
+        1,
+    )
     .await;
-    let admin = app.admin_token().await;
-    let (_, domain) = app
-        .post(
-            "/api/v1/domains/add",
-            json!({ "domain_name": "tz.test" }),
-            Some(&admin),
-        )
-        .await;
-    let (_, created) = app
-        .post(
-            "/api/v1/inboxes/bulk",
-            json!({ "domain_id": domain["domain_id"], "quantity": 1, "daily_limit": 1 }),
-            Some(&admin),
-        )
-        .await;
-    let a = created["inboxes"][0]["email"].as_str().unwrap().to_owned();
     let kumo = Control::of(&app);
     let send = || {
         kumo.call(
@@ -514,4 +483,42 @@ async fn the_sending_day_follows_the_configured_time_zone() {
     // Midnight in Auckland (11:00 UTC): a new day.
     clock.advance(Days::hours(10));
     assert_eq!(send().await.1["allow"], true);
+}
+
+/// A server with `opts`, one manual domain and one mailbox on it; returns
+/// the server, the mailbox's id and its address.
+async fn one_mailbox(
+    opts: crate::helpers::Options,
+    domain: &str,
+    daily_limit: u32,
+) -> (crate::helpers::TestApp, String, String) {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        domains: inboxgrove::config::DomainArgs {
+            public_ipv4: Some(IPV4.parse().unwrap()),
+            ..Default::default()
+        },
+        ..opts
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let (_, added) = app
+        .post(
+            "/api/v1/domains/add",
+            json!({ "domain_name": domain }),
+            Some(&admin),
+        )
+        .await;
+    let (_, created) = app
+        .post(
+            "/api/v1/inboxes/bulk",
+            json!({ "domain_id": added["domain_id"], "quantity": 1, "daily_limit": daily_limit }),
+            Some(&admin),
+        )
+        .await;
+    let inbox = &created["inboxes"][0];
+    let (id, email) = (
+        inbox["inbox_id"].as_str().unwrap(),
+        inbox["email"].as_str().unwrap(),
+    );
+    (app, id.to_owned(), email.to_owned())
 }
