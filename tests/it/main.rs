@@ -11,6 +11,7 @@ mod helpers;
 mod support {
     pub mod cloudflare_double;
     pub mod dns_server;
+    pub mod kumo_stub;
     pub mod zones;
 }
 
@@ -23,5 +24,6 @@ mod errors;
 mod inboxes;
 mod kumo;
 mod limits;
+mod policy;
 mod process;
 mod sessions;

@@ -1,0 +1,358 @@
+//! `kumo-policy/init.lua` executed for real: Lua 5.4 runs the policy
+//! against a stand-in `kumo` module (`support::kumo_stub`) whose HTTP
+//! client talks to a running InboxGrove, and each test fires the handlers
+//! KumoMTA would fire and checks what they return or reject.
+
+use mlua::prelude::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::domains::{World, world};
+use crate::helpers::TestApp;
+use crate::inboxes::{Control, bulk, with_domain};
+use crate::support::kumo_stub::{KumoStub, Outcome};
+
+mod inbound;
+mod log_hook;
+mod submission;
+
+const MAIL_ROOT: &str = "/var/lib/inboxgrove/mail";
+
+fn config(app: &TestApp, control: &str) -> Value {
+    json!({
+        "control_url": format!("{control}/kumo/v1"),
+        "control_secret_file": app.dir.path().join("kumo.secret"),
+        "hostname": "mail.grove.test",
+        "mail_root": MAIL_ROOT,
+        "tls_certificate": "/etc/inboxgrove/tls/fullchain.pem",
+        "tls_private_key": "/etc/inboxgrove/tls/privkey.pem",
+    })
+}
+
+/// The policy, talking to the world's appliance.
+fn policy(w: &World) -> KumoStub {
+    KumoStub::load(&config(&w.app, &w.app.control))
+}
+
+/// The policy, pointed at a port where nothing listens.
+fn policy_with_appliance_down(w: &World) -> KumoStub {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    KumoStub::load(&config(&w.app, &format!("http://127.0.0.1:{port}")))
+}
+
+struct Mailbox {
+    email: String,
+    password: String,
+    id: String,
+}
+
+/// `quantity` active mailboxes on a fresh manual domain.
+async fn mailboxes(w: &World, domain: &str, quantity: u32, daily_limit: u32) -> Vec<Mailbox> {
+    let id = with_domain(w, domain).await;
+    let (status, created) = bulk(
+        w,
+        json!({ "domain_id": id, "quantity": quantity, "daily_limit": daily_limit, "enable_warmup": false }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    created["inboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| Mailbox {
+            email: i["email"].as_str().unwrap().to_owned(),
+            password: i["password"].as_str().unwrap().to_owned(),
+            id: i["inbox_id"].as_str().unwrap().to_owned(),
+        })
+        .collect()
+}
+
+fn submission(stub: &KumoStub) -> LuaTable {
+    stub.conn(json!({ "x_listener": "submission", "received_from": "198.51.100.7:40123" }))
+}
+
+fn inbound(stub: &KumoStub) -> LuaTable {
+    stub.conn(json!({ "x_listener": "inbound", "received_from": "[2001:db8::25]:50000" }))
+}
+
+fn auth(stub: &KumoStub, conn: &LuaTable, user: &str, password: &str) -> Outcome {
+    stub.fire(
+        "smtp_server_auth_plain",
+        (user, user, password, conn.clone()),
+    )
+}
+
+/// AUTH PLAIN as KumoMTA runs it: on `true` the server itself records
+/// `authn_id`/`authz_id` (fact sheet §2).
+fn login(stub: &KumoStub, conn: &LuaTable, m: &Mailbox) {
+    let ok = auth(stub, conn, &m.email, &m.password).value();
+    assert_eq!(ok, LuaValue::Boolean(true), "{} logs in", m.email);
+    for key in ["authn_id", "authz_id"] {
+        conn.call_method::<()>("set_meta", (key, m.email.as_str()))
+            .unwrap();
+    }
+}
+
+fn mail(
+    stub: &KumoStub,
+    conn: &LuaTable,
+    from: &str,
+    to: &str,
+    extra: &[(&str, &str)],
+) -> LuaTable {
+    let mut headers = vec![
+        json!(["From", format!("Sender <{from}>")]),
+        json!(["To", to]),
+        json!(["Subject", "Quick question"]),
+        json!(["Date", "Tue, 1 Dec 2026 10:00:00 +0000"]),
+        json!(["Message-ID", "<m1@grove.test>"]),
+    ];
+    headers.extend(extra.iter().map(|(n, v)| json!([n, v])));
+    stub.message(
+        json!({ "sender": from, "recipients": [to], "headers": headers, "body": "Hi\r\n" }),
+        conn,
+    )
+}
+
+fn returned_nil(out: &Outcome) -> bool {
+    matches!(out, Outcome::Returned(v) if v.iter().all(LuaValue::is_nil))
+}
+
+async fn sent_today(kumo: &Control, email: &str) -> Value {
+    kumo.call(Method::GET, &format!("/mailboxes/{email}"), None)
+        .await
+        .1["sent_today"]
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_tags_both_listeners_and_lets_nobody_relay_by_address() {
+    let w = world().await;
+    let stub = policy(&w);
+    assert!(returned_nil(&stub.fire("pre_init", ())));
+    assert!(returned_nil(&stub.fire("init", ())));
+
+    let listeners = stub.state("listeners");
+    let by_tag = |tag: &str| {
+        listeners
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["meta"]["x_listener"] == tag)
+            .unwrap_or_else(|| panic!("no {tag} listener in {listeners}"))
+            .clone()
+    };
+    let (mx, submit) = (by_tag("inbound"), by_tag("submission"));
+    assert_eq!(listeners.as_array().unwrap().len(), 2);
+    assert_eq!(mx["listen"], "0.0.0.0:25");
+    assert_eq!(submit["listen"], "0.0.0.0:587");
+    for l in [&mx, &submit] {
+        assert_eq!(l["hostname"], "mail.grove.test");
+        assert_eq!(l["tls_certificate"], "/etc/inboxgrove/tls/fullchain.pem");
+        assert_eq!(l["tls_private_key"], "/etc/inboxgrove/tls/privkey.pem");
+        assert_eq!(l["batch_handling"], "BifurcateAlways");
+        // Loopback is KumoMTA's default relay list; it must not survive.
+        let relay = l["relay_hosts"].as_array().unwrap();
+        assert!(!relay.is_empty());
+        assert!(
+            relay
+                .iter()
+                .all(|c| !c.as_str().unwrap().starts_with("127.") && c != "::1"),
+            "{relay:?}"
+        );
+    }
+    assert_eq!(submit["trace_headers"]["received_header"], false);
+    assert_eq!(
+        submit["trace_headers"]["include_meta_names"],
+        json!(["x_mailbox_id"])
+    );
+
+    let spools: Vec<String> = stub
+        .state("spools")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(spools, ["data", "meta"]);
+    assert!(
+        stub.state("http_listeners")[0]["listen"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
+    let hook = &stub.state("log_hooks")[0];
+    assert_eq!(hook["name"], "inboxgrove");
+    assert!(
+        hook["meta"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("mailbox_id"))
+    );
+    assert!(
+        stub.state("local_logs")[0]["meta"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("mailbox_id"))
+    );
+
+    // A settings file without the required hostname is refused when the
+    // policy loads, naming the key.
+    let mut bad = config(&w.app, &w.app.control);
+    bad.as_object_mut().unwrap().remove("hostname");
+    let err = KumoStub::try_load(&bad)
+        .err()
+        .expect("a missing hostname is refused");
+    assert!(err.contains("hostname"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_asks_inboxgrove_remembers_the_answer_and_fails_closed() {
+    let w = world().await;
+    let boxes = mailboxes(&w, "auth.test", 2, 50).await;
+    let (a, b) = (&boxes[0], &boxes[1]);
+    let stub = policy(&w);
+
+    let conn = submission(&stub);
+    login(&stub, &conn, a);
+    assert_eq!(stub.meta(&conn, "x_mailbox_id"), json!(a.id));
+    assert_eq!(stub.meta(&conn, "x_mailbox_email"), json!(a.email));
+    let calls = stub.http_calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].method, "POST");
+    assert!(calls[0].url.ends_with("/kumo/v1/auth") && calls[0].status == Some(200));
+
+    // A second session with the same login is answered from memory; a
+    // config-epoch bump (InboxGrove changed something) forgets it.
+    login(&stub, &submission(&stub), a);
+    assert_eq!(stub.http_calls().len(), 1);
+    stub.bump_epoch();
+    login(&stub, &submission(&stub), a);
+    assert_eq!(stub.http_calls().len(), 2);
+
+    let wrong = auth(&stub, &submission(&stub), &a.email, &b.password);
+    assert_eq!(wrong.value(), LuaValue::Boolean(false));
+    assert_eq!(stub.http_calls()[2].status, Some(401));
+
+    // Acting as another mailbox, or logging in on port 25, never reaches
+    // the appliance.
+    let as_other = stub.fire(
+        "smtp_server_auth_plain",
+        (
+            b.email.as_str(),
+            a.email.as_str(),
+            a.password.as_str(),
+            submission(&stub),
+        ),
+    );
+    assert_eq!(as_other.value(), LuaValue::Boolean(false));
+    let on_mx = auth(&stub, &inbound(&stub), &a.email, &a.password);
+    assert_eq!(on_mx.value(), LuaValue::Boolean(false));
+    assert_eq!(stub.http_calls().len(), 3);
+
+    // No appliance: a temporary failure (RFC 4954 454), never an accept.
+    let down = policy_with_appliance_down(&w);
+    let conn = submission(&down);
+    let out = auth(&down, &conn, &a.email, &a.password);
+    assert_eq!(
+        out.rejected(),
+        (
+            454,
+            "4.7.0 Temporary authentication failure, try again later"
+        )
+    );
+    assert_eq!(down.meta(&conn, "x_mailbox_id"), Value::Null);
+    assert_eq!(down.http_calls()[0].status, None);
+    let logs = down.state("logs").to_string();
+    assert!(logs.contains("AUTH lookup failed"), "{logs}");
+    // It is asked again next time: failures are not remembered.
+    let _ = auth(&down, &conn, &a.email, &a.password);
+    assert_eq!(down.http_calls().len(), 2);
+
+    // A control endpoint that refuses our secret is a fault, not a wrong
+    // password.
+    let secret = w.app.dir.path().join("wrong.secret");
+    std::fs::write(&secret, "00".repeat(32)).unwrap();
+    let mut cfg = config(&w.app, &w.app.control);
+    cfg["control_secret_file"] = json!(secret);
+    let misconfigured = KumoStub::load(&cfg);
+    let out = auth(
+        &misconfigured,
+        &submission(&misconfigured),
+        &a.email,
+        &a.password,
+    );
+    assert_eq!(out.rejected().0, 454);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_authenticated_sessions_relay_and_only_as_their_mailbox() {
+    let w = world().await;
+    let boxes = mailboxes(&w, "relay.test", 1, 50).await;
+    let a = &boxes[0];
+    let stub = policy(&w);
+    let listener_domain = |domain: &str, conn: &LuaTable| {
+        let out = stub.fire("get_listener_domain", (domain, "0.0.0.0:587", conn.clone()));
+        stub.json(&out.value())
+    };
+
+    let anonymous = submission(&stub);
+    assert_eq!(listener_domain("example.net", &anonymous), Value::Null);
+    let from = stub.fire(
+        "smtp_server_mail_from",
+        (stub.address(&a.email), anonymous.clone()),
+    );
+    assert_eq!(from.rejected(), (530, "5.7.0 Authentication required"));
+
+    let conn = submission(&stub);
+    login(&stub, &conn, a);
+    assert_eq!(
+        listener_domain("example.net", &conn),
+        json!({ "kind": "listener_domain", "params": { "relay_to": true } })
+    );
+    let other = stub.fire(
+        "smtp_server_mail_from",
+        (stub.address("ceo@relay.test"), conn.clone()),
+    );
+    let (code, text) = other.rejected();
+    assert_eq!(code, 550);
+    assert!(
+        text.starts_with("5.7.1 ") && text.contains(&a.email),
+        "{text}"
+    );
+    let own = stub.fire(
+        "smtp_server_mail_from",
+        (stub.address(&a.email.to_uppercase()), conn.clone()),
+    );
+    assert!(returned_nil(&own));
+
+    // Port 25 relays only into hosted domains, whatever the session claims.
+    let mx = inbound(&stub);
+    mx.call_method::<()>("set_meta", ("authn_id", a.email.as_str()))
+        .unwrap();
+    assert_eq!(listener_domain("example.net", &mx), Value::Null);
+    assert_eq!(
+        listener_domain("Relay.TEST", &mx)["params"],
+        json!({ "relay_to": true, "log_oob": "LogThenRelay", "log_arf": "LogThenDrop" })
+    );
+    assert!(returned_nil(&stub.fire(
+        "smtp_server_mail_from",
+        (stub.address("anyone@example.net"), mx.clone())
+    )));
+
+    // Unsure whether a domain is hosted: an error (KumoMTA answers 421 and
+    // the sender retries), neither relay nor a permanent "no".
+    let down = policy_with_appliance_down(&w);
+    let out = down.fire(
+        "get_listener_domain",
+        ("relay.test", "0.0.0.0:25", inbound(&down)),
+    );
+    assert!(
+        matches!(&out, Outcome::Failed(e) if e.contains("/kumo/v1/domains/relay.test")),
+        "{out:?}"
+    );
+}

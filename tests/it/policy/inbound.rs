@@ -1,0 +1,91 @@
+//! Port 25: RCPT for live mailboxes only, and delivery into the maildir
+//! InboxGrove names.
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_mail_reaches_only_live_mailboxes_in_their_own_maildir() {
+    let w = world().await;
+    let boxes = mailboxes(&w, "inbound.test", 2, 50).await;
+    let (a, b) = (&boxes[0], &boxes[1]);
+    let kumo = Control::of(&w.app);
+    let stub = policy(&w);
+    let mx = inbound(&stub);
+    let rcpt = |email: &str| stub.fire("smtp_server_rcpt_to", (stub.address(email), mx.clone()));
+
+    assert!(returned_nil(&rcpt(&a.email)));
+    assert!(returned_nil(&rcpt(&a.email.to_uppercase())));
+    assert_eq!(
+        rcpt("nobody@inbound.test").rejected(),
+        (550, "5.1.1 No such mailbox here")
+    );
+    assert_eq!(rcpt("../../etc/passwd@inbound.test").rejected().0, 550);
+    assert_eq!(rcpt("someone@foreign.test").rejected().0, 550);
+
+    // A paused mailbox: the cached "active" answer stands until InboxGrove
+    // bumps the config epoch; then senders are told to retry.
+    assert!(returned_nil(&rcpt(&b.email)));
+    let (status, _) = w
+        .app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/inboxes/{}", b.id),
+            Some(json!({ "paused": true })),
+            Some(&w.admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(returned_nil(&rcpt(&b.email)));
+    stub.bump_epoch();
+    assert_eq!(
+        rcpt(&b.email).rejected(),
+        (450, "4.2.1 Mailbox disabled, try again later")
+    );
+
+    let msg = stub.message(
+        json!({ "sender": "prospect@example.net", "recipients": [a.email],
+                "headers": [["Return-Path", "<forged@example.org>"], ["From", "prospect@example.net"],
+                            ["Subject", "Re: Quick question"]] }),
+        &mx,
+    );
+    let out = stub.fire("smtp_server_message_received", (msg.clone(), mx.clone()));
+    assert!(returned_nil(&out), "{out:?}");
+    let (user, domain) = a.email.split_once('@').unwrap();
+    assert_eq!(stub.meta(&msg, "queue"), "inboxgrove.maildir");
+    assert_eq!(
+        stub.meta(&msg, "x_maildir"),
+        json!(format!("{MAIL_ROOT}/{domain}/{user}/Maildir"))
+    );
+    let return_path: Vec<String> = msg
+        .call_method("get_all_named_header_values", "Return-Path")
+        .unwrap();
+    assert_eq!(return_path, ["<prospect@example.net>"]);
+    assert!(stub.signatures(&msg).is_empty());
+    assert_eq!(stub.header(&msg, "List-Unsubscribe"), None);
+    assert_eq!(
+        sent_today(&kumo, &a.email).await,
+        0,
+        "inbound is not sending"
+    );
+
+    let queue = stub.fire(
+        "get_queue_config",
+        ("inboxgrove.maildir", LuaNil, LuaNil, LuaNil),
+    );
+    assert_eq!(
+        stub.json(&queue.value())["params"]["protocol"],
+        json!({ "maildir_path": "{{ meta.x_maildir }}", "dir_mode": 0o2770, "file_mode": 0o660 })
+    );
+    let elsewhere = stub.fire("get_queue_config", ("example.net", LuaNil, LuaNil, LuaNil));
+    assert_eq!(stub.json(&elsewhere.value())["params"], json!({}));
+
+    let down = policy_with_appliance_down(&w);
+    let out = down.fire(
+        "smtp_server_rcpt_to",
+        (down.address(&a.email), inbound(&down)),
+    );
+    assert_eq!(
+        out.rejected(),
+        (451, "4.3.0 Mailbox lookup failed, try again later")
+    );
+}

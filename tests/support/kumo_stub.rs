@@ -1,0 +1,486 @@
+//! Runs `kumo-policy/init.lua` in Lua 5.4 (mlua, as KumoMTA embeds it)
+//! against a stand-in `kumo` module, so tests drive the policy's real
+//! handlers. The event registry, memoize and message objects live in
+//! `kumo_stub.lua`; this file adds what must be native: an HTTP client whose
+//! requests really go out, JSON, digests, DKIM key parsing, and the
+//! harness that fires events and reads outcomes.
+//!
+//! HTTP calls block on the test's tokio runtime, so every call into Lua
+//! goes through `block_in_place`: tests using the stub run on the
+//! multi-threaded runtime.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+use mlua::prelude::*;
+use rsa::pkcs1::DecodeRsaPrivateKey;
+use rsa::pkcs8::DecodePrivateKey;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::runtime::Handle;
+
+mod http;
+
+pub use http::HttpCall;
+
+const STUB: &str = include_str!("kumo_stub.lua");
+
+/// What a handler did.
+#[derive(Debug)]
+pub enum Outcome {
+    Returned(Vec<LuaValue>),
+    /// `kumo.reject(code, message)`.
+    Rejected(u16, String),
+    /// Any other Lua error: KumoMTA answers `421 4.3.0 technical
+    /// difficulties` in SMTP handlers and retries in delivery handlers.
+    Failed(String),
+}
+
+impl Outcome {
+    /// The first returned value; panics on a rejection or error.
+    pub fn value(&self) -> LuaValue {
+        match self {
+            Self::Returned(v) => v.first().cloned().unwrap_or(LuaNil),
+            other => panic!("expected a return, got {other:?}"),
+        }
+    }
+
+    pub fn rejected(&self) -> (u16, &str) {
+        match self {
+            Self::Rejected(code, message) => (*code, message),
+            other => panic!("expected kumo.reject, got {other:?}"),
+        }
+    }
+}
+
+pub struct KumoStub {
+    lua: Lua,
+    stub: LuaTable,
+    calls: Arc<Mutex<Vec<HttpCall>>>,
+    signers: Arc<Mutex<Vec<Value>>>,
+    _config: tempfile::NamedTempFile,
+}
+
+impl KumoStub {
+    /// Loads `kumo-policy/init.lua` with `config` as its inboxgrove.json.
+    pub fn load(config: &Value) -> Self {
+        Self::try_load(config).unwrap_or_else(|e| panic!("init.lua did not load: {e}"))
+    }
+
+    /// Same, returning the error the policy raised while loading.
+    pub fn try_load(config: &Value) -> Result<Self, String> {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        serde_json::to_writer(&mut file, config).unwrap();
+        let lua = Lua::new();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let signers = Arc::new(Mutex::new(Vec::new()));
+        let native = natives(&lua, calls.clone(), signers.clone()).unwrap();
+        let stub: LuaTable = lua
+            .load(STUB)
+            .set_name("@tests/support/kumo_stub.lua")
+            .call(native)
+            .unwrap();
+        let env: LuaTable = stub.get("env").unwrap();
+        env.set(
+            "INBOXGROVE_POLICY_CONFIG",
+            file.path().to_str().unwrap().to_owned(),
+        )
+        .unwrap();
+        let path = policy_path();
+        let source = std::fs::read_to_string(&path).unwrap();
+        tokio::task::block_in_place(|| {
+            lua.load(source)
+                .set_name(format!("@{}", path.display()))
+                .exec()
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(Self {
+            lua,
+            stub,
+            calls,
+            signers,
+            _config: file,
+        })
+    }
+
+    /// Fires `event` with `args`, as KumoMTA would.
+    pub fn fire(&self, event: &str, args: impl IntoLuaMulti) -> Outcome {
+        let mut args = args.into_lua_multi(&self.lua).unwrap();
+        args.push_front(event.into_lua(&self.lua).unwrap());
+        self.run("call", args)
+    }
+
+    /// Calls `object:method(args…)` on an object the policy returned.
+    pub fn invoke(&self, object: &LuaTable, method: &str, args: impl IntoLuaMulti) -> Outcome {
+        let mut args = args.into_lua_multi(&self.lua).unwrap();
+        args.push_front(method.into_lua(&self.lua).unwrap());
+        args.push_front(LuaValue::Table(object.clone()));
+        self.run("invoke", args)
+    }
+
+    fn run(&self, entry: &str, args: LuaMultiValue) -> Outcome {
+        let f: LuaFunction = self.stub.get(entry).unwrap();
+        let out: Vec<LuaValue> = tokio::task::block_in_place(|| f.call::<LuaMultiValue>(args))
+            .unwrap()
+            .into_iter()
+            .collect();
+        let tag = out[0].to_string().unwrap();
+        match tag.as_str() {
+            "ok" => Outcome::Returned(out[1..].to_vec()),
+            "rejected" => Outcome::Rejected(
+                u16::try_from(out[1].as_integer().unwrap()).unwrap(),
+                out[2].to_string().unwrap(),
+            ),
+            _ => Outcome::Failed(out[1].to_string().unwrap()),
+        }
+    }
+
+    /// A connection-meta object holding `meta`.
+    pub fn conn(&self, meta: Value) -> LuaTable {
+        self.stub_fn("conn_meta", self.to_lua(&meta))
+    }
+
+    /// A message as `smtp_server_message_received` gets it, with `conn`'s
+    /// meta copied in. `spec`: `{sender, recipients, headers: [[n, v]…]}`.
+    pub fn message(&self, spec: Value, conn: &LuaTable) -> LuaTable {
+        self.stub_fn("message", (self.to_lua(&spec), conn.clone()))
+    }
+
+    /// A log-hook message whose body is `record`.
+    pub fn log_message(&self, record: &Value) -> LuaTable {
+        self.stub_fn("log_message", record.to_string())
+    }
+
+    /// An EnvelopeAddress (`.email`, `.user`, `.domain`).
+    pub fn address(&self, email: &str) -> LuaTable {
+        self.stub_fn("address", email)
+    }
+
+    /// A Lua sequence of `items`, e.g. a batch for `send_batch`.
+    pub fn list(&self, items: &[LuaTable]) -> LuaTable {
+        self.lua
+            .create_sequence_from(items.iter().cloned())
+            .unwrap()
+    }
+
+    fn stub_fn(&self, name: &str, args: impl IntoLuaMulti) -> LuaTable {
+        let f: LuaFunction = self.stub.get(name).unwrap();
+        f.call(args).unwrap()
+    }
+
+    pub fn to_lua(&self, v: &Value) -> LuaValue {
+        self.lua.to_value_with(v, ser_options()).unwrap()
+    }
+
+    /// JSON of a Lua value (tables, strings, numbers, booleans, nil).
+    pub fn json(&self, v: &LuaValue) -> Value {
+        self.lua.from_value(v.clone()).unwrap()
+    }
+
+    /// JSON of a field of the stub's state: `listeners`, `spools`,
+    /// `log_hooks`, `logs`, `caches`…
+    pub fn state(&self, field: &str) -> Value {
+        self.json(&self.stub.get::<LuaValue>(field).unwrap())
+    }
+
+    pub fn meta(&self, object: &LuaTable, key: &str) -> Value {
+        let meta: LuaTable = object.get("_meta").unwrap();
+        self.json(&meta.get::<LuaValue>(key).unwrap())
+    }
+
+    pub fn header(&self, msg: &LuaTable, name: &str) -> Option<String> {
+        msg.call_method("get_first_named_header_value", name)
+            .unwrap()
+    }
+
+    pub fn header_names(&self, msg: &LuaTable) -> Vec<String> {
+        msg.call_method("header_names", ()).unwrap()
+    }
+
+    /// `{signer: {domain, selector}, headers: [names present at signing]}`
+    /// for each `msg:dkim_sign`.
+    pub fn signatures(&self, msg: &LuaTable) -> Vec<Value> {
+        let list: LuaTable = msg.get("signatures").unwrap();
+        list.sequence_values::<LuaTable>()
+            .map(|s| {
+                let s = s.unwrap();
+                let signer: LuaAnyUserData = s.get("signer").unwrap();
+                let signer = signer.borrow::<Signer>().unwrap();
+                let headers: Vec<String> = s.get("headers").unwrap();
+                serde_json::json!({
+                    "signer": { "domain": signer.domain, "selector": signer.selector },
+                    "headers": headers,
+                })
+            })
+            .collect()
+    }
+
+    /// Every `kumo.dkim.rsa_sha256_signer` call's parameters.
+    pub fn signers(&self) -> Vec<Value> {
+        self.signers.lock().unwrap().clone()
+    }
+
+    pub fn http_calls(&self) -> Vec<HttpCall> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// `kumo.bump_config_epoch()`.
+    pub fn bump_epoch(&self) {
+        let kumo: LuaTable = self.stub.get("kumo").unwrap();
+        let bump: LuaFunction = kumo.get("bump_config_epoch").unwrap();
+        bump.call::<()>(()).unwrap();
+    }
+}
+
+fn policy_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("kumo-policy/init.lua")
+}
+
+/// JSON null is Lua nil, as KumoMTA's serde module does (fact sheet §3).
+fn ser_options() -> LuaSerializeOptions {
+    LuaSerializeOptions::new()
+        .serialize_none_to_null(false)
+        .serialize_unit_to_null(false)
+}
+
+fn json_to_lua(lua: &Lua, text: &str) -> LuaResult<LuaValue> {
+    let v: Value = serde_json::from_str(text).into_lua_err()?;
+    lua.to_value_with(&v, ser_options())
+}
+
+fn natives(
+    lua: &Lua,
+    calls: Arc<Mutex<Vec<HttpCall>>>,
+    signers: Arc<Mutex<Vec<Value>>>,
+) -> LuaResult<LuaTable> {
+    let t = lua.create_table()?;
+    let handle = Handle::current();
+    t.set(
+        "build_client",
+        lua.create_function(move |_, params: Option<LuaTable>| {
+            let timeout = match params {
+                Some(p) => p
+                    .get::<Option<String>>("timeout")?
+                    .map(|d| seconds(&d))
+                    .transpose()?,
+                None => None,
+            };
+            Ok(http::Client::new(
+                timeout.map(Duration::from_secs),
+                handle.clone(),
+                calls.clone(),
+            ))
+        })?,
+    )?;
+    t.set(
+        "json_encode",
+        lua.create_function(|lua, v: LuaValue| {
+            let json: Value =
+                lua.from_value_with(v, LuaDeserializeOptions::new().sort_keys(true))?;
+            Ok(json.to_string())
+        })?,
+    )?;
+    t.set(
+        "json_parse",
+        lua.create_function(|lua, text: String| json_to_lua(lua, &text))?,
+    )?;
+    t.set(
+        "json_load",
+        lua.create_function(|lua, path: String| {
+            json_to_lua(lua, &std::fs::read_to_string(path).into_lua_err()?)
+        })?,
+    )?;
+    t.set(
+        "secrets_load",
+        lua.create_function(|lua, source: LuaValue| lua.create_string(key_source(source)?))?,
+    )?;
+    t.set(
+        "sha256",
+        lua.create_function(|lua, parts: LuaVariadic<LuaValue>| {
+            let mut h = Sha256::new();
+            for p in parts.iter() {
+                h.update(digest_input(lua, p)?);
+            }
+            digest(lua, &h.finalize())
+        })?,
+    )?;
+    t.set(
+        "hmac_sha256",
+        lua.create_function(|lua, (key, msg): (LuaValue, LuaValue)| {
+            let mac = hmac_sha256(&key_source(key)?, &digest_input(lua, &msg)?);
+            digest(lua, &mac)
+        })?,
+    )?;
+    t.set(
+        "base64url_nopad_encode",
+        lua.create_function(|_, s: LuaString| Ok(URL_SAFE_NO_PAD.encode(s.as_bytes())))?,
+    )?;
+    t.set(
+        "rsa_sha256_signer",
+        lua.create_function(move |_, params: LuaTable| {
+            let signer = Signer::from_params(&params)?;
+            signers.lock().unwrap().push(signer.recorded.clone());
+            Ok(signer)
+        })?,
+    )?;
+    t.set(
+        "is_signer",
+        lua.create_function(|_, v: LuaValue| {
+            Ok(matches!(v, LuaValue::UserData(ud) if ud.is::<Signer>()))
+        })?,
+    )?;
+    t.set(
+        "freeze",
+        lua.create_function(|_, table: LuaTable| Ok(Frozen(table)))?,
+    )?;
+    Ok(t)
+}
+
+/// `5s`, `60 seconds`, `5 minutes`… in seconds.
+fn seconds(duration: &str) -> LuaResult<u64> {
+    let d = duration.trim();
+    let split = d.find(|c: char| !c.is_ascii_digit()).unwrap_or(d.len());
+    let n: u64 = d[..split]
+        .parse()
+        .map_err(|_| LuaError::runtime(format!("bad duration {duration:?}")))?;
+    let unit = match d[split..].trim() {
+        "s" | "sec" | "secs" | "second" | "seconds" => 1,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60,
+        "h" | "hour" | "hours" => 3600,
+        _ => return Err(LuaError::runtime(format!("bad duration {duration:?}"))),
+    };
+    Ok(n * unit)
+}
+
+/// A KeySource: a path, or `{ key_data = … }` (fact sheet §4).
+fn key_source(source: LuaValue) -> LuaResult<Vec<u8>> {
+    match source {
+        LuaValue::String(path) => std::fs::read(path.to_str()?.as_ref()).into_lua_err(),
+        LuaValue::Table(t) => match t.get::<Option<LuaString>>("key_data")? {
+            Some(data) => Ok(data.as_bytes().to_vec()),
+            None => Err(LuaError::runtime("stub: only path and key_data KeySources")),
+        },
+        other => Err(LuaError::runtime(format!(
+            "not a KeySource: {}",
+            other.type_name()
+        ))),
+    }
+}
+
+/// kumo.digest feeds strings as bytes and anything else as its JSON.
+fn digest_input(lua: &Lua, v: &LuaValue) -> LuaResult<Vec<u8>> {
+    Ok(match v {
+        LuaValue::String(s) => s.as_bytes().to_vec(),
+        other => {
+            let json: Value = lua.from_value(other.clone())?;
+            json.to_string().into_bytes()
+        }
+    })
+}
+
+/// RFC 2104 HMAC with SHA-256.
+fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(msg)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
+/// The Digest object: encodings as fields, hex when printed.
+fn digest(lua: &Lua, bytes: &[u8]) -> LuaResult<LuaTable> {
+    let t = lua.create_table()?;
+    let hex = hex::encode(bytes);
+    t.set("bytes", lua.create_string(bytes)?)?;
+    t.set("hex", hex.clone())?;
+    t.set("base64", STANDARD.encode(bytes))?;
+    t.set("base64url", URL_SAFE.encode(bytes))?;
+    t.set("base64url_nopad", URL_SAFE_NO_PAD.encode(bytes))?;
+    let mt = lua.create_table()?;
+    mt.set(
+        "__tostring",
+        lua.create_function(move |_, _: LuaValue| Ok(hex.clone()))?,
+    )?;
+    t.set_metatable(Some(mt))?;
+    Ok(t)
+}
+
+/// What `kumo.dkim.rsa_sha256_signer` was given; the key must be a PEM RSA
+/// key, as KumoMTA requires (fact sheet §4).
+struct Signer {
+    domain: String,
+    selector: String,
+    recorded: Value,
+}
+
+impl Signer {
+    fn from_params(params: &LuaTable) -> LuaResult<Self> {
+        let domain: String = params.get("domain")?;
+        let selector: String = params.get("selector")?;
+        let headers: Vec<String> = params.get("headers")?;
+        if headers.is_empty() {
+            return Err(LuaError::runtime("rsa_sha256_signer: headers is required"));
+        }
+        let pem = String::from_utf8(key_source(params.get("key")?)?).into_lua_err()?;
+        rsa::RsaPrivateKey::from_pkcs1_pem(&pem)
+            .map(drop)
+            .or_else(|_| rsa::RsaPrivateKey::from_pkcs8_pem(&pem).map(drop))
+            .map_err(|e| LuaError::runtime(format!("rsa_sha256_signer: bad key: {e}")))?;
+        let over_sign: Option<bool> = params.get("over_sign")?;
+        Ok(Self {
+            recorded: serde_json::json!({
+                "domain": domain, "selector": selector, "headers": headers,
+                "over_sign": over_sign, "key_data": pem,
+            }),
+            domain,
+            selector,
+        })
+    }
+}
+
+impl LuaUserData for Signer {
+    fn add_fields<F: LuaUserDataFields<Self>>(fields: &mut F) {
+        fields.add_field_method_get("domain", |_, this| Ok(this.domain.clone()));
+        fields.add_field_method_get("selector", |_, this| Ok(this.selector.clone()));
+    }
+}
+
+/// A memoized table: readable (index, `#`, `pairs`), not writable, and of
+/// type userdata, as KumoMTA's MemoizedTable (fact sheet §3).
+struct Frozen(LuaTable);
+
+impl LuaUserData for Frozen {
+    fn add_methods<M: LuaUserDataMethods<Self>>(methods: &mut M) {
+        methods.add_meta_method(LuaMetaMethod::Index, |_, this, key: LuaValue| {
+            Ok(match this.0.get::<LuaValue>(key)? {
+                LuaValue::Table(t) => LuaEither::Left(Frozen(t)),
+                other => LuaEither::Right(other),
+            })
+        });
+        methods.add_meta_method(LuaMetaMethod::Len, |_, this, ()| Ok(this.0.raw_len()));
+        methods.add_meta_method(
+            LuaMetaMethod::NewIndex,
+            |_, _, (_k, _v): (LuaValue, LuaValue)| -> LuaResult<()> {
+                Err(LuaError::runtime("stub: a memoized table is read-only"))
+            },
+        );
+        methods.add_meta_method(LuaMetaMethod::Pairs, |lua, this, ()| {
+            let next: LuaFunction = lua.globals().get("next")?;
+            Ok((next, this.0.clone(), LuaNil))
+        });
+    }
+}
