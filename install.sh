@@ -45,6 +45,18 @@ install -m 0644 packaging/inboxgrove.service /etc/systemd/system/inboxgrove.serv
 # password once if it generated one.
 runuser -u inboxgrove -- /usr/bin/inboxgrove --config /etc/inboxgrove/inboxgrove.toml init
 
+# KumoMTA, when installed, gets the policy and a copy of the control secret
+# it can read (the data dir itself stays private to inboxgrove).
+policy_dir=/opt/kumomta/etc/policy
+if getent group kumod >/dev/null && [ -d /opt/kumomta ]; then
+    install -d -m 0755 "$policy_dir"
+    install -m 0644 kumo-policy/init.lua "$policy_dir/init.lua"
+    [ -e "$policy_dir/inboxgrove.json" ] ||
+        install -m 0644 kumo-policy/inboxgrove.example.json "$policy_dir/inboxgrove.json"
+    install -m 0640 -o root -g kumod /var/lib/inboxgrove/kumo.secret "$policy_dir/inboxgrove.secret"
+    echo "KumoMTA policy installed in $policy_dir; edit inboxgrove.json (hostname, TLS) and restart kumomta"
+fi
+
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload
     systemctl enable --now inboxgrove.service

@@ -75,7 +75,7 @@ local function load_settings(path)
   -- The secret file holds the token as hex; a trailing newline is not part
   -- of it. kumo.secrets.load takes a KeySource (a path here).
   local secret = kumo.secrets.load(
-    text('control_secret_file', '/var/lib/inboxgrove/kumo.secret')
+    text('control_secret_file', '/opt/kumomta/etc/policy/inboxgrove.secret')
   )
   secret = secret:match '^%s*(.-)%s*$'
   if secret == '' then
