@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Result, StoreError, enum_at, is_unique_violation, uuid_at};
+use super::{Result, StoreError, enum_at, unique_or, uuid_at};
 use crate::domains::model::{DnsMode, DomainStatus, RecordState};
 use crate::domains::plan::{DmarcPolicy, PlannedRecord, Purpose, RecordType};
 
@@ -93,16 +93,12 @@ pub fn insert(conn: &Connection, d: &NewDomain<'_>, now: DateTime<Utc>) -> Resul
             d.cloudflare_account_id
         ],
     )
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            StoreError::Conflict(format!(
-                "{} is already added; each domain can be added once",
-                d.domain_name
-            ))
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(unique_or(|| {
+        format!(
+            "{} is already added; each domain can be added once",
+            d.domain_name
+        )
+    }))?;
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Result, StoreError, is_unique_violation, uuid_at};
+use super::{Result, StoreError, unique_or, uuid_at};
 use crate::inboxes::datasource::Entry;
 
 #[derive(Debug, Clone, Serialize)]
@@ -100,16 +100,9 @@ pub fn insert_many(conn: &Connection, new: &[NewMailbox], now: DateTime<Utc>) ->
             m.status,
             now
         ])
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Conflict(format!(
-                    "the mailbox {} already exists on this domain",
-                    m.username
-                ))
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(unique_or(|| {
+            format!("the mailbox {} already exists on this domain", m.username)
+        }))?;
     }
     Ok(())
 }

@@ -204,7 +204,21 @@ pub(crate) fn enum_at<T>(
     })
 }
 
-pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
+/// A UNIQUE violation becomes a `Conflict` saying `what` (a message for
+/// the person); any other error stays a database error.
+pub(crate) fn unique_or(
+    what: impl FnOnce() -> String,
+) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict(what())
+        } else {
+            e.into()
+        }
+    }
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(
         e,
         rusqlite::Error::SqliteFailure(f, _)

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Result, StoreError, enum_at, is_unique_violation, uuid_at};
+use super::{Result, StoreError, enum_at, unique_or, uuid_at};
 use crate::types::{EmailAddress, Role, SubscriptionTier};
 
 /// A user as the API shows it: never the password hash.
@@ -56,13 +56,7 @@ pub fn insert(conn: &Connection, new: &NewUser<'_>, now: DateTime<Utc>) -> Resul
             now
         ],
     )
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            StoreError::Conflict(format!("a user with email {} already exists", new.email))
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(unique_or(|| format!("a user with email {} already exists", new.email)))?;
     by_id(conn, id)?.ok_or(StoreError::NotFound("user"))
 }
 
