@@ -1,2 +1,3 @@
 //! Credential exports (CSV) and pushes to Instantly, Smartlead and Reply.io.
-//! Built by issue 5.
+
+pub mod formats;
