@@ -48,6 +48,7 @@ pub struct FileConfig {
     pub public_url: Option<String>,
     pub kumo_http_url: Option<String>,
     pub timezone: Option<String>,
+    pub export_link_hours: Option<u32>,
     pub control_listen: Option<SocketAddr>,
     pub control_allow_remote: Option<bool>,
     pub rate_limit_per_minute: Option<NonZeroU32>,
@@ -106,6 +107,9 @@ pub struct ServeArgs {
     /// name, e.g. America/New_York) [default: UTC]
     #[arg(long, env = "INBOXGROVE_TIMEZONE")]
     pub timezone: Option<String>,
+    /// How long credential export links work, in hours [default: 24]
+    #[arg(long, env = "INBOXGROVE_EXPORT_LINK_HOURS")]
+    pub export_link_hours: Option<u32>,
     /// Control listener for KumoMTA [default: 127.0.0.1:8081]
     #[arg(long, env = "INBOXGROVE_CONTROL_LISTEN")]
     pub control_listen: Option<SocketAddr>,
@@ -207,6 +211,7 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub kumo_http_url: Option<String>,
     pub timezone: chrono_tz::Tz,
+    pub export_link_hours: u32,
     pub control_listen: SocketAddr,
     pub control_allow_remote: bool,
     pub rate_limit_per_minute: NonZeroU32,
@@ -332,6 +337,11 @@ impl Settings {
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
             kumo_http_url: serve.kumo_http_url.clone().or(file.kumo_http_url),
             timezone,
+            export_link_hours: serve
+                .export_link_hours
+                .or(file.export_link_hours)
+                .unwrap_or(24)
+                .clamp(1, 24 * 30),
             control_listen: serve
                 .control_listen
                 .or(file.control_listen)

@@ -26,6 +26,7 @@ use crate::config::Settings;
 use crate::domains::cloudflare::{CloudflareLimiter, RetryPolicy};
 use crate::domains::service::{CloudflareFactory, Orchestrator, ProviderFactory};
 use crate::domains::work;
+use crate::exports::service::Exports;
 use crate::inboxes::datasource::{Datasource, Sink};
 use crate::inboxes::service::Inboxes;
 use crate::jobs::{Scheduler, Waker, maintenance};
@@ -268,6 +269,17 @@ impl Application {
         if repaired > 0 {
             tracing::warn!(repaired, "mailbox datasource repaired from the database");
         }
+        let public_url = settings.public_url.clone().unwrap_or_else(|| {
+            format!("http://{}", public.local_addr().unwrap_or(settings.listen))
+        });
+        let exports = Arc::new(Exports::new(
+            core.store.clone(),
+            core.vault.clone(),
+            clock.clone(),
+            public_url.clone(),
+            settings.domains.mail_host_pattern.clone(),
+            chrono::Duration::hours(settings.export_link_hours.into()),
+        ));
         let control = Arc::new(Control {
             store: core.store.clone(),
             clock: clock.clone(),
@@ -277,9 +289,7 @@ impl Application {
             secret: core.kumo_secret.clone(),
             epoch,
             timezone: settings.timezone,
-            public_url: settings.public_url.clone().unwrap_or_else(|| {
-                format!("http://{}", public.local_addr().unwrap_or(settings.listen))
-            }),
+            public_url,
         });
 
         let state = AppState {
@@ -288,6 +298,7 @@ impl Application {
             auth: core.auth,
             domains,
             inboxes,
+            exports,
             vault: core.vault.clone(),
             limiter: Arc::new(ratelimit::limiter(
                 settings.rate_limit_per_minute,

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::auth::AuthError;
 use crate::domains::service::DomainError;
+use crate::exports::service::ExportError;
 use crate::inboxes::naming::NamingError;
 use crate::inboxes::service::InboxError;
 use crate::store::StoreError;
@@ -210,6 +211,21 @@ impl From<InboxError> for ApiError {
             InboxError::Store(e) => e.into(),
             InboxError::Datasource(e) => Self::internal(&e),
             InboxError::Hash(e) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<ExportError> for ApiError {
+    fn from(e: ExportError) -> Self {
+        let msg = e.to_string();
+        match e {
+            ExportError::Invalid { field, message } => Self::invalid(field, message),
+            ExportError::MailboxNotFound => Self::not_found("mailbox"),
+            ExportError::DomainNotFound => Self::not_found("domain"),
+            ExportError::UnknownLink => Self::new(StatusCode::NOT_FOUND, "not_found", msg),
+            ExportError::Expired => Self::new(StatusCode::GONE, "expired", msg),
+            ExportError::Store(e) => e.into(),
+            ExportError::Csv(e) => Self::internal(&e),
         }
     }
 }

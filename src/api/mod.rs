@@ -10,6 +10,7 @@ pub mod ratelimit;
 mod audit_logs;
 mod auth;
 mod domains;
+mod exports;
 mod health;
 mod inboxes;
 mod tokens;
@@ -33,6 +34,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::Auth;
 use crate::clock::SharedClock;
 use crate::domains::service::Orchestrator;
+use crate::exports::service::Exports;
 use crate::inboxes::service::Inboxes;
 use crate::store::Store;
 use crate::vault::Vault;
@@ -52,6 +54,7 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub domains: Arc<Orchestrator>,
     pub inboxes: Arc<Inboxes>,
+    pub exports: Arc<Exports>,
     pub vault: Arc<Vault>,
     pub limiter: Arc<Limiter>,
 }
@@ -78,6 +81,8 @@ pub fn router(state: AppState) -> Router {
         .route("/domains/{id}/verify", post(domains::verify))
         .route("/inboxes", get(inboxes::list))
         .route("/inboxes/bulk", post(inboxes::bulk))
+        .route("/inboxes/export", post(exports::create))
+        .route("/exports/{token}", get(exports::download))
         .route(
             "/inboxes/{id}",
             get(inboxes::get)

@@ -1,3 +1,4 @@
 //! Credential exports (CSV) and pushes to Instantly, Smartlead and Reply.io.
 
 pub mod formats;
+pub mod service;

@@ -9,6 +9,7 @@ use super::{Result, StoreError};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_foundation.sql"),
     include_str!("migrations/0002_inboxes.sql"),
+    include_str!("migrations/0003_exports.sql"),
 ];
 
 /// The schema version this binary writes.

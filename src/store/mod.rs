@@ -16,6 +16,7 @@ pub mod api_tokens;
 pub mod audit;
 pub mod domains;
 pub mod events;
+pub mod exports;
 pub mod jobs;
 pub mod mailboxes;
 pub mod sessions;

@@ -21,6 +21,7 @@ mod cloudflare;
 mod dns;
 mod domains;
 mod errors;
+mod exports;
 mod inboxes;
 mod kumo;
 mod limits;
