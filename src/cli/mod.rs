@@ -2,6 +2,7 @@
 //! same functions as the API; only printing lives here.
 
 mod domains;
+mod exports;
 mod inboxes;
 mod users;
 
@@ -54,6 +55,8 @@ pub enum Command {
     Domain(domains::DomainCli),
     /// Manage mailboxes
     Inbox(inboxes::InboxCli),
+    /// Write a domain's mailbox credentials as a CSV for a sending tool
+    Export(exports::ExportCli),
     /// Print the version and database schema version
     Version,
 }
@@ -96,6 +99,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::User(cmd) => users::run(cmd, settings, clock).await,
         Command::Domain(d) => domains::run(d.command, settings, clock).await,
         Command::Inbox(i) => inboxes::run(i.command, settings, clock).await,
+        Command::Export(e) => exports::run(e, settings, clock).await,
         Command::Version => {
             println!(
                 "inboxgrove {} (schema {SCHEMA_VERSION})",

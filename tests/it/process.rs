@@ -624,5 +624,32 @@ async fn inbox_commands_reach_the_running_server_at_once() {
     assert!(stdout(&inbox(&["show", &email])).contains("sent today: 0/40"));
     let missing = inbox(&["show", "ghost@console.test"]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("not a mailbox"));
+
+    let file = data.parent().unwrap().join("accounts.csv");
+    let export = run(
+        &[
+            "export",
+            "--domain",
+            "console.test",
+            "--format",
+            "instantly_csv",
+            "-o",
+            file.to_str().unwrap(),
+        ],
+        &data,
+        None,
+    );
+    assert!(export.status.success(), "{export:?}");
+    let csv = std::fs::read_to_string(&file).unwrap();
+    assert!(csv.starts_with("Email,First Name,Last Name,IMAP Username"));
+    assert_eq!(
+        csv.lines().count(),
+        4,
+        "a header and three mailboxes: {csv}"
+    );
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     server.stop();
 }
