@@ -63,4 +63,34 @@ mod tests {
             .unwrap();
         assert!(matches!(migrate(&mut conn), Err(StoreError::TooNew { .. })));
     }
+
+    #[test]
+    fn a_version_1_database_upgrades_with_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("v1.db")).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, email, password_hash, role, created_at, updated_at)
+                 VALUES ('u', 'a@b.test', 'h', 'admin', 't', 't');
+             INSERT INTO domains (id, user_id, domain_name, dns_mode, created_at, updated_at)
+                 VALUES ('d', 'u', 'b.test', 'manual', 't', 't');
+             INSERT INTO mailboxes (id, domain_id, user_id, username, password_hash, created_at, updated_at)
+                 VALUES ('m', 'd', 'u', 'ada', 'h', 't', 't');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let (first, delivered): (String, i64) = conn
+            .query_row(
+                "SELECT first_name, delivered FROM mailboxes WHERE id = 'm'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((first.as_str(), delivered), ("", 0));
+        let exports: i64 = conn
+            .query_row("SELECT count(*) FROM exports", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(exports, 0);
+    }
 }
