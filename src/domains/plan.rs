@@ -58,7 +58,7 @@ pub struct Server {
 
 impl Server {
     pub fn mail_host(&self, domain: &DomainName) -> String {
-        self.mail_host_pattern.replace("{domain}", domain.as_str())
+        crate::inboxes::mail_host(&self.mail_host_pattern, domain.as_str())
     }
 
     /// The SPF mechanisms that authorise this server.

@@ -13,15 +13,13 @@ use uuid::Uuid;
 use super::formats::{self, Format, Row};
 use crate::auth::{new_secret, secret_hash};
 use crate::clock::SharedClock;
+use crate::inboxes::{IMAP_PORT, SMTP_PORT, mail_host};
 use crate::store::exports::{self as repo, Export};
 use crate::store::{self, Store, StoreError};
 use crate::types::Role;
 use crate::vault::{Slot, Vault};
 
 const TOKEN_PREFIX: &str = "ige_";
-/// Submission with STARTTLS (RFC 6409) and IMAP over TLS (RFC 8314).
-const SMTP_PORT: u16 = 587;
-const IMAP_PORT: u16 = 993;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -216,7 +214,7 @@ impl Exports {
                     }
                     _ => String::new(),
                 };
-                let host = self.mail_host_pattern.replace("{domain}", &s.domain);
+                let host = mail_host(&self.mail_host_pattern, &s.domain);
                 Row {
                     email: s.email,
                     first_name: s.first_name,

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::datasource::{DatasourceError, Sink};
 use super::naming::{self, CustomName, NamingError, NamingScheme, PersonName};
+use super::{IMAP_PORT, SMTP_PORT};
 use crate::auth::password::{HashError, Hasher};
 use crate::clock::SharedClock;
 use crate::config::DomainSettings;
@@ -24,9 +25,6 @@ use crate::vault::{Slot, Vault};
 pub const MAX_QUANTITY: u32 = 1000;
 pub const MAX_DAILY_LIMIT: u32 = 500;
 const DEFAULT_DAILY_LIMIT: u32 = 40;
-/// Submission with STARTTLS (RFC 6409) and IMAP over TLS (RFC 8314).
-const SMTP_PORT: u16 = 587;
-const IMAP_PORT: u16 = 993;
 /// How long warmup takes before a mailbox is ready for campaigns.
 const WARMUP_DAYS: i64 = 14;
 
@@ -260,10 +258,7 @@ impl Inboxes {
         self.datasource.changed(&entries, &[]).await?;
         self.epoch.bump();
 
-        let host = self
-            .settings
-            .mail_host_pattern
-            .replace("{domain}", &domain.domain_name);
+        let host = super::mail_host(&self.settings.mail_host_pattern, &domain.domain_name);
         let inboxes = names
             .iter()
             .zip(&passwords)
