@@ -12,6 +12,7 @@ mod support {
     pub mod cloudflare_double;
     pub mod dns_server;
     pub mod kumo_stub;
+    pub mod sequencers;
     pub mod zones;
 }
 
@@ -27,4 +28,5 @@ mod kumo;
 mod limits;
 mod policy;
 mod process;
+mod push;
 mod sessions;
