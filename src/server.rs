@@ -34,6 +34,7 @@ use crate::kumo::epoch::EpochBumper;
 use crate::kumo::{self, Control, smtp_auth::SmtpAuth};
 use crate::store::Store;
 use crate::vault::Vault;
+use crate::web::ServerInfo;
 
 const LOCK_FILE: &str = "serve.lock";
 const WORKERS: usize = 2;
@@ -289,7 +290,7 @@ impl Application {
             secret: core.kumo_secret.clone(),
             epoch,
             timezone: settings.timezone,
-            public_url,
+            public_url: public_url.clone(),
         });
 
         let state = AppState {
@@ -304,6 +305,7 @@ impl Application {
                 settings.rate_limit_per_minute,
                 settings.rate_limit_burst,
             )),
+            web: Arc::new(ServerInfo::new(settings, &public_url)),
         };
         Ok(Self {
             public,
