@@ -12,6 +12,7 @@ mod support {
     pub mod cloudflare_double;
     pub mod dns_server;
     pub mod kumo_stub;
+    pub mod webdriver;
     pub mod zones;
 }
 
@@ -28,3 +29,4 @@ mod limits;
 mod policy;
 mod process;
 mod sessions;
+mod web;
