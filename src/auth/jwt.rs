@@ -53,7 +53,13 @@ impl JwtKeys {
 
     /// A token living `ttl`: the browser UI's session cookie lives longer
     /// than an API access token, as it cannot be refreshed by a script.
-    pub fn issue_for(&self, user: Uuid, session: Uuid, now: DateTime<Utc>, ttl: Duration) -> String {
+    pub fn issue_for(
+        &self,
+        user: Uuid,
+        session: Uuid,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> String {
         let claims = Claims {
             sub: user,
             sid: session,

@@ -87,7 +87,9 @@ pub async fn summary(state: &AppState, scope: Option<Uuid>) -> Result<Summary, W
         subject: m.email,
     }));
     alerts.truncate(ALERTS);
-    let audit = audit::page(&state.store, scope, None, AUDIT_ROWS).await?.items;
+    let audit = audit::page(&state.store, scope, None, AUDIT_ROWS)
+        .await?
+        .items;
     Ok(Summary {
         domains,
         inboxes,

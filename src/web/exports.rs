@@ -115,8 +115,9 @@ pub async fn create(
             (None, Some(ids))
         }
         None => {
-            let domain = given(&form.domain_id)
-                .ok_or_else(|| ApiError::invalid("domain_id", "choose a domain or list addresses"))?;
+            let domain = given(&form.domain_id).ok_or_else(|| {
+                ApiError::invalid("domain_id", "choose a domain or list addresses")
+            })?;
             (Some(parse_id(domain, "domain")?), None)
         }
     };

@@ -86,11 +86,17 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/inboxes/{id}", get(inboxes::show))
         .route("/inboxes/{id}/pause", post(inboxes::pause))
         .route("/inboxes/{id}/resume", post(inboxes::resume))
-        .route("/inboxes/{id}/reset-password", post(inboxes::reset_password))
+        .route(
+            "/inboxes/{id}/reset-password",
+            post(inboxes::reset_password),
+        )
         .route("/exports", get(exports::new).post(exports::create))
         .route("/settings", get(settings::show))
         .route("/settings/password", post(settings::change_password))
-        .route("/tokens", get(settings::tokens).post(settings::create_token))
+        .route(
+            "/tokens",
+            get(settings::tokens).post(settings::create_token),
+        )
         .route("/tokens/{id}/revoke", post(settings::revoke_token))
         .route("/users", get(settings::users).post(settings::create_user))
         .route("/users/{id}", post(settings::update_user))
@@ -137,3 +143,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for WebForm<T> {
 pub fn given(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
+
+#[cfg(test)]
+mod tests;

@@ -47,7 +47,13 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     } else {
         let bytes = match to_bytes(body, MAX_BODY).await {
             Ok(b) => b,
-            Err(_) => return finish(failure(StatusCode::PAYLOAD_TOO_LARGE, "the form is too large"), htmx, viewer.as_ref()),
+            Err(_) => {
+                return finish(
+                    failure(StatusCode::PAYLOAD_TOO_LARGE, "the form is too large"),
+                    htmx,
+                    viewer.as_ref(),
+                );
+            }
         };
         if let Err(why) = check_forgery(&parts.headers, &bytes, viewer.as_ref()) {
             return finish(failure(StatusCode::FORBIDDEN, why), htmx, viewer.as_ref());
@@ -102,7 +108,9 @@ fn check_forgery(
     };
     match given {
         Some(g) if same(g.as_bytes(), viewer.csrf.as_bytes()) => Ok(()),
-        _ => Err("this form is missing its security token (CSRF) or it has expired; reload the page and try again"),
+        _ => Err(
+            "this form is missing its security token (CSRF) or it has expired; reload the page and try again",
+        ),
     }
 }
 
@@ -125,7 +133,10 @@ fn finish(mut res: Response, htmx: bool, viewer: Option<&Viewer>) -> Response {
         ("x-frame-options", "DENY"),
         ("referrer-policy", "same-origin"),
         ("cross-origin-opener-policy", "same-origin"),
-        ("permissions-policy", "camera=(), microphone=(), geolocation=()"),
+        (
+            "permissions-policy",
+            "camera=(), microphone=(), geolocation=()",
+        ),
     ] {
         h.insert(name, HeaderValue::from_static(value));
     }
@@ -150,7 +161,10 @@ fn render_failure(f: Failure, htmx: bool, viewer: Option<&Viewer>) -> Response {
         return res;
     }
     let rendered = if htmx {
-        ErrorPartial { message: &f.message }.render()
+        ErrorPartial {
+            message: &f.message,
+        }
+        .render()
     } else {
         ErrorPage {
             chrome: viewer.map_or_else(Chrome::anonymous, |v| v.chrome("")),

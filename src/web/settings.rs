@@ -173,8 +173,10 @@ pub async fn create_user(
     WebForm(form): WebForm<NewUserForm>,
 ) -> Result<Response, WebError> {
     viewer.principal.require_admin()?;
-    let email = EmailAddress::parse(form.email.trim()).map_err(|e| ApiError::invalid("email", e.0))?;
-    let password = Password::parse(form.password).map_err(|e| ApiError::invalid("password", e.0))?;
+    let email =
+        EmailAddress::parse(form.email.trim()).map_err(|e| ApiError::invalid("email", e.0))?;
+    let password =
+        Password::parse(form.password).map_err(|e| ApiError::invalid("password", e.0))?;
     let role = Role::parse(&form.role).map_err(|e| ApiError::invalid("role", e.0))?;
     audit.meta("email", email.as_str());
     let user = state

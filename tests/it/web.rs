@@ -82,14 +82,20 @@ async fn a_person_runs_inboxgrove_from_the_browser() {
         .await;
     assert_eq!(rows, 10);
     let download = b.attribute("#download-credentials", "href").await;
-    let csv = reqwest::get(format!("{base}{download}")).await.unwrap().text().await.unwrap();
+    let csv = reqwest::get(format!("{base}{download}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(csv.lines().count(), 11, "{csv}");
     b.screenshot(&shot("inboxes-created")).await;
 
     // Export the domain for Instantly and check the file's header.
     b.goto(&format!("{base}/exports")).await;
     b.click("#export-format option[value=instantly_csv]").await;
-    b.click(&format!("#export-domain option[value='{id}']")).await;
+    b.click(&format!("#export-domain option[value='{id}']"))
+        .await;
     b.click("#export-submit").await;
     let link = b.attribute("#download-export", "href").await;
     let res = reqwest::get(format!("{base}{link}")).await.unwrap();

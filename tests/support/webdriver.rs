@@ -120,7 +120,13 @@ impl Browser {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let v: Value = req.send().await.expect("webdriver").json().await.expect("json");
+        let v: Value = req
+            .send()
+            .await
+            .expect("webdriver")
+            .json()
+            .await
+            .expect("json");
         v["value"].clone()
     }
 
@@ -137,7 +143,11 @@ impl Browser {
     }
 
     pub async fn url(&self) -> String {
-        self.get("/url").await.as_str().unwrap_or_default().to_owned()
+        self.get("/url")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// The element matching `css`, waiting up to 15 s for it to appear.
@@ -150,7 +160,11 @@ impl Browser {
             if let Some(id) = v[ELEMENT].as_str() {
                 return id.to_owned();
             }
-            assert!(Instant::now() < deadline, "no element {css} on {}", self.url().await);
+            assert!(
+                Instant::now() < deadline,
+                "no element {css} on {}",
+                self.url().await
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -191,7 +205,11 @@ impl Browser {
     pub async fn until(&self, what: &str, secs: u64, script: &str) {
         let deadline = Instant::now() + Duration::from_secs(secs);
         while self.execute(script).await != Value::Bool(true) {
-            assert!(Instant::now() < deadline, "timed out waiting: {what} on {}", self.url().await);
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting: {what} on {}",
+                self.url().await
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
