@@ -272,8 +272,10 @@ fn pages_escape_html_in_names_and_take_long_ones() {
         .render()
         .unwrap(),
     );
-    let mut info = ServerInfo::default();
-    info.tracking_host = Some(EVIL.into());
+    let info = ServerInfo {
+        tracking_host: Some(EVIL.into()),
+        ..Default::default()
+    };
     check(
         &SettingsPage {
             chrome: chrome(),

@@ -154,3 +154,143 @@ async fn a_person_runs_inboxgrove_from_the_browser() {
     b.screenshot(&shot("dashboard-phone")).await;
     b.quit().await;
 }
+
+/// Signs in through the form without a browser; the `Cookie` header value.
+async fn form_sign_in(app: &TestApp, client: &reqwest::Client) -> String {
+    let res = client
+        .post(format!("{}/login", app.base))
+        .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let set = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(attr), "{set}");
+    }
+    assert!(!set.contains("Secure"), "plain http: {set}");
+    set.split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn pages_are_locked_down_and_assets_cached_by_hash() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = client
+        .get(format!("{}/login", app.base))
+        .send()
+        .await
+        .unwrap();
+    let csp = login.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(login.headers()["x-frame-options"], "DENY");
+    assert_eq!(login.headers()["x-content-type-options"], "nosniff");
+    let page = login.text().await.unwrap();
+
+    // The page links its assets by content hash: cached for a year, and
+    // revalidated by ETag.
+    let css = page
+        .split("href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    assert!(css.starts_with("/assets/app.css?v="), "{css}");
+    let res = client
+        .get(format!("{}{css}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    let etag = res.headers()["etag"].clone();
+    let again = client
+        .get(format!("{}{css}", app.base))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+
+    // Signed out, a page sends the person to sign in.
+    let res = client
+        .get(format!("{}/domains", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], "/login");
+
+    // A login form posted from another site is refused.
+    let res = client
+        .post(format!("{}/login", app.base))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    // Signed in, a post without the CSRF token is refused, with it accepted.
+    let cookie = form_sign_in(&app, &client).await;
+    let res = client
+        .post(format!("{}/tokens", app.base))
+        .header("cookie", &cookie)
+        .form(&[("name", "no token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let page = client
+        .get(format!("{}/tokens", app.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let res = client
+        .post(format!("{}/tokens", app.base))
+        .header("cookie", &cookie)
+        .form(&[("name", "with token"), ("_csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("shown only once"));
+
+    // Signing out ends the session: the old cookie no longer works.
+    let res = client
+        .post(format!("{}/logout", app.base))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = client
+        .get(format!("{}/dashboard", app.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["location"], "/login");
+}
