@@ -4,6 +4,7 @@
 
 use std::net::TcpListener;
 use std::path::Path;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,9 @@ impl Browser {
         let port = free_port();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            // Its own process group, so the browser it starts can be ended
+            // with it even when a test panics before quitting.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -230,16 +234,17 @@ impl Browser {
             .await;
     }
 
-    pub async fn quit(mut self) {
+    pub async fn quit(self) {
         let url = format!("{}/session/{}", self.base, self.session);
         let _ = self.client.delete(url).send().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
 
 impl Drop for Browser {
+    /// Ends chromedriver and every browser process it started.
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        let group = nix::unistd::Pid::from_raw(self.driver.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        let _ = self.driver.wait();
     }
 }
