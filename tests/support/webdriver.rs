@@ -3,8 +3,8 @@
 //! end-to-end tests. Only what those tests use.
 
 use std::net::TcpListener;
-use std::path::Path;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
