@@ -37,6 +37,7 @@ use crate::kumo::{self, Control, smtp_auth::SmtpAuth};
 use crate::remote::RetryPolicy;
 use crate::store::Store;
 use crate::vault::Vault;
+use crate::web::ServerInfo;
 
 const LOCK_FILE: &str = "serve.lock";
 const WORKERS: usize = 2;
@@ -315,7 +316,7 @@ impl Application {
             secret: core.kumo_secret.clone(),
             epoch,
             timezone: settings.timezone,
-            public_url,
+            public_url: public_url.clone(),
         });
 
         let state = AppState {
@@ -331,6 +332,7 @@ impl Application {
                 settings.rate_limit_per_minute,
                 settings.rate_limit_burst,
             )),
+            web: Arc::new(ServerInfo::new(settings, &public_url)),
         };
         Ok(Self {
             public,

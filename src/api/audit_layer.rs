@@ -76,7 +76,8 @@ pub async fn middleware(
 
     let mut entry = std::mem::take(&mut *ctx.0.lock().unwrap_or_else(|p| p.into_inner()));
     entry.action = action;
-    entry.success = res.status().is_success();
+    // The browser UI answers a successful form post with a redirect.
+    entry.success = res.status().is_success() || res.status().is_redirection();
     entry.client_ip = Some(ip);
     entry.request_id = request_id;
     entry

@@ -92,6 +92,7 @@ pub async fn list(
             scope: principal.scope(),
             domain_id: p.domain_id,
             status: p.status,
+            search: None,
             limit,
             offset,
         })

@@ -63,6 +63,8 @@ pub struct AppState {
     pub integrations: Arc<Integrations>,
     pub vault: Arc<Vault>,
     pub limiter: Arc<Limiter>,
+    /// This server's configuration as the browser UI shows it.
+    pub web: Arc<crate::web::ServerInfo>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -121,6 +123,7 @@ pub fn router(state: AppState) -> Router {
             get(unsubscribe::confirm).post(unsubscribe::one_click),
         )
         .nest("/api/v1", v1)
+        .merge(crate::web::routes(state.clone()))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state);
     with_common_layers(app)

@@ -48,11 +48,23 @@ impl JwtKeys {
     }
 
     pub fn issue(&self, user: Uuid, session: Uuid, now: DateTime<Utc>) -> String {
+        self.issue_for(user, session, now, ACCESS_TTL)
+    }
+
+    /// A token living `ttl`: the browser UI's session cookie lives longer
+    /// than an API access token, as it cannot be refreshed by a script.
+    pub fn issue_for(
+        &self,
+        user: Uuid,
+        session: Uuid,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> String {
         let claims = Claims {
             sub: user,
             sid: session,
             iat: now.timestamp(),
-            exp: (now + ACCESS_TTL).timestamp(),
+            exp: (now + ttl).timestamp(),
         };
         // Encoding a plain struct with an HMAC key cannot fail.
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)

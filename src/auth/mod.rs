@@ -116,12 +116,25 @@ pub(crate) fn secret_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
+/// HMAC-SHA256 of `message` under `key`.
+pub(crate) fn keyed_hash(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use hmac::Mac;
+    // HMAC takes a key of any length, so this cannot fail.
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
 const JWT_KEY_SETTING: &str = "jwt_signing_key";
 
 pub struct Auth {
     store: Store,
     clock: SharedClock,
     jwt: JwtKeys,
+    /// Keys the browser UI's per-session CSRF tokens (derived from the JWT
+    /// secret, so it survives restarts without a setting of its own).
+    csrf_key: [u8; 32],
     throttle: LoginThrottle,
     pub accounts: Accounts,
 }
@@ -150,6 +163,7 @@ impl Auth {
         let secret = vault.open(slot(), &sealed)?;
         Ok(Self {
             jwt: JwtKeys::from_secret(secret.expose_secret()),
+            csrf_key: keyed_hash(secret.expose_secret(), b"inboxgrove csrf key"),
             throttle: LoginThrottle::new(clock.clone()),
             accounts: Accounts::new(store.clone(), clock.clone(), hasher),
             store,

@@ -19,6 +19,14 @@ use crate::types::EmailAddress;
 
 pub const REFRESH_TTL: Duration = Duration::days(7);
 const REFRESH_PREFIX: &str = "igr_";
+/// How long a browser session lasts before the person signs in again.
+pub const WEB_TTL: Duration = Duration::hours(12);
+
+/// A browser session just started: the cookie value and its CSRF token.
+pub struct WebSession {
+    pub cookie: SecretString,
+    pub csrf: String,
+}
 
 /// What a successful login or refresh returns; shown to the caller once.
 #[derive(Serialize)]
@@ -38,6 +46,54 @@ impl Auth {
         password: SecretString,
         ip: IpAddr,
     ) -> (Option<Uuid>, Result<TokenPair, AuthError>) {
+        let (user_id, checked) = self.check_password(email, password, ip).await;
+        let outcome = match checked {
+            Ok(user) => self
+                .start_session(user)
+                .await
+                .map(|(session, refresh)| self.pair(user, session, refresh)),
+            Err(e) => Err(e),
+        };
+        (user_id, outcome)
+    }
+
+    /// A password login from the browser UI: the same account checks,
+    /// throttling and session row as [`Auth::login`], carried in a cookie
+    /// that lives [`WEB_TTL`]. Logout and every revocation end it at once.
+    pub async fn web_login(
+        &self,
+        email: &EmailAddress,
+        password: SecretString,
+        ip: IpAddr,
+    ) -> (Option<Uuid>, Result<WebSession, AuthError>) {
+        let (user_id, checked) = self.check_password(email, password, ip).await;
+        let outcome = match checked {
+            // The session's refresh token is never handed out; it bounds the
+            // session's life for the purge like any other.
+            Ok(user) => self.start_session(user).await.map(|(session, _)| {
+                let cookie = self.jwt.issue_for(user, session, self.clock.now(), WEB_TTL);
+                WebSession {
+                    cookie: SecretString::from(cookie),
+                    csrf: self.csrf_token(session),
+                }
+            }),
+            Err(e) => Err(e),
+        };
+        (user_id, outcome)
+    }
+
+    /// The CSRF token of a session: an HMAC of its id, so it needs no
+    /// storage and is worthless in another session.
+    pub fn csrf_token(&self, session: Uuid) -> String {
+        hex::encode(super::keyed_hash(&self.csrf_key, session.as_bytes()))
+    }
+
+    async fn check_password(
+        &self,
+        email: &EmailAddress,
+        password: SecretString,
+        ip: IpAddr,
+    ) -> (Option<Uuid>, Result<Uuid, AuthError>) {
         if let Err(wait) = self.throttle.check(email, ip) {
             return (None, Err(AuthError::Throttled(wait)));
         }
@@ -66,10 +122,10 @@ impl Auth {
             return (user_id, Err(AuthError::Disabled));
         }
         self.throttle.record_success(email);
-        (user_id, self.start_session(user.id).await)
+        (user_id, Ok(user.id))
     }
 
-    async fn start_session(&self, user_id: Uuid) -> Result<TokenPair, AuthError> {
+    async fn start_session(&self, user_id: Uuid) -> Result<(Uuid, SecretString), AuthError> {
         let now = self.clock.now();
         let (refresh, hash) = new_secret(REFRESH_PREFIX);
         let session = self
@@ -80,7 +136,7 @@ impl Auth {
                 Ok::<_, StoreError>(session)
             })
             .await?;
-        Ok(self.pair(user_id, session, refresh))
+        Ok((session, refresh))
     }
 
     fn pair(&self, user_id: Uuid, session: Uuid, refresh: SecretString) -> TokenPair {

@@ -118,6 +118,36 @@ impl Accounts {
             .await
     }
 
+    /// A person changes their own password, proving the current one. Like
+    /// an admin's reset it ends all their sessions, so they sign in again.
+    pub async fn change_own_password(
+        &self,
+        user: &User,
+        current: SecretString,
+        new: Password,
+    ) -> Result<User, AuthError> {
+        let email = EmailAddress::parse(&user.email).map_err(|e| AuthError::Invalid {
+            field: "email",
+            message: e.0,
+        })?;
+        let hash = self
+            .store
+            .read(move |c| store::users::credentials(c, &email))
+            .await?
+            .map(|(_, h)| h);
+        if !self.hasher.verify(hash, current).await {
+            return Err(AuthError::Invalid {
+                field: "current_password",
+                message: "is not your current password".into(),
+            });
+        }
+        let patch = UserPatch {
+            password: Some(new),
+            ..Default::default()
+        };
+        self.update(user.id, patch).await
+    }
+
     /// Creates the first admin when there is no user at all: from the
     /// configured email and password when given, otherwise
     /// `admin@localhost` with a generated password for the caller to show

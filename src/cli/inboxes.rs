@@ -131,6 +131,7 @@ pub async fn run(cmd: InboxCommand, settings: Settings, clock: SharedClock) -> a
                     scope: None,
                     domain_id,
                     status,
+                    search: None,
                     limit: u32::MAX,
                     offset: 0,
                 })

@@ -131,6 +131,8 @@ pub struct Filter {
     pub scope: Option<Uuid>,
     pub domain_id: Option<Uuid>,
     pub status: Option<String>,
+    /// Part of the address or name, matched case-insensitively.
+    pub search: Option<String>,
     pub limit: u32,
     pub offset: u32,
 }
@@ -139,21 +141,25 @@ pub struct Filter {
 pub fn list(conn: &Connection, f: &Filter) -> Result<(Vec<Mailbox>, i64)> {
     let filter = "FROM mailboxes m JOIN domains d ON d.id = m.domain_id
          WHERE (?1 IS NULL OR m.user_id = ?1) AND (?2 IS NULL OR m.domain_id = ?2)
-           AND (?3 IS NULL OR m.status = ?3)";
+           AND (?3 IS NULL OR m.status = ?3)
+           AND (?4 IS NULL OR instr(lower(m.username || '@' || d.domain_name || ' '
+                || m.first_name || ' ' || m.last_name), lower(?4)) > 0)";
     let args = params![
         f.scope.map(|s| s.to_string()),
         f.domain_id.map(|d| d.to_string()),
-        f.status
+        f.status,
+        f.search
     ];
     let total = conn.query_row(&format!("SELECT count(*) {filter}"), args, |r| r.get(0))?;
     let sql =
-        format!("SELECT {COLUMNS} {filter} ORDER BY d.domain_name, m.username LIMIT ?4 OFFSET ?5");
+        format!("SELECT {COLUMNS} {filter} ORDER BY d.domain_name, m.username LIMIT ?5 OFFSET ?6");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(
         params![
             f.scope.map(|s| s.to_string()),
             f.domain_id.map(|d| d.to_string()),
             f.status,
+            f.search,
             f.limit,
             f.offset
         ],

@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod mailboxes;
 pub mod sessions;
 pub mod settings;
+pub mod stats;
 pub mod users;
 
 use std::panic::AssertUnwindSafe;

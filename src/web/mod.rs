@@ -1,3 +1,148 @@
 //! Browser admin UI: askama templates and htmx fragments, embedded with
-//! rust-embed, served on the public listener beside the JSON API. Built by
-//! issue 6.
+//! rust-embed, served on the public listener beside the JSON API. Handlers
+//! are as thin as the API's and call the same service functions; one file
+//! per page area.
+
+pub mod assets;
+mod audit;
+mod auth;
+mod dashboard;
+mod domains;
+pub mod error;
+mod exports;
+mod inboxes;
+mod security;
+pub mod session;
+mod settings;
+pub mod views;
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::middleware;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::api::error::ApiError;
+use crate::api::{AppState, audit_layer};
+use crate::config::Settings;
+use error::WebError;
+
+pub use views::{Chrome, ErrorPage, ErrorPartial};
+
+/// What the settings page shows of this server's configuration, and
+/// whether cookies must be `Secure`. Captured once at start: these are
+/// file/env settings that change with a restart.
+#[derive(Debug, Clone, Default)]
+pub struct ServerInfo {
+    pub public_url: String,
+    pub public_ipv4: Option<Ipv4Addr>,
+    pub public_ipv6: Option<Ipv6Addr>,
+    pub mail_host_pattern: String,
+    pub tracking_host: Option<String>,
+    pub timezone: chrono_tz::Tz,
+    pub cloudflare_token_set: bool,
+    pub export_link_hours: u32,
+    /// Served over https: the session cookie gets `Secure`.
+    pub secure_cookies: bool,
+}
+
+impl ServerInfo {
+    pub fn new(settings: &Settings, public_url: &str) -> Self {
+        Self {
+            public_url: public_url.to_owned(),
+            public_ipv4: settings.domains.public_ipv4,
+            public_ipv6: settings.domains.public_ipv6,
+            mail_host_pattern: settings.domains.mail_host_pattern.clone(),
+            tracking_host: settings.domains.tracking_host.clone(),
+            timezone: settings.timezone,
+            cloudflare_token_set: settings.domains.cloudflare_api_token.is_some(),
+            export_link_hours: settings.export_link_hours,
+            secure_cookies: public_url.starts_with("https://"),
+        }
+    }
+}
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/dashboard") }))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/dashboard", get(dashboard::show))
+        .route("/domains", get(domains::list).post(domains::add))
+        .route("/domains/new", get(domains::new))
+        .route("/domains/{id}", get(domains::show))
+        .route("/domains/{id}/records", get(domains::records))
+        .route("/domains/{id}/verify", post(domains::verify))
+        .route("/domains/{id}/dmarc", post(domains::dmarc))
+        .route("/domains/{id}/remove", post(domains::remove))
+        .route("/inboxes", get(inboxes::list))
+        .route("/inboxes/new", get(inboxes::new).post(inboxes::bulk))
+        .route("/inboxes/{id}", get(inboxes::show))
+        .route("/inboxes/{id}/pause", post(inboxes::pause))
+        .route("/inboxes/{id}/resume", post(inboxes::resume))
+        .route(
+            "/inboxes/{id}/reset-password",
+            post(inboxes::reset_password),
+        )
+        .route("/exports", get(exports::new).post(exports::create))
+        .route("/settings", get(settings::show))
+        .route("/settings/password", post(settings::change_password))
+        .route(
+            "/tokens",
+            get(settings::tokens).post(settings::create_token),
+        )
+        .route("/tokens/{id}/revoke", post(settings::revoke_token))
+        .route("/users", get(settings::users).post(settings::create_user))
+        .route("/users/{id}", post(settings::update_user))
+        .route("/audit", get(audit::list))
+        .route("/assets/{name}", get(assets::serve))
+        // Inner first: the audit row sees the viewer the outer layer found.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            audit_layer::middleware,
+        ))
+        .route_layer(middleware::from_fn_with_state(state, security::layer))
+}
+
+/// A rendered template as an HTML response.
+pub fn html<T: Template>(t: &T) -> Result<Response, WebError> {
+    t.render()
+        .map(|s| Html(s).into_response())
+        .map_err(|e| WebError::internal(&e))
+}
+
+/// A resource id from the path; text that is no UUID names nothing.
+pub fn parse_id(raw: &str, what: &str) -> Result<Uuid, WebError> {
+    Uuid::parse_str(raw).map_err(|_| WebError::not_found(what))
+}
+
+/// A form body (`application/x-www-form-urlencoded`). Fields the form does
+/// not declare (the CSRF token, a button's name) are ignored.
+pub struct WebForm<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for WebForm<T> {
+    type Rejection = WebError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, WebError> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r| WebError(ApiError::from_status(r.status())))?;
+        serde_urlencoded::from_bytes(&bytes)
+            .map(WebForm)
+            .map_err(|e| WebError(ApiError::invalid("form", e.to_string())))
+    }
+}
+
+/// An optional form or query field: an empty input means "not given".
+pub fn given(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests;

@@ -13,6 +13,7 @@ mod support {
     pub mod dns_server;
     pub mod kumo_stub;
     pub mod sequencers;
+    pub mod webdriver;
     pub mod zones;
 }
 
@@ -30,3 +31,4 @@ mod policy;
 mod process;
 mod push;
 mod sessions;
+mod web;

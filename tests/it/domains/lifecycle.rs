@@ -23,7 +23,7 @@ async fn manual_domain_with_records(w: &World, name: &str) -> String {
     added["domain_id"].as_str().unwrap().to_owned()
 }
 
-fn create_by_hand(w: &World, zone: &str, r: &Value) {
+pub(crate) fn create_by_hand(w: &World, zone: &str, r: &Value) {
     let t = r["type"].as_str().unwrap();
     let content = match t {
         "TXT" => format!("\"{}\"", r["content"].as_str().unwrap()),

@@ -1,0 +1,254 @@
+//! Domain pages: the list, the add form (Cloudflare or manual DNS), and a
+//! domain's page with its records' live state, polled while they settle.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use secrecy::SecretString;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::error::WebError;
+use super::session::{Htmx, Viewer};
+use super::{Chrome, WebForm, given, html, parse_id};
+use crate::api::AppState;
+use crate::api::audit_layer::AuditContext;
+use crate::api::error::ApiError;
+use crate::domains::model::DomainStatus;
+use crate::domains::name::DomainName;
+use crate::domains::plan::DmarcPolicy;
+use crate::domains::service::{AddDomain, DomainPatch, DomainView};
+use crate::store::domains::RecordRow;
+
+#[derive(Template)]
+#[template(path = "domains/list.html")]
+pub struct ListPage {
+    pub chrome: Chrome,
+    pub items: Vec<DomainView>,
+}
+
+pub async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Response, WebError> {
+    let items = state.domains.list(viewer.scope()).await?;
+    html(&ListPage {
+        chrome: viewer.chrome("domains"),
+        items,
+    })
+}
+
+/// The add form, as typed (never the token, which is not shown again).
+#[derive(Deserialize, Default)]
+pub struct AddForm {
+    pub domain_name: String,
+    #[serde(default)]
+    pub cloudflare_api_token: Option<String>,
+    #[serde(default)]
+    pub cloudflare_zone_id: Option<String>,
+    #[serde(default)]
+    pub tracking_domain: Option<String>,
+    #[serde(default)]
+    pub dmarc_policy: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "domains/new.html")]
+pub struct NewPage {
+    pub chrome: Chrome,
+    pub form: AddForm,
+    pub error: Option<String>,
+    pub has_server_token: bool,
+}
+
+pub async fn new(State(state): State<AppState>, viewer: Viewer) -> Result<Response, WebError> {
+    html(&NewPage {
+        chrome: viewer.chrome("domains"),
+        form: AddForm::default(),
+        error: None,
+        has_server_token: state.web.cloudflare_token_set,
+    })
+}
+
+pub async fn add(
+    State(state): State<AppState>,
+    audit: AuditContext,
+    viewer: Viewer,
+    WebForm(form): WebForm<AddForm>,
+) -> Result<Response, WebError> {
+    let request = parse_add(&form);
+    let outcome = match request {
+        Ok(req) => {
+            audit.meta("domain", req.domain_name.as_str());
+            state
+                .domains
+                .add(viewer.principal.user_id(), req)
+                .await
+                .map_err(ApiError::from)
+        }
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(view) => {
+            audit.resource("domain", view.domain_id);
+            Ok(Redirect::to(&format!("/domains/{}", view.domain_id)).into_response())
+        }
+        Err(e) => {
+            let page = html(&NewPage {
+                chrome: viewer.chrome("domains"),
+                error: Some(e.message().to_owned()),
+                form: AddForm {
+                    cloudflare_api_token: None,
+                    ..form
+                },
+                has_server_token: state.web.cloudflare_token_set,
+            })?;
+            Ok((e.status(), page).into_response())
+        }
+    }
+}
+
+fn parse_add(form: &AddForm) -> Result<AddDomain, ApiError> {
+    let domain_name = DomainName::parse(form.domain_name.trim())
+        .map_err(|e| ApiError::invalid("domain_name", e.0))?;
+    let dmarc_policy = given(&form.dmarc_policy)
+        .map(DmarcPolicy::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid("dmarc_policy", e.0))?;
+    Ok(AddDomain {
+        domain_name,
+        cloudflare_api_token: given(&form.cloudflare_api_token)
+            .map(|t| SecretString::from(t.to_owned())),
+        cloudflare_zone_id: given(&form.cloudflare_zone_id).map(str::to_owned),
+        cloudflare_account_id: None,
+        tracking_domain: given(&form.tracking_domain).map(str::to_owned),
+        dmarc_policy,
+    })
+}
+
+/// The records table of a domain; polls itself while records settle.
+#[derive(Template)]
+#[template(path = "domains/_records.html")]
+pub struct RecordsFragment {
+    pub id: Uuid,
+    pub status: DomainStatus,
+    pub manual: bool,
+    pub last_error: Option<String>,
+    pub records: Vec<RecordRow>,
+}
+
+impl RecordsFragment {
+    pub fn of(view: &DomainView) -> Self {
+        Self {
+            id: view.domain_id,
+            status: view.domain.status,
+            manual: view.domain.dns_mode == crate::domains::model::DnsMode::Manual,
+            last_error: view.domain.last_error.clone(),
+            records: view.records.clone(),
+        }
+    }
+
+    /// Still moving: the page keeps asking for fresh state.
+    pub fn polling(&self) -> bool {
+        !matches!(self.status, DomainStatus::Active | DomainStatus::Failed)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "domains/show.html")]
+pub struct ShowPage {
+    pub chrome: Chrome,
+    pub view: DomainView,
+    pub records: RecordsFragment,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let id = parse_id(&id, "domain")?;
+    let view = state.domains.view(id, viewer.scope()).await?;
+    html(&ShowPage {
+        chrome: viewer.chrome("domains"),
+        records: RecordsFragment::of(&view),
+        view,
+    })
+}
+
+pub async fn records(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let id = parse_id(&id, "domain")?;
+    let view = state.domains.view(id, viewer.scope()).await?;
+    html(&RecordsFragment::of(&view))
+}
+
+pub async fn verify(
+    State(state): State<AppState>,
+    audit: AuditContext,
+    viewer: Viewer,
+    Htmx(htmx): Htmx,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let id = parse_id(&id, "domain")?;
+    audit.resource("domain", id);
+    state.domains.verify_now(id, viewer.scope()).await?;
+    if htmx {
+        let view = state.domains.view(id, viewer.scope()).await?;
+        return html(&RecordsFragment::of(&view));
+    }
+    Ok(Redirect::to(&format!("/domains/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct DmarcForm {
+    dmarc_policy: String,
+}
+
+pub async fn dmarc(
+    State(state): State<AppState>,
+    audit: AuditContext,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    WebForm(form): WebForm<DmarcForm>,
+) -> Result<Response, WebError> {
+    let id = parse_id(&id, "domain")?;
+    audit.resource("domain", id);
+    let policy = DmarcPolicy::parse(&form.dmarc_policy)
+        .map_err(|e| ApiError::invalid("dmarc_policy", e.0))?;
+    let patch = DomainPatch {
+        dmarc_policy: Some(policy),
+        ..Default::default()
+    };
+    state.domains.update(id, viewer.scope(), patch).await?;
+    Ok(Redirect::to(&format!("/domains/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RemoveForm {
+    #[serde(default)]
+    force: Option<String>,
+    #[serde(default)]
+    remove_records: Option<String>,
+}
+
+pub async fn remove(
+    State(state): State<AppState>,
+    audit: AuditContext,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    WebForm(form): WebForm<RemoveForm>,
+) -> Result<Response, WebError> {
+    let id = parse_id(&id, "domain")?;
+    audit.resource("domain", id);
+    state
+        .domains
+        .remove(
+            id,
+            viewer.scope(),
+            form.force.is_some(),
+            form.remove_records.is_some(),
+        )
+        .await?;
+    Ok(Redirect::to("/domains").into_response())
+}

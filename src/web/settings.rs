@@ -1,0 +1,226 @@
+//! Settings: this server's configuration (read-only: it comes from the
+//! config file and environment, see README "Configuration"), the person's
+//! own password, API tokens, and user management for admins.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::error::WebError;
+use super::session::{self, Viewer};
+use super::{Chrome, ServerInfo, WebForm, given, html, parse_id};
+use crate::api::AppState;
+use crate::api::audit_layer::AuditContext;
+use crate::api::error::ApiError;
+use crate::auth::users::UserPatch;
+use crate::store::api_tokens::ApiToken;
+use crate::store::users::User;
+use crate::types::{EmailAddress, Password, Role, SubscriptionTier, TokenName};
+
+#[derive(Template)]
+#[template(path = "settings/show.html")]
+pub struct SettingsPage {
+    pub chrome: Chrome,
+    pub info: ServerInfo,
+    pub error: Option<String>,
+}
+
+pub async fn show(State(state): State<AppState>, viewer: Viewer) -> Result<Response, WebError> {
+    html(&SettingsPage {
+        chrome: viewer.chrome("settings"),
+        info: (*state.web).clone(),
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current_password: SecretString,
+    new_password: SecretString,
+}
+
+/// Changing one's password ends every session of the account, this one
+/// included, so the person signs in again with the new password.
+pub async fn change_password(
+    State(state): State<AppState>,
+    audit: AuditContext,
+    viewer: Viewer,
+    WebForm(form): WebForm<PasswordForm>,
+) -> Result<Response, WebError> {
+    audit.resource("user", viewer.principal.user_id());
+    audit.meta("password", "changed");
+    let outcome = match Password::parse(form.new_password) {
+        Ok(new) => state
+            .auth
+            .accounts
+            .change_own_password(&viewer.principal.user, form.current_password, new)
+            .await
+            .map_err(ApiError::from),
+        Err(e) => Err(ApiError::invalid("new_password", e.0)),
+    };
+    match outcome {
+        Ok(_) => {
+            let mut res = Redirect::to("/login").into_response();
+            if let Some(c) = session::clear_cookie(state.web.secure_cookies) {
+                res.headers_mut().insert(header::SET_COOKIE, c);
+            }
+            Ok(res)
+        }
+        Err(e) => {
+            let page = html(&SettingsPage {
+                chrome: viewer.chrome("settings"),
+                info: (*state.web).clone(),
+                error: Some(e.message().to_owned()),
+            })?;
+            Ok((e.status(), page).into_response())
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "settings/tokens.html")]
+pub struct TokensPage {
+    pub chrome: Chrome,
+    pub tokens: Vec<ApiToken>,
+    /// A token just created: its secret, shown this once.
+    pub created: Option<String>,
+}
+
+pub async fn tokens(State(state): State<AppState>, viewer: Viewer) -> Result<Response, WebError> {
+    let tokens = state.auth.list_api_tokens(&viewer.principal).await?;
+    html(&TokensPage {
+        chrome: viewer.chrome("settings"),
+        tokens,
+        created: None,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    name: String,
+    #[serde(default)]
+    expires_in_days: Option<String>,
+}
+
+pub async fn create_token(
+    State(state): State<AppState>,
+    audit: AuditContext,
+    viewer: Viewer,
+    WebForm(form): WebForm<TokenForm>,
+) -> Result<Response, WebError> {
+    let name = TokenName::parse(&form.name).map_err(|e| ApiError::invalid("name", e.0))?;
+    let days = given(&form.expires_in_days)
+        .map(|d| {
+            d.parse::<u32>()
+                .map_err(|_| ApiError::invalid("expires_in_days", "enter a whole number of days"))
+        })
+        .transpose()?;
+    let created = state
+        .auth
+        .create_api_token(&viewer.principal, name, days)
+        .await?;
+    audit.resource("api_token", created.token.id);
+    audit.meta("name", created.token.name.as_str());
+    let tokens = state.auth.list_api_tokens(&viewer.principal).await?;
+    html(&TokensPage {
+        chrome: viewer.chrome("settings"),
+        tokens,
+        created: Some(created.secret.expose_secret().to_owned()),
+    })
+}
+
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    audit: AuditContext,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let id = parse_id(&id, "api token")?;
+    audit.resource("api_token", id);
+    state.auth.delete_api_token(&viewer.principal, id).await?;
+    Ok(Redirect::to("/tokens").into_response())
+}
+
+#[derive(Template)]
+#[template(path = "settings/users.html")]
+pub struct UsersPage {
+    pub chrome: Chrome,
+    pub users: Vec<User>,
+}
+
+pub async fn users(State(state): State<AppState>, viewer: Viewer) -> Result<Response, WebError> {
+    viewer.principal.require_admin()?;
+    html(&UsersPage {
+        chrome: viewer.chrome("settings"),
+        users: state.auth.accounts.list().await?,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct NewUserForm {
+    email: String,
+    password: SecretString,
+    role: String,
+}
+
+pub async fn create_user(
+    State(state): State<AppState>,
+    audit: AuditContext,
+    viewer: Viewer,
+    WebForm(form): WebForm<NewUserForm>,
+) -> Result<Response, WebError> {
+    viewer.principal.require_admin()?;
+    let email =
+        EmailAddress::parse(form.email.trim()).map_err(|e| ApiError::invalid("email", e.0))?;
+    let password =
+        Password::parse(form.password).map_err(|e| ApiError::invalid("password", e.0))?;
+    let role = Role::parse(&form.role).map_err(|e| ApiError::invalid("role", e.0))?;
+    audit.meta("email", email.as_str());
+    let user = state
+        .auth
+        .accounts
+        .create(email, password, role, SubscriptionTier::Free)
+        .await?;
+    audit.resource("user", user.id);
+    Ok(Redirect::to("/users").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct UserForm {
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    disabled: Option<String>,
+}
+
+pub async fn update_user(
+    State(state): State<AppState>,
+    audit: AuditContext,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    WebForm(form): WebForm<UserForm>,
+) -> Result<Response, WebError> {
+    viewer.principal.require_admin()?;
+    let id = parse_id(&id, "user")?;
+    audit.resource("user", id);
+    let role = given(&form.role)
+        .map(Role::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid("role", e.0))?;
+    let disabled = given(&form.disabled).map(|d| d == "true");
+    for (field, changed) in [("role", role.is_some()), ("disabled", disabled.is_some())] {
+        if changed {
+            audit.meta(field, "changed");
+        }
+    }
+    let patch = UserPatch {
+        role,
+        disabled,
+        ..Default::default()
+    };
+    state.auth.accounts.update(id, patch).await?;
+    Ok(Redirect::to("/users").into_response())
+}
