@@ -102,12 +102,24 @@ pub struct PushOptions {
     pub daily_limit: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Created,
-    AlreadyExists,
-    Failed,
+name_enum!(
+    /// What became of one mailbox in a push.
+    Outcome {
+        Created => "created",
+        AlreadyExists => "already_exists",
+        Failed => "failed",
+    }
+);
+
+impl Outcome {
+    /// As a person would say it.
+    pub fn words(self) -> &'static str {
+        match self {
+            Outcome::Created => "added",
+            Outcome::AlreadyExists => "already there",
+            Outcome::Failed => "failed",
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]

@@ -179,6 +179,23 @@ impl Exports {
         })
     }
 
+    /// A link to the credentials of a batch just created, in the spec's
+    /// own layout (spec endpoint 2's `export_csv_url`).
+    pub async fn of_batch(
+        &self,
+        caller: Uuid,
+        scope: Option<Uuid>,
+        ids: Vec<Uuid>,
+    ) -> Result<ExportCreated, ExportError> {
+        let req = ExportRequest {
+            mailbox_ids: Some(ids),
+            domain_id: None,
+            format: Format::Generic,
+            include_passwords: true,
+        };
+        self.create(caller, scope, req).await
+    }
+
     /// Builds the file behind a link. Unknown and expired links say nothing
     /// about the mailboxes they held.
     pub async fn download(&self, token: &str) -> Result<File, ExportError> {

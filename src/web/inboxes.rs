@@ -15,8 +15,6 @@ use super::{Chrome, WebForm, given, html, parse_id};
 use crate::api::AppState;
 use crate::api::audit_layer::AuditContext;
 use crate::api::error::ApiError;
-use crate::exports::formats::Format;
-use crate::exports::service::ExportRequest;
 use crate::inboxes::naming::{CustomName, NamingScheme};
 use crate::inboxes::service::{BulkRequest, BulkResponse, InboxPatch};
 use crate::store::domains::Domain;
@@ -231,18 +229,10 @@ pub async fn bulk(
     audit.meta("created", created.created_count);
     // The download reopens the sealed passwords through the export
     // service, so the file is never kept anywhere in clear.
+    let ids = created.inboxes.iter().map(|i| i.inbox_id).collect();
     let export = state
         .exports
-        .create(
-            viewer.principal.user_id(),
-            viewer.scope(),
-            ExportRequest {
-                mailbox_ids: Some(created.inboxes.iter().map(|i| i.inbox_id).collect()),
-                domain_id: None,
-                format: Format::Generic,
-                include_passwords: true,
-            },
-        )
+        .of_batch(viewer.principal.user_id(), viewer.scope(), ids)
         .await?;
     let result = CreatedFragment {
         created,

@@ -91,6 +91,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
             post(inboxes::reset_password),
         )
         .route("/exports", get(exports::new).post(exports::create))
+        .route("/exports/push", post(exports::push))
+        .route("/exports/keys/{tool}/forget", post(exports::forget_key))
         .route("/settings", get(settings::show))
         .route("/settings/password", post(settings::change_password))
         .route(

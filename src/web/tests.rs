@@ -12,13 +12,14 @@ use super::dashboard::{Alert, DashboardPage, Summary};
 use super::domains::{
     self, ListPage as DomainList, NewPage as DomainNew, RecordsFragment, ShowPage,
 };
-use super::exports::{ExportPage, FORMATS};
+use super::exports::{ExportPage, FORMATS, PushedFragment};
 use super::inboxes::{self, CreatedFragment, ListPage as InboxList, ListQuery, TableFragment};
 use super::settings::{SettingsPage, TokensPage, UsersPage};
 use super::{Chrome, ErrorPage, ErrorPartial, ServerInfo};
 use crate::domains::model::{DnsMode, DomainStatus, RecordState};
 use crate::domains::plan::{DmarcPolicy, PlannedRecord, Purpose, RecordType};
 use crate::domains::service::{DomainView, Summary as DnsSummary};
+use crate::exports::push::{KeyStatus, MailboxResult, Outcome, PushReport, Tool};
 use crate::inboxes::service::{BulkResponse, CreatedInbox};
 use crate::store::api_tokens::ApiToken;
 use crate::store::audit::AuditRow;
@@ -142,6 +143,30 @@ fn audit_row() -> AuditRow {
 }
 
 /// Rendered, with no raw markup from the data and the escaped form present.
+fn pushed() -> PushedFragment {
+    let result = |outcome, message: Option<&str>| MailboxResult {
+        mailbox_id: Uuid::new_v4(),
+        email: format!("{EVIL}@{}", long()),
+        outcome,
+        message: message.map(str::to_owned),
+    };
+    PushedFragment {
+        report: PushReport {
+            tool: Tool::Instantly,
+            created: 1,
+            already_exists: 1,
+            failed: 1,
+            key_saved: false,
+            results: vec![
+                result(Outcome::Created, None),
+                result(Outcome::AlreadyExists, None),
+                result(Outcome::Failed, Some(EVIL)),
+            ],
+        },
+        label: "Instantly",
+    }
+}
+
 fn check(html: &str) {
     assert!(!html.contains(EVIL), "unescaped: {html}");
     assert!(html.contains(ESCAPED), "escaped form missing: {html}");
@@ -268,10 +293,23 @@ fn pages_escape_html_in_names_and_take_long_ones() {
             formats: FORMATS,
             ready: None,
             link: String::new(),
+            keys: vec![KeyStatus {
+                tool: Tool::Smartlead,
+                label: Tool::Smartlead.label(),
+                saved: true,
+                hint: Some(EVIL.into()),
+                updated_at: Some(when()),
+            }],
+            any_saved: true,
+            pushed: Some(pushed()),
         }
         .render()
         .unwrap(),
     );
+    // The tool's own words and the address are escaped in the results.
+    let results = pushed().render().unwrap();
+    check(&results);
+    assert!(results.contains("already there") && results.contains("1 failed"));
     let info = ServerInfo {
         tracking_host: Some(EVIL.into()),
         ..Default::default()

@@ -9,9 +9,12 @@ use std::path::PathBuf;
 
 use reqwest::StatusCode;
 
+use inboxgrove::config::{DomainArgs, SequencerArgs};
+
 use crate::domains::lifecycle::create_by_hand;
-use crate::domains::world;
+use crate::domains::{IPV4, world_around};
 use crate::helpers::*;
+use crate::support::sequencers::{Kind, SequencerDouble};
 use crate::support::webdriver::{self, Browser};
 
 fn shot(name: &str) -> PathBuf {
@@ -33,7 +36,19 @@ async fn a_person_runs_inboxgrove_from_the_browser() {
     if !webdriver::available() {
         return;
     }
-    let w = world().await;
+    let instantly = SequencerDouble::start(Kind::Instantly, "sk_web_1234").await;
+    let w = world_around(Options {
+        domains: DomainArgs {
+            public_ipv4: Some(IPV4.parse().unwrap()),
+            ..Default::default()
+        },
+        sequencers: SequencerArgs {
+            instantly_api_url: Some(instantly.base_url()),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
     let base = w.app.base.clone();
     let admin = w.app.admin_token().await;
     w.app.member(&admin, "second@example.com").await;
@@ -105,6 +120,24 @@ async fn a_person_runs_inboxgrove_from_the_browser() {
         csv.starts_with("Email,First Name,Last Name,IMAP Username,IMAP Password"),
         "{csv}"
     );
+
+    // Push the domain's inboxes into Instantly, keeping the key.
+    b.goto(&format!("{base}/exports")).await;
+    b.click(&format!("#push-domain option[value='{id}']")).await;
+    b.fill("#push-key", "sk_web_1234").await;
+    b.click("input[name=save_key]").await;
+    b.click("#push-submit").await;
+    b.find("#push-results").await;
+    let added = b
+        .execute("return document.querySelectorAll('#push-results .badge.created').length;")
+        .await;
+    assert_eq!(added, 10);
+    assert_eq!(instantly.accounts().len(), 10);
+    b.execute("document.getElementById('pushed').scrollIntoView(); return true;")
+        .await;
+    b.screenshot(&shot("pushed")).await;
+    b.goto(&format!("{base}/exports")).await;
+    assert!(b.text("#saved-keys").await.contains("…1234"));
 
     // Pause an inbox from the list; its row updates in place.
     b.goto(&format!("{base}/inboxes")).await;
