@@ -67,6 +67,8 @@ pub struct FileConfig {
     pub cloudflare_api_token_file: Option<PathBuf>,
     pub dns_servers: Option<DnsServers>,
     pub dmarc_quarantine_after_days: Option<u32>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -126,6 +128,20 @@ pub struct ServeArgs {
     pub bootstrap: BootstrapArgs,
     #[command(flatten)]
     pub domains: DomainArgs,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// The certificate the mail services present (Dovecot's IMAP for now).
+#[derive(Debug, Default, Clone, Args)]
+pub struct TlsArgs {
+    /// PEM certificate chain for the mail host [default: a self-signed one
+    /// made in <data-dir>/tls/]
+    #[arg(long, env = "INBOXGROVE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert
+    #[arg(long, env = "INBOXGROVE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// What the domain orchestrator needs to know about this server.
@@ -221,6 +237,8 @@ pub struct Settings {
     pub admin_email: Option<EmailAddress>,
     pub admin_password: Option<Password>,
     pub domains: DomainSettings,
+    /// The configured certificate and key; `None`: the self-signed pair.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// The global flags, already merged with their environment variables by
@@ -327,7 +345,21 @@ impl Settings {
                 })?,
             None => chrono_tz::UTC,
         };
+        let tls = match (
+            serve.tls.tls_cert.clone().or(file.tls_cert),
+            serve.tls.tls_key.clone().or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    setting: "tls_cert",
+                    message: "give both tls_cert and tls_key, or neither".into(),
+                });
+            }
+        };
         let settings = Settings {
+            tls,
             data_dir: global
                 .data_dir
                 .map(Path::to_owned)

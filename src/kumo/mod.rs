@@ -6,6 +6,7 @@
 
 pub mod epoch;
 pub mod events;
+pub mod logins;
 pub mod send;
 pub mod smtp_auth;
 
@@ -27,10 +28,12 @@ use serde_json::{Value, json};
 use crate::api::error::ApiError;
 use crate::api::extract::{ApiJson, bearer};
 use crate::api::with_common_layers;
+use crate::audit;
 use crate::clock::SharedClock;
 use crate::inboxes::datasource::Datasource;
 use crate::store::{self, Store};
 use crate::vault::{Slot, Vault, VaultError, secret_file};
+use logins::{LoginCounters, LoginResult, Service};
 use smtp_auth::{Outcome, SmtpAuth};
 
 const SECRET_FILE: &str = "kumo.secret";
@@ -52,6 +55,8 @@ pub struct Control {
     pub vault: Arc<Vault>,
     pub datasource: Datasource,
     pub auth: SmtpAuth,
+    /// Password checks per asking service (SMTP, IMAP) and outcome.
+    pub logins: LoginCounters,
     pub secret: SecretString,
     /// Where unsubscribe links in outgoing mail point.
     pub public_url: String,
@@ -80,6 +85,7 @@ impl Control {
 pub fn router(control: Arc<Control>) -> Router {
     let v1 = Router::new()
         .route("/auth", post(auth))
+        .route("/stats", get(stats))
         .route("/send-check", post(send_check))
         .route("/mailboxes/{address}", get(mailbox))
         .route("/domains/{domain}", get(domain))
@@ -132,8 +138,13 @@ struct AuthRequest {
     username: String,
     password: SecretString,
     authz: Option<String>,
-    /// The SMTP client's address, for throttling guessing per source.
+    /// The mail client's address, for throttling guessing per source.
     source_ip: Option<IpAddr>,
+    /// Who asks: KumoMTA (`smtp`, the default) or Dovecot (`imap`). Both
+    /// share one throttle per mailbox, so guessing over IMAP and SMTP adds
+    /// up.
+    #[serde(default)]
+    service: Service,
 }
 
 async fn auth(State(c): State<Arc<Control>>, ApiJson(req): ApiJson<AuthRequest>) -> Response {
@@ -142,6 +153,19 @@ async fn auth(State(c): State<Arc<Control>>, ApiJson(req): ApiJson<AuthRequest>)
         .auth
         .check(&req.username, &req.password, req.authz.as_deref(), source)
         .await;
+    let result = match outcome {
+        Outcome::Ok(_) => LoginResult::Ok,
+        Outcome::Refused => LoginResult::Refused,
+        Outcome::Throttled(_) => LoginResult::Throttled,
+    };
+    c.logins.count(req.service, result);
+    if result != LoginResult::Ok {
+        let entry = logins::refused_entry(req.service, &req.username, result, req.source_ip);
+        // The answer stays a refusal whether or not the row is written.
+        if let Err(e) = audit::record(&c.store, &c.clock, entry).await {
+            tracing::warn!(error = %e, "could not audit a refused mailbox login");
+        }
+    }
     match outcome {
         Outcome::Ok(e) => {
             let sent = c.sent_today(e.mailbox_id).await;
@@ -158,6 +182,11 @@ async fn auth(State(c): State<Arc<Control>>, ApiJson(req): ApiJson<AuthRequest>)
             (StatusCode::UNAUTHORIZED, Json(json!({ "ok": false }))).into_response()
         }
     }
+}
+
+/// Login counters since start, per service: `{"logins":{"smtp":{..},"imap":{..}}}`.
+async fn stats(State(c): State<Arc<Control>>) -> Json<Value> {
+    Json(json!({ "logins": c.logins.snapshot() }))
 }
 
 async fn send_check(
