@@ -96,11 +96,20 @@ impl Control {
     }
 
     /// One request; the status and the JSON body (Null if there is none).
-    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), DovecotError> {
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), DovecotError> {
         let unavailable = |e: std::io::Error| DovecotError::Unavailable(e.to_string());
         let mut stream = TcpStream::connect_timeout(&self.addr, TIMEOUT).map_err(unavailable)?;
-        stream.set_read_timeout(Some(TIMEOUT)).map_err(unavailable)?;
-        stream.set_write_timeout(Some(TIMEOUT)).map_err(unavailable)?;
+        stream
+            .set_read_timeout(Some(TIMEOUT))
+            .map_err(unavailable)?;
+        stream
+            .set_write_timeout(Some(TIMEOUT))
+            .map_err(unavailable)?;
         let body = body.map(Value::to_string).unwrap_or_default();
         let request = format!(
             "{method} {path} HTTP/1.0\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -131,7 +140,9 @@ fn control_addr(url: &str) -> Result<SocketAddr, DovecotError> {
 fn parse_response(answer: &[u8]) -> Result<(u16, Value), DovecotError> {
     let bad = |what: &str| DovecotError::Unavailable(format!("control endpoint: {what}"));
     let text = String::from_utf8_lossy(answer);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| bad("no header end"))?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| bad("no header end"))?;
     let status = head
         .split_whitespace()
         .nth(1)
@@ -202,9 +213,9 @@ pub fn lookup(control: &Control, user: &str) -> Result<Verdict, DovecotError> {
 }
 
 fn canonical(answer: &Value) -> Result<String, DovecotError> {
-    let email = answer["email"]
-        .as_str()
-        .ok_or_else(|| DovecotError::Unavailable("control endpoint: no email in the answer".into()))?;
+    let email = answer["email"].as_str().ok_or_else(|| {
+        DovecotError::Unavailable("control endpoint: no email in the answer".into())
+    })?;
     // Fields are tab-separated and may not hold LF (Dovecot refuses the
     // whole reply); a validated address has neither.
     if email.contains(['\t', '\n', '\r']) {
@@ -250,7 +261,12 @@ mod tests {
                 .unwrap();
         assert_eq!(status, 200);
         assert_eq!(canonical(&body).unwrap(), "a@b.test");
-        assert_eq!(parse_response(b"HTTP/1.1 401 Unauthorized\r\n\r\n").unwrap().0, 401);
+        assert_eq!(
+            parse_response(b"HTTP/1.1 401 Unauthorized\r\n\r\n")
+                .unwrap()
+                .0,
+            401
+        );
         assert!(parse_response(b"garbage").is_err());
         assert!(canonical(&json!({ "email": "a@b\ttest" })).is_err());
     }

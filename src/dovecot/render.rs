@@ -77,7 +77,11 @@ impl std::str::FromStr for Quota {
 /// `args` on spaces and expands `%` in them, so those (and line breaks,
 /// quotes) would change what runs.
 fn plain(name: &str, value: &str) -> Result<String, DovecotError> {
-    if value.is_empty() || value.chars().any(|c| c.is_whitespace() || "%\"'<{}#\\".contains(c)) {
+    if value.is_empty()
+        || value
+            .chars()
+            .any(|c| c.is_whitespace() || "%\"'<{}#\\".contains(c))
+    {
         return Err(DovecotError::Invalid(format!(
             "{name} {value:?} must be non-empty, without spaces, quotes or any of % < {{ }} # \\"
         )));
@@ -178,7 +182,10 @@ mod tests {
         assert!(text.contains("ssl = required\n"));
         assert!(text.contains("    port = 993\n"));
         for folder in ["Sent", "Drafts", "Junk", "Trash", "Archive"] {
-            assert!(text.contains(&format!("special_use = \\{folder}\n")), "{folder}");
+            assert!(
+                text.contains(&format!("special_use = \\{folder}\n")),
+                "{folder}"
+            );
         }
     }
 
