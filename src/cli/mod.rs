@@ -60,7 +60,7 @@ pub enum Command {
     Export(exports::ExportCli),
     /// Print the Dovecot configuration (IMAP for the mailboxes) for this
     /// server, ready for /etc/dovecot/dovecot.conf
-    DovecotConfig(dovecot::DovecotConfigCli),
+    DovecotConfig(Box<dovecot::DovecotConfigCli>),
     /// Dovecot's checkpassword helper: run by Dovecot for each IMAP login
     #[command(hide = true)]
     Checkpassword(dovecot::CheckpasswordArgs),

@@ -267,3 +267,73 @@ async fn dovecot_config_refuses_unsafe_values() {
     // The self-signed certificate was made for a first run.
     assert!(dir.path().join("tls/cert.pem").exists());
 }
+
+/// Runs `inboxgrove checkpassword` as Dovecot does: user\0password\0\0 on
+/// fd 3, the reply read from fd 4. Returns (exit code, fd 4).
+fn checkpassword(
+    control: &str,
+    secret: &std::path::Path,
+    input: &[u8],
+    env: &[(&str, &str)],
+) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (fd3, fd4) = (dir.path().join("fd3"), dir.path().join("fd4"));
+    std::fs::write(&fd3, input).unwrap();
+    let status = std::process::Command::new("bash")
+        .args(["-c", "exec \"$0\" checkpassword --control-url \"$1\" --secret-file \"$2\" /usr/lib/dovecot/checkpassword-reply 3<\"$3\" 4>\"$4\""])
+        .arg(env!("CARGO_BIN_EXE_inboxgrove"))
+        .arg(control)
+        .arg(secret)
+        .arg(&fd3)
+        .arg(&fd4)
+        .envs(env.iter().copied())
+        .status()
+        .unwrap();
+    (
+        status.code().unwrap(),
+        std::fs::read_to_string(&fd4).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn checkpassword_speaks_dovecots_protocol_on_fds_3_and_4() {
+    let w = world().await;
+    let domain = with_domain(&w, "fds.test").await;
+    let (_, email, password) = mailbox(&w, &domain).await;
+    let secret = w.app.dir.path().join("kumo.secret");
+    let control = w.app.control.clone();
+    let run = move |input: Vec<u8>, env: Vec<(&'static str, &'static str)>| {
+        let (control, secret) = (control.clone(), secret.clone());
+        tokio::task::spawn_blocking(move || checkpassword(&control, &secret, &input, &env))
+    };
+    let input = |user: &str, pw: &str| format!("{user}\0{pw}\0\0").into_bytes();
+
+    let ok = run(
+        input(&email.to_uppercase(), &password),
+        vec![("TCPREMOTEIP", "192.0.2.9")],
+    );
+    assert_eq!(ok.await.unwrap(), (0, format!("user={email}")));
+    let wrong = run(input(&email, "Wrong-password-123456789"), vec![]);
+    assert_eq!(wrong.await.unwrap(), (1, String::new()));
+    // AUTHORIZED=1: a lookup without a password (doveadm, userdb checks).
+    let found = run(input(&email, ""), vec![("AUTHORIZED", "1")]);
+    assert_eq!(found.await.unwrap(), (2, format!("user={email}")));
+    let unknown = run(input("ghost@fds.test", ""), vec![("AUTHORIZED", "1")]);
+    assert_eq!(unknown.await.unwrap().0, 3);
+
+    // The appliance down is a temporary failure, never "wrong password".
+    let secret = w.app.dir.path().join("kumo.secret");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let down = checkpassword(
+        &format!("http://{closed}"),
+        &secret,
+        &input(&email, &password),
+        &[],
+    );
+    assert_eq!(down.0, 111);
+    let garbled = checkpassword(&w.app.control, &secret, b"no separators", &[]);
+    assert_eq!(garbled.0, 111);
+}
