@@ -495,6 +495,29 @@ mod tests {
     }
 
     #[test]
+    fn the_tls_certificate_comes_with_its_key() {
+        let file: FileConfig =
+            toml::from_str("tls_cert = \"/etc/ig/cert.pem\"\ntls_key = \"/etc/ig/key.pem\"")
+                .unwrap();
+        let s = Settings::resolve(global(), &ServeArgs::default(), file, &env_of(&[])).unwrap();
+        assert_eq!(
+            s.tls,
+            Some(("/etc/ig/cert.pem".into(), "/etc/ig/key.pem".into()))
+        );
+        let serve = ServeArgs {
+            tls: TlsArgs {
+                tls_cert: Some("/etc/ig/cert.pem".into()),
+                tls_key: None,
+            },
+            ..Default::default()
+        };
+        let err = Settings::resolve(global(), &serve, FileConfig::default(), &env_of(&[]))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("tls_key"), "{err}");
+    }
+
+    #[test]
     fn unknown_file_keys_are_refused() {
         let err = toml::from_str::<FileConfig>("lisen = \"127.0.0.1:1\"").unwrap_err();
         assert!(err.to_string().contains("lisen"), "{err}");

@@ -31,8 +31,8 @@ pub struct DovecotArgs {
     /// IMAP with STARTTLS
     #[arg(long, default_value_t = 143)]
     pub imap_port: u16,
-    /// IMAP over TLS
-    #[arg(long, default_value_t = 993)]
+    /// IMAP over TLS; the port every credential export names
+    #[arg(long, default_value_t = crate::inboxes::IMAP_PORT)]
     pub imaps_port: u16,
     #[arg(long, default_value = "/run/dovecot")]
     pub base_dir: PathBuf,
