@@ -253,6 +253,49 @@ async fn dovecot_takes_new_paused_reset_and_deleted_mailboxes_at_once() {
 }
 
 #[tokio::test]
+async fn dovecot_imap_guesses_throttle_the_mailbox_like_smtp_ones() {
+    if !dovecot::available() {
+        return;
+    }
+    let w = world().await;
+    let domain = with_domain(&w, "guarded.test").await;
+    let (_, email, password) = mailbox(&w, &domain).await;
+    let d = std::sync::Arc::new(Dovecot::start(&w.app.control, w.app.dir.path()).await);
+    let kumo = Control::of(&w.app);
+    let failures = || async {
+        let (_, stats) = kumo.call(Method::GET, "/stats", None).await;
+        let imap = &stats["logins"]["imap"];
+        imap["refused"].as_u64().unwrap() + imap["throttled"].as_u64().unwrap()
+    };
+    // At once: Dovecot delays later attempts from an address that failed
+    // (its own auth penalty), which would hide the appliance's throttle.
+    let mut guesses = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let (d, email) = (d.clone(), email.clone());
+        guesses
+            .spawn(async move { logs_in(&d, &email, &format!("Guess-number-{i}-abcdef")).await });
+    }
+    for _ in 0..1000 {
+        if failures().await >= 8 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(failures().await, 8);
+    // One throttle per mailbox: the right password now waits over SMTP too.
+    let (status, body) = kumo.auth(&email, &password).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::UNAUTHORIZED, json!({ "ok": false }))
+    );
+    while let Some(ok) = guesses.join_next().await {
+        assert!(!ok.unwrap());
+    }
+    let (_, stats) = kumo.call(Method::GET, "/stats", None).await;
+    assert_eq!(stats["logins"]["smtp"]["throttled"], 1, "{stats}");
+}
+
+#[tokio::test]
 async fn dovecot_config_refuses_unsafe_values() {
     let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_inboxgrove"))
