@@ -1,5 +1,6 @@
-//! The command line: `serve`, `init`, `user …`, `dovecot-config`, `version`. Commands call the
-//! same functions as the API; only printing lives here.
+//! The command line: `serve`, `init`, `user …`, `dovecot-config`,
+//! `version`. Commands call the same functions as the API; only printing
+//! lives here.
 
 mod domains;
 pub mod dovecot;

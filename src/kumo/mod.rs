@@ -71,6 +71,31 @@ impl Control {
         self.clock.now().with_timezone(&self.timezone).date_naive()
     }
 
+    /// Counts a password check for the service that asked, and audits it
+    /// if it was refused.
+    async fn record_login(
+        &self,
+        service: Service,
+        username: &str,
+        source: Option<IpAddr>,
+        outcome: &Outcome,
+    ) {
+        let result = match outcome {
+            Outcome::Ok(_) => LoginResult::Ok,
+            Outcome::Refused => LoginResult::Refused,
+            Outcome::Throttled(_) => LoginResult::Throttled,
+        };
+        self.logins.count(service, result);
+        if result == LoginResult::Ok {
+            return;
+        }
+        let entry = logins::refused_entry(service, username, result, source);
+        // The answer stays a refusal whether or not the row is written.
+        if let Err(e) = audit::record(&self.store, &self.clock, entry).await {
+            tracing::warn!(error = %e, "could not audit a refused mailbox login");
+        }
+    }
+
     /// Messages `mailbox` has sent today (0 if the store does not answer:
     /// the figure is informational, send-check enforces the limit).
     async fn sent_today(&self, mailbox: uuid::Uuid) -> u32 {
@@ -153,19 +178,8 @@ async fn auth(State(c): State<Arc<Control>>, ApiJson(req): ApiJson<AuthRequest>)
         .auth
         .check(&req.username, &req.password, req.authz.as_deref(), source)
         .await;
-    let result = match outcome {
-        Outcome::Ok(_) => LoginResult::Ok,
-        Outcome::Refused => LoginResult::Refused,
-        Outcome::Throttled(_) => LoginResult::Throttled,
-    };
-    c.logins.count(req.service, result);
-    if result != LoginResult::Ok {
-        let entry = logins::refused_entry(req.service, &req.username, result, req.source_ip);
-        // The answer stays a refusal whether or not the row is written.
-        if let Err(e) = audit::record(&c.store, &c.clock, entry).await {
-            tracing::warn!(error = %e, "could not audit a refused mailbox login");
-        }
-    }
+    c.record_login(req.service, &req.username, req.source_ip, &outcome)
+        .await;
     match outcome {
         Outcome::Ok(e) => {
             let sent = c.sent_today(e.mailbox_id).await;
