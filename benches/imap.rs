@@ -87,8 +87,7 @@ fn main() {
             json!({ "domain_id": domain["domain_id"], "quantity": MAILBOXES, "enable_warmup": false }),
         )
         .await;
-        let accounts: Arc<Vec<(String, String)>> = Arc::new(
-            created["inboxes"]
+        let created_accounts: Vec<(String, String)> = created["inboxes"]
                 .as_array()
                 .expect("inboxes")
                 .iter()
@@ -96,8 +95,8 @@ fn main() {
                     let text = |k: &str| i[k].as_str().expect("field").to_owned();
                     (text("email"), text("password"))
                 })
-                .collect(),
-        );
+                .collect();
+        let accounts = Arc::new(created_accounts.clone());
         let d = Arc::new(Dovecot::start(&control, dir.path()).await);
         let tls = Arc::new(pinned_connector(&d.cert));
 
@@ -134,5 +133,35 @@ fn main() {
             let figures = measure(total, concurrency, move |i| login(i)).await;
             report("imap login+logout (TLS)", total, concurrency, &figures);
         }
+        // The helper alone, as Dovecot runs it (through bash here, for the
+        // fds): what each login costs beyond Dovecot's own work.
+        let fd3 = dir.path().join("fd3");
+        let (email, password) = &created_accounts[0];
+        std::fs::write(&fd3, format!("{email}\0{password}\0\0")).expect("fd3");
+        let secret = dir.path().join("kumo.secret");
+        let helper = move |_| {
+            let (fd3, secret, control) = (fd3.clone(), secret.clone(), control.clone());
+            async move {
+                let status = tokio::task::spawn_blocking(move || {
+                    std::process::Command::new("bash")
+                        .args(["-c", "exec \"$0\" checkpassword --control-url \"$1\" --secret-file \"$2\" 3<\"$3\" 4>/dev/null"])
+                        .arg(env!("CARGO_BIN_EXE_inboxgrove"))
+                        .arg(&control)
+                        .arg(&secret)
+                        .arg(&fd3)
+                        .status()
+                        .expect("helper")
+                })
+                .await
+                .expect("task");
+                if status.success() {
+                    StatusCode::OK
+                } else {
+                    StatusCode::UNAUTHORIZED
+                }
+            }
+        };
+        let figures = measure(200, 1, helper).await;
+        report("checkpassword helper alone", 200, 1, &figures);
     });
 }
