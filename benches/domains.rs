@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use inboxgrove::clock::SystemClock;
 use inboxgrove::config::{DnsServers, DomainArgs};
-use inboxgrove::domains::cloudflare::{CloudflareLimiter, RetryPolicy};
+use inboxgrove::domains::cloudflare::CloudflareLimiter;
 use inboxgrove::domains::service::CloudflareFactory;
-use inboxgrove::server::Application;
+use inboxgrove::remote::RetryPolicy;
+use inboxgrove::server::{Application, Remotes};
 use serde_json::{Value, json};
 
 #[allow(dead_code, clippy::unwrap_used)]
@@ -71,7 +72,7 @@ fn main() {
         );
         // A limiter that does not bind here: the point is the latency of
         // one domain, not Cloudflare's 1,200-per-5-minutes budget.
-        let providers = Arc::new(CloudflareFactory {
+        let dns = Arc::new(CloudflareFactory {
             base_url: cloudflare.base_url(),
             limiter: Arc::new(CloudflareLimiter::new(
                 NonZeroU32::new(1_000_000).expect("non-zero"),
@@ -79,7 +80,11 @@ fn main() {
             )),
             retry: RetryPolicy::default(),
         });
-        let app = Application::build_with(&settings, Arc::new(SystemClock), providers)
+        let remotes = Remotes {
+            dns,
+            ..Remotes::real(&settings)
+        };
+        let app = Application::build_with(&settings, Arc::new(SystemClock), remotes)
             .await
             .expect("app");
         let base = format!("http://{}", app.public_addr());

@@ -69,6 +69,9 @@ pub struct FileConfig {
     pub dmarc_quarantine_after_days: Option<u32>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub instantly_api_url: Option<String>,
+    pub smartlead_api_url: Option<String>,
+    pub replyio_api_url: Option<String>,
 }
 
 impl FileConfig {
@@ -130,6 +133,8 @@ pub struct ServeArgs {
     pub domains: DomainArgs,
     #[command(flatten)]
     pub tls: TlsArgs,
+    #[command(flatten)]
+    pub sequencers: SequencerArgs,
 }
 
 /// The certificate the mail services present (Dovecot's IMAP for now).
@@ -142,6 +147,66 @@ pub struct TlsArgs {
     /// PEM private key of --tls-cert
     #[arg(long, env = "INBOXGROVE_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+}
+
+/// Where the sequencers' account APIs are; tests point them at doubles.
+#[derive(Debug, Default, Clone, Args)]
+pub struct SequencerArgs {
+    /// Instantly API base URL [default: https://api.instantly.ai]
+    #[arg(long, env = "INBOXGROVE_INSTANTLY_API_URL")]
+    pub instantly_api_url: Option<String>,
+    /// Smartlead API base URL [default: https://server.smartlead.ai]
+    #[arg(long, env = "INBOXGROVE_SMARTLEAD_API_URL")]
+    pub smartlead_api_url: Option<String>,
+    /// Reply.io API base URL [default: https://api.reply.io]
+    #[arg(long, env = "INBOXGROVE_REPLYIO_API_URL")]
+    pub replyio_api_url: Option<String>,
+}
+
+/// The sequencers' API base URLs, resolved and checked.
+#[derive(Debug, Clone)]
+pub struct SequencerUrls {
+    pub instantly: reqwest::Url,
+    pub smartlead: reqwest::Url,
+    pub replyio: reqwest::Url,
+}
+
+impl SequencerUrls {
+    fn resolve(args: &SequencerArgs, file: &FileConfig) -> Result<Self, ConfigError> {
+        let url = |setting: &'static str, given: Option<String>, default: &str| {
+            let raw = given.unwrap_or_else(|| default.to_owned());
+            match reqwest::Url::parse(raw.trim()) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && !u.cannot_be_a_base() => Ok(u),
+                _ => Err(ConfigError::Invalid {
+                    setting,
+                    message: format!("'{raw}' is not an http(s) URL; use one like {default}"),
+                }),
+            }
+        };
+        Ok(Self {
+            instantly: url(
+                "instantly_api_url",
+                args.instantly_api_url
+                    .clone()
+                    .or(file.instantly_api_url.clone()),
+                "https://api.instantly.ai",
+            )?,
+            smartlead: url(
+                "smartlead_api_url",
+                args.smartlead_api_url
+                    .clone()
+                    .or(file.smartlead_api_url.clone()),
+                "https://server.smartlead.ai",
+            )?,
+            replyio: url(
+                "replyio_api_url",
+                args.replyio_api_url
+                    .clone()
+                    .or(file.replyio_api_url.clone()),
+                "https://api.reply.io",
+            )?,
+        })
+    }
 }
 
 /// What the domain orchestrator needs to know about this server.
@@ -239,6 +304,7 @@ pub struct Settings {
     pub domains: DomainSettings,
     /// The configured certificate and key; `None`: the self-signed pair.
     pub tls: Option<(PathBuf, PathBuf)>,
+    pub sequencers: SequencerUrls,
 }
 
 /// The global flags, already merged with their environment variables by
@@ -260,6 +326,7 @@ impl Settings {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let nz = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+        let sequencers = SequencerUrls::resolve(&serve.sequencers, &file)?;
         let admin_email = match serve.bootstrap.admin_email.clone().or(file.admin_email) {
             Some(raw) => Some(EmailAddress::parse(&raw).map_err(|e| ConfigError::Invalid {
                 setting: "admin_email",
@@ -401,6 +468,7 @@ impl Settings {
             admin_email,
             admin_password,
             domains,
+            sequencers,
         };
         if !settings.control_allow_remote && !settings.control_listen.ip().is_loopback() {
             return Err(ConfigError::Invalid {

@@ -27,6 +27,7 @@ pub mod inboxes;
 pub mod jobs;
 pub mod kumo;
 pub mod oauth;
+pub mod remote;
 pub mod server;
 pub mod store;
 pub mod types;

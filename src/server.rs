@@ -23,15 +23,18 @@ use crate::auth::users::Bootstrap;
 use crate::auth::{Accounts, Auth};
 use crate::clock::SharedClock;
 use crate::config::Settings;
-use crate::domains::cloudflare::{CloudflareLimiter, RetryPolicy};
+use crate::domains::cloudflare::CloudflareLimiter;
 use crate::domains::service::{CloudflareFactory, Orchestrator, ProviderFactory};
 use crate::domains::work;
+use crate::exports::push::Integrations;
+use crate::exports::push::client::Sequencers;
 use crate::exports::service::Exports;
 use crate::inboxes::datasource::{Datasource, Sink};
 use crate::inboxes::service::Inboxes;
 use crate::jobs::{Scheduler, Waker, maintenance};
 use crate::kumo::epoch::EpochBumper;
 use crate::kumo::{self, Control, smtp_auth::SmtpAuth};
+use crate::remote::RetryPolicy;
 use crate::store::Store;
 use crate::vault::Vault;
 
@@ -81,7 +84,7 @@ pub async fn open_domains(
         settings,
         &core,
         clock,
-        cloudflare(settings),
+        Remotes::real(settings).dns,
         Waker::detached(),
     );
     Ok((core, domains))
@@ -174,13 +177,29 @@ pub async fn open_core(settings: &Settings, clock: SharedClock) -> anyhow::Resul
     })
 }
 
-/// The real DNS-provider factory: Cloudflare at the configured URL.
-pub fn cloudflare(settings: &Settings) -> Arc<dyn ProviderFactory> {
-    Arc::new(CloudflareFactory {
-        base_url: settings.domains.cloudflare_api_url.clone(),
-        limiter: Arc::new(CloudflareLimiter::default()),
-        retry: RetryPolicy::default(),
-    })
+/// The remote services' clients that tests swap: the DNS provider, and how
+/// calls to the sequencers retry.
+pub struct Remotes {
+    pub dns: Arc<dyn ProviderFactory>,
+    pub sequencer_retry: RetryPolicy,
+}
+
+impl Remotes {
+    /// Cloudflare at the configured URL; retries as in production.
+    pub fn real(settings: &Settings) -> Self {
+        Self {
+            dns: Arc::new(CloudflareFactory {
+                base_url: settings.domains.cloudflare_api_url.clone(),
+                limiter: Arc::new(CloudflareLimiter::default()),
+                retry: RetryPolicy::default(),
+            }),
+            sequencer_retry: RetryPolicy {
+                attempts: 4,
+                base: std::time::Duration::from_secs(1),
+                max: std::time::Duration::from_secs(30),
+            },
+        }
+    }
 }
 
 fn orchestrator(
@@ -213,15 +232,15 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: &Settings, clock: SharedClock) -> anyhow::Result<Self> {
-        Self::build_with(settings, clock, cloudflare(settings)).await
+        Self::build_with(settings, clock, Remotes::real(settings)).await
     }
 
-    /// As [`Application::build`], with the DNS-provider factory given (tests
-    /// use one whose retries wait milliseconds, not seconds).
+    /// As [`Application::build`], with the remote clients given (tests use
+    /// ones whose retries wait milliseconds, not seconds).
     pub async fn build_with(
         settings: &Settings,
         clock: SharedClock,
-        providers: Arc<dyn ProviderFactory>,
+        remotes: Remotes,
     ) -> anyhow::Result<Self> {
         prepare_data_dir(&settings.data_dir)?;
         let lock = File::create(settings.data_dir.join(LOCK_FILE))?;
@@ -248,7 +267,7 @@ impl Application {
             settings,
             &core,
             clock.clone(),
-            providers,
+            remotes.dns,
             scheduler.waker(),
         ));
         work::register(&mut scheduler, domains.clone());
@@ -280,6 +299,13 @@ impl Application {
             settings.domains.mail_host_pattern.clone(),
             chrono::Duration::hours(settings.export_link_hours.into()),
         ));
+        let integrations = Arc::new(Integrations::new(
+            exports.clone(),
+            core.store.clone(),
+            core.vault.clone(),
+            clock.clone(),
+            Sequencers::new(settings.sequencers.clone(), remotes.sequencer_retry)?,
+        ));
         let control = Arc::new(Control {
             store: core.store.clone(),
             clock: clock.clone(),
@@ -300,6 +326,7 @@ impl Application {
             domains,
             inboxes,
             exports,
+            integrations,
             vault: core.vault.clone(),
             limiter: Arc::new(ratelimit::limiter(
                 settings.rate_limit_per_minute,

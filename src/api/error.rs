@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::auth::AuthError;
 use crate::domains::service::DomainError;
+use crate::exports::push::PushError;
 use crate::exports::service::ExportError;
 use crate::inboxes::naming::NamingError;
 use crate::inboxes::service::InboxError;
@@ -226,6 +227,23 @@ impl From<ExportError> for ApiError {
             ExportError::Expired => Self::new(StatusCode::GONE, "expired", msg),
             ExportError::Store(e) => e.into(),
             ExportError::Csv(e) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<PushError> for ApiError {
+    fn from(e: PushError) -> Self {
+        let msg = e.to_string();
+        match e {
+            PushError::Invalid { field, message } => Self::invalid(field, message),
+            PushError::NoKey(_) => Self {
+                field: Some("api_key".into()),
+                ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "api_key_missing", msg)
+            },
+            PushError::KeyNotFound(_) => Self::new(StatusCode::NOT_FOUND, "not_found", msg),
+            PushError::Export(e) => e.into(),
+            PushError::Store(e) => e.into(),
+            PushError::Vault(e) => Self::internal(&e),
         }
     }
 }

@@ -14,6 +14,8 @@ use super::audit_layer::AuditContext;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, IdPath};
 use crate::auth::Principal;
+use crate::exports::formats::Format;
+use crate::exports::service::ExportRequest;
 use crate::inboxes::service::{BulkRequest, BulkResponse, InboxPatch};
 use crate::store::mailboxes::{Filter, Mailbox};
 
@@ -25,8 +27,30 @@ pub async fn bulk(
 ) -> Result<Json<BulkResponse>, ApiError> {
     audit.resource("domain", req.domain_id);
     audit.meta("quantity", req.quantity);
-    let created = state.inboxes.bulk(principal.scope(), req).await?;
+    let mut created = state.inboxes.bulk(principal.scope(), req).await?;
     audit.meta("created", created.created_count);
+    // The batch's credentials as a download link too (spec endpoint 2), in
+    // the spec's own CSV layout; the link expires like any export.
+    let export = ExportRequest {
+        mailbox_ids: Some(created.inboxes.iter().map(|i| i.inbox_id).collect()),
+        domain_id: None,
+        format: Format::Generic,
+        include_passwords: true,
+    };
+    // The mailboxes exist by now: a link that cannot be made is left out
+    // rather than failing the whole request.
+    match state
+        .exports
+        .create(principal.user_id(), principal.scope(), export)
+        .await
+    {
+        Ok(link) => {
+            audit.meta("credential_export", Format::Generic.as_str());
+            audit.meta("export_id", link.export_id.to_string());
+            created.export_csv_url = Some(link.file_url);
+        }
+        Err(e) => tracing::warn!(error = %e, "no export link for a bulk creation"),
+    }
     Ok(Json(created))
 }
 

@@ -13,27 +13,29 @@ mod domains;
 mod exports;
 mod health;
 mod inboxes;
+mod integrations;
 mod tokens;
 mod unsubscribe;
 mod users;
 
 use std::any::Any;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Auth;
 use crate::clock::SharedClock;
 use crate::domains::service::Orchestrator;
+use crate::exports::push::Integrations;
 use crate::exports::service::Exports;
 use crate::inboxes::service::Inboxes;
 use crate::store::Store;
@@ -45,7 +47,10 @@ use ratelimit::Limiter;
 pub const MAX_BODY: usize = 1024 * 1024;
 /// A request still unanswered after this gets 408, so a stuck client or
 /// handler cannot hold a connection forever.
-const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// A push to a sequencer calls its API once or twice per mailbox and waits
+/// out its rate limits, so it gets longer.
+const PUSH_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[derive(Clone)]
 pub struct AppState {
@@ -55,6 +60,7 @@ pub struct AppState {
     pub domains: Arc<Orchestrator>,
     pub inboxes: Arc<Inboxes>,
     pub exports: Arc<Exports>,
+    pub integrations: Arc<Integrations>,
     pub vault: Arc<Vault>,
     pub limiter: Arc<Limiter>,
 }
@@ -83,6 +89,12 @@ pub fn router(state: AppState) -> Router {
         .route("/inboxes/bulk", post(inboxes::bulk))
         .route("/inboxes/export", post(exports::create))
         .route("/exports/{token}", get(exports::download))
+        .route("/integrations", get(integrations::list))
+        .route(
+            "/integrations/{tool}",
+            put(integrations::save_key).delete(integrations::forget_key),
+        )
+        .route("/integrations/{tool}/push", post(integrations::push))
         .route(
             "/inboxes/{id}",
             get(inboxes::get)
@@ -120,7 +132,7 @@ pub fn router(state: AppState) -> Router {
 pub fn with_common_layers(router: Router) -> Router {
     router
         .fallback(|| async { ApiError::from_status(axum::http::StatusCode::NOT_FOUND) })
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(middleware::from_fn(deadline))
         .layer(middleware::from_fn(json_errors))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -133,6 +145,20 @@ pub fn with_common_layers(router: Router) -> Router {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// 408 for a request unanswered after [`REQUEST_TIMEOUT`] ([`PUSH_TIMEOUT`]
+/// for a push).
+async fn deadline(req: Request, next: Next) -> Response {
+    let limit = if req.uri().path().ends_with("/push") {
+        PUSH_TIMEOUT
+    } else {
+        REQUEST_TIMEOUT
+    };
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => ApiError::from_status(axum::http::StatusCode::REQUEST_TIMEOUT).into_response(),
+    }
 }
 
 async fn json_errors(req: Request, next: Next) -> Response {

@@ -25,7 +25,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Method, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -39,6 +38,8 @@ use super::provider::{
     Zone,
 };
 
+use crate::remote::{RetryPolicy, http_client, network_error, retry_after};
+
 mod wire;
 
 /// Records per listing page: Cloudflare's documented default (§1.4); the
@@ -50,51 +51,6 @@ const BATCH_LIMIT: usize = 200;
 /// A 429 without Retry-After: going over the limit blocks every call for
 /// the next 5 minutes (§1.6).
 const RATE_LIMIT_BLOCK: Duration = Duration::from_secs(300);
-
-/// How a call retries transient failures (network, 5xx) and 429s whose
-/// Retry-After fits within `max`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Tries in all, the first included.
-    pub attempts: u32,
-    /// The wait after the first failure; it doubles after each one.
-    pub base: Duration,
-    /// The longest single wait; a 429 asking for longer is returned.
-    pub max: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            attempts: 5,
-            base: Duration::from_secs(2),
-            max: Duration::from_secs(60),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// `base · 2^(failed-1)`, capped at `max`.
-    fn backoff(&self, failed: u32) -> Duration {
-        let factor = 2u32.saturating_pow(failed.saturating_sub(1));
-        self.base.saturating_mul(factor).min(self.max)
-    }
-
-    /// How long to wait before trying again after `failed` failed tries
-    /// ending in `err`; `None` when the error goes back to the caller.
-    fn wait_after(&self, err: &ProviderError, failed: u32) -> Option<Duration> {
-        if failed >= self.attempts {
-            return None;
-        }
-        match err {
-            ProviderError::Transient(_) => Some(self.backoff(failed)),
-            ProviderError::RateLimited(after) if *after <= self.max => {
-                Some((*after).max(self.backoff(failed)))
-            }
-            _ => None,
-        }
-    }
-}
 
 /// The client-side request budget shared by every Cloudflare call in the
 /// process. Cloudflare allows 1,200 requests per 5 minutes per user,
@@ -229,17 +185,6 @@ fn quote_txt(text: &str) -> String {
     out
 }
 
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let secs = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(secs))
-}
-
 /// The provider error for a failed call (§1.4 error table, §1.6).
 fn classify(
     status: u16,
@@ -283,19 +228,6 @@ fn classify(
         code: code.unwrap_or(u32::from(status)),
         message,
     }
-}
-
-/// A transport error with its causes (reqwest's own text is terse). The
-/// token travels in a header, never in the URL, so none of this holds it.
-fn network_error(e: &reqwest::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 fn record_body(r: &NewRecord) -> Value {
@@ -378,11 +310,7 @@ impl CloudflareProvider {
         retry: RetryPolicy,
     ) -> Result<Self, CloudflareSetupError> {
         let base = parse_base(base_url)?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .user_agent(concat!("InboxGrove/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = http_client()?;
         Ok(Self {
             http,
             base,
@@ -413,7 +341,7 @@ impl CloudflareProvider {
                 Err(err) => err,
             };
             failed += 1;
-            let Some(wait) = self.retry.wait_after(&err, failed) else {
+            let Some(wait) = self.retry.wait(err.failure(), failed) else {
                 return Err(err);
             };
             tracing::warn!(
@@ -439,7 +367,7 @@ impl CloudflareProvider {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let transient = |e: reqwest::Error| ProviderError::Transient(network_error(&e));
+        let transient = |e: reqwest::Error| ProviderError::Transient(network_error(e));
         let res = req.send().await.map_err(transient)?;
         let status = res.status();
         let wait = retry_after(res.headers());

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::name::DomainName;
 use super::plan::RecordType;
+use crate::remote::Failure;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -94,6 +95,14 @@ impl ProviderError {
     /// Worth trying again later without anyone changing anything.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::RateLimited(_) | Self::Transient(_))
+    }
+
+    pub fn failure(&self) -> Failure {
+        match self {
+            Self::Transient(_) => Failure::Transient,
+            Self::RateLimited(after) => Failure::RateLimited(*after),
+            _ => Failure::Final,
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::cloudflare::{CloudflareLimiter, CloudflareProvider, RetryPolicy};
+use super::cloudflare::{CloudflareLimiter, CloudflareProvider};
 use super::dkim;
 use super::model::{DnsMode, DomainStatus, RecordState};
 use super::name::DomainName;
@@ -20,6 +20,7 @@ use crate::audit;
 use crate::clock::SharedClock;
 use crate::config::DomainSettings;
 use crate::jobs::Waker;
+use crate::remote::RetryPolicy;
 use crate::store::domains::{self as repo, DkimKey, Domain, NewDomain, RecordRow};
 use crate::store::jobs::NewJob;
 use crate::store::{self, Store, StoreError};

@@ -142,12 +142,17 @@ fn yes_no(b: bool) -> &'static str {
 }
 
 impl Row {
+    /// "First Last", as a sender name.
+    pub fn display_name(&self) -> String {
+        format!("{} {}", self.first_name, self.last_name)
+            .trim()
+            .to_owned()
+    }
+
     fn cells(&self, format: Format) -> Vec<String> {
         let s = |v: &str| v.to_owned();
         let n = |v: u32| v.to_string();
-        let name = format!("{} {}", self.first_name, self.last_name)
-            .trim()
-            .to_owned();
+        let name = self.display_name();
         match format {
             Format::Instantly => vec![
                 s(&self.email),

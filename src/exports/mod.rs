@@ -1,4 +1,5 @@
 //! Credential exports (CSV) and pushes to Instantly, Smartlead and Reply.io.
 
 pub mod formats;
+pub mod push;
 pub mod service;

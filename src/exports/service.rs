@@ -20,6 +20,8 @@ use crate::types::Role;
 use crate::vault::{Slot, Vault};
 
 const TOKEN_PREFIX: &str = "ige_";
+/// The most mailboxes one export or push may name.
+const MAX_SELECTION: usize = 100_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -104,24 +106,25 @@ impl Exports {
         }
     }
 
-    pub async fn create(
+    /// The mailboxes a request names, by id or by domain, as `scope` sees
+    /// them. Someone else's id looks exactly like a missing one.
+    pub async fn select(
         &self,
-        caller: Uuid,
         scope: Option<Uuid>,
-        req: ExportRequest,
-    ) -> Result<ExportCreated, ExportError> {
-        let ids = match (req.mailbox_ids, req.domain_id) {
-            (Some(ids), None) if !ids.is_empty() && ids.len() <= 100_000 => {
+        mailbox_ids: Option<Vec<Uuid>>,
+        domain_id: Option<Uuid>,
+    ) -> Result<Vec<Uuid>, ExportError> {
+        match (mailbox_ids, domain_id) {
+            (Some(ids), None) if !ids.is_empty() && ids.len() <= MAX_SELECTION => {
                 let wanted = ids.len();
                 let found = self
                     .store
                     .read(move |c| repo::visible(c, &ids, scope))
                     .await?;
-                // Someone else's id looks exactly like a missing one.
                 if found.len() != wanted {
                     return Err(ExportError::MailboxNotFound);
                 }
-                found
+                Ok(found)
             }
             (None, Some(domain)) => self
                 .store
@@ -132,14 +135,21 @@ impl Exports {
                     repo::of_domain(c, domain).map(Some)
                 })
                 .await?
-                .ok_or(ExportError::DomainNotFound)?,
-            _ => {
-                return Err(ExportError::Invalid {
-                    field: "mailbox_ids",
-                    message: "give either mailbox_ids (1 to 100000 ids) or domain_id".into(),
-                });
-            }
-        };
+                .ok_or(ExportError::DomainNotFound),
+            _ => Err(ExportError::Invalid {
+                field: "mailbox_ids",
+                message: format!("give either mailbox_ids (1 to {MAX_SELECTION} ids) or domain_id"),
+            }),
+        }
+    }
+
+    pub async fn create(
+        &self,
+        caller: Uuid,
+        scope: Option<Uuid>,
+        req: ExportRequest,
+    ) -> Result<ExportCreated, ExportError> {
+        let ids = self.select(scope, req.mailbox_ids, req.domain_id).await?;
         let now = self.clock.now();
         let (token, hash) = new_secret(TOKEN_PREFIX);
         let export = Export {
@@ -182,7 +192,31 @@ impl Exports {
             return Err(ExportError::Expired);
         }
         let format = Format::parse(&export.format).map_err(|_| ExportError::UnknownLink)?;
-        let (owner, ids) = (export.user_id, export.mailbox_ids.clone());
+        let owner = export.user_id;
+        let rows = self
+            .load(owner, export.mailbox_ids.clone(), export.include_passwords)
+            .await?
+            .into_iter()
+            .map(|(_, row)| row)
+            .collect::<Vec<_>>();
+        let bytes = formats::write(format, &rows)?;
+        Ok(File {
+            export_id: export.id,
+            owner,
+            name: format.file_name(&export.id.simple().to_string()[..8]),
+            bytes,
+        })
+    }
+
+    /// Each of `ids` that `owner` may still see, with its credentials as the
+    /// formats and pushes need them; each password is opened once. A
+    /// disabled owner sees nothing.
+    pub async fn load(
+        &self,
+        owner: Uuid,
+        ids: Vec<Uuid>,
+        include_passwords: bool,
+    ) -> Result<Vec<(Uuid, Row)>, ExportError> {
         let sources = self
             .store
             .read(move |c| {
@@ -194,10 +228,10 @@ impl Exports {
                 repo::sources(c, &ids, scope)
             })
             .await?;
-        let rows: Vec<Row> = sources
+        Ok(sources
             .into_iter()
             .map(|s| {
-                let password = match (&s.password_sealed, export.include_passwords) {
+                let password = match (&s.password_sealed, include_passwords) {
                     (Some(sealed), true) => {
                         let row = s.id.to_string();
                         self.vault
@@ -215,7 +249,7 @@ impl Exports {
                     _ => String::new(),
                 };
                 let host = mail_host(&self.mail_host_pattern, &s.domain);
-                Row {
+                let row = Row {
                     email: s.email,
                     first_name: s.first_name,
                     last_name: s.last_name,
@@ -227,15 +261,9 @@ impl Exports {
                     daily_limit: s.daily_limit,
                     warmup: s.status == "warming",
                     tracking_domain: s.tracking_domain,
-                }
+                };
+                (s.id, row)
             })
-            .collect();
-        let bytes = formats::write(format, &rows)?;
-        Ok(File {
-            export_id: export.id,
-            owner,
-            name: format.file_name(&export.id.simple().to_string()[..8]),
-            bytes,
-        })
+            .collect())
     }
 }

@@ -100,7 +100,7 @@ pub struct WarmupSchedule {
 pub struct BulkResponse {
     pub created_count: usize,
     pub inboxes: Vec<CreatedInbox>,
-    /// Set once credential exports exist (issue 5).
+    /// A credential export link of the batch; set by the API handler.
     pub export_csv_url: Option<String>,
     pub warmup_schedule: Option<WarmupSchedule>,
 }

@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_foundation.sql"),
     include_str!("migrations/0002_inboxes.sql"),
     include_str!("migrations/0003_exports.sql"),
+    include_str!("migrations/0004_integrations.sql"),
 ];
 
 /// The schema version this binary writes.

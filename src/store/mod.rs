@@ -17,6 +17,7 @@ pub mod audit;
 pub mod domains;
 pub mod events;
 pub mod exports;
+pub mod integration_keys;
 pub mod jobs;
 pub mod mailboxes;
 pub mod sessions;

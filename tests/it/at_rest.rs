@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::helpers::*;
 
 /// The database and its WAL, as bytes, after a checkpoint.
-fn db_bytes(dir: &std::path::Path) -> Vec<u8> {
+pub fn db_bytes(dir: &std::path::Path) -> Vec<u8> {
     let conn = rusqlite_conn(dir);
     conn.execute_batch("PRAGMA wal_checkpoint(FULL);").unwrap();
     let mut bytes = std::fs::read(dir.join("inboxgrove.db")).unwrap();
@@ -25,7 +25,7 @@ fn rusqlite_conn(dir: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(dir.join("inboxgrove.db")).unwrap()
 }
 
-fn contains(haystack: &[u8], needle: &str) -> bool {
+pub fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
         .any(|w| w == needle.as_bytes())

@@ -6,13 +6,14 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use inboxgrove::domains::cloudflare::{CloudflareLimiter, CloudflareProvider, RetryPolicy};
+use inboxgrove::domains::cloudflare::{CloudflareLimiter, CloudflareProvider};
 use inboxgrove::domains::name::DomainName;
 use inboxgrove::domains::plan::{self, DmarcPolicy, Inputs, RecordType, Server, normalize_txt};
 use inboxgrove::domains::provider::{
     ChangeSet, DnsProvider, MANAGED_COMMENT, NewRecord, ProviderError,
 };
 use inboxgrove::domains::reconcile;
+use inboxgrove::remote::RetryPolicy;
 use secrecy::SecretString;
 
 use crate::support::cloudflare_double::CloudflareDouble;

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use inboxgrove::config::{DnsServers, DomainArgs};
-use inboxgrove::domains::cloudflare::{CloudflareLimiter, RetryPolicy};
+use inboxgrove::domains::cloudflare::CloudflareLimiter;
 use inboxgrove::domains::service::CloudflareFactory;
+use inboxgrove::remote::RetryPolicy;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -46,22 +47,27 @@ pub async fn world_with(
     public_ip: Option<&str>,
     clock: Option<Arc<inboxgrove::clock::ManualClock>>,
 ) -> World {
+    world_around(Options {
+        clock,
+        domains: DomainArgs {
+            public_ipv4: public_ip.map(|ip| ip.parse().unwrap()),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+}
+
+/// A world on `opts`, with Cloudflare and DNS pointed at the doubles.
+pub async fn world_around(mut opts: Options) -> World {
     let zones = Zones::default();
     let cloudflare = CloudflareDouble::start(zones.clone()).await;
     cloudflare.user_token(TOKEN);
     let dns = DnsServer::start(zones.clone()).await;
-    let app = spawn_app_with(Options {
-        clock,
-        domains: DomainArgs {
-            public_ipv4: public_ip.map(|ip| ip.parse().unwrap()),
-            cloudflare_api_url: Some(cloudflare.base_url()),
-            dns_servers: Some(DnsServers(vec![dns.addr()])),
-            ..Default::default()
-        },
-        providers: Some(quick_retries(cloudflare.base_url())),
-        ..Default::default()
-    })
-    .await;
+    opts.domains.cloudflare_api_url = Some(cloudflare.base_url());
+    opts.domains.dns_servers = Some(DnsServers(vec![dns.addr()]));
+    opts.providers = Some(quick_retries(cloudflare.base_url()));
+    let app = spawn_app_with(opts).await;
     // An API token: it outlives the access tokens when a test moves the
     // clock by days.
     let session = app.admin_token().await;

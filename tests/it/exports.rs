@@ -182,3 +182,30 @@ async fn nobody_exports_someone_elses_mailboxes() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn bulk_creation_links_the_batch_credentials_as_a_csv() {
+    let w = world_with(Some(IPV4), None).await;
+    let domain = with_domain(&w, "batch.test").await;
+    let (status, created) = bulk(
+        &w,
+        json!({ "domain_id": domain, "quantity": 3, "naming_scheme": "random" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let url = created["export_csv_url"].as_str().expect("a link");
+    let (status, _, text) = fetch(url).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, generic) = HEADERS[3];
+    assert_eq!(text.lines().next().unwrap(), generic);
+    let mut file = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = file.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 3);
+    for inbox in created["inboxes"].as_array().unwrap() {
+        let row = rows
+            .iter()
+            .find(|r| r[0] == *inbox["email"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(&row[1], inbox["password"].as_str().unwrap());
+    }
+}

@@ -2,10 +2,13 @@ use std::sync::Arc;
 
 use chrono::DateTime;
 use inboxgrove::clock::{ManualClock, SharedClock, SystemClock};
-use inboxgrove::config::{BootstrapArgs, DomainArgs, FileConfig, Global, ServeArgs, Settings};
+use inboxgrove::config::{
+    BootstrapArgs, DomainArgs, FileConfig, Global, SequencerArgs, ServeArgs, Settings,
+};
 use inboxgrove::domains::service::ProviderFactory;
 use inboxgrove::jobs::Scheduler;
-use inboxgrove::server::Application;
+use inboxgrove::remote::RetryPolicy;
+use inboxgrove::server::{Application, Remotes};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -28,6 +31,8 @@ pub struct Options {
     pub kumo_http_url: Option<String>,
     /// The time zone of the sending day.
     pub timezone: Option<String>,
+    /// Where the sequencers' APIs are (their doubles).
+    pub sequencers: SequencerArgs,
 }
 
 impl Default for Options {
@@ -40,6 +45,7 @@ impl Default for Options {
             providers: None,
             kumo_http_url: None,
             timezone: None,
+            sequencers: SequencerArgs::default(),
         }
     }
 }
@@ -66,6 +72,7 @@ pub fn settings(dir: &std::path::Path, opts: &Options) -> Settings {
         domains: opts.domains.clone(),
         kumo_http_url: opts.kumo_http_url.clone(),
         timezone: opts.timezone.clone(),
+        sequencers: opts.sequencers.clone(),
         ..Default::default()
     };
     let global = Global {
@@ -94,11 +101,17 @@ pub async fn spawn_app_in(dir: TempDir, opts: Options) -> TestApp {
         None => Arc::new(SystemClock),
     };
     let settings = settings(dir.path(), &opts);
-    let providers = opts
-        .providers
-        .clone()
-        .unwrap_or_else(|| inboxgrove::server::cloudflare(&settings));
-    let app = Application::build_with(&settings, clock, providers)
+    let mut remotes = Remotes::real(&settings);
+    if let Some(providers) = opts.providers.clone() {
+        remotes.dns = providers;
+    }
+    // Retries wait milliseconds here, so a 429 or a 500 costs no time.
+    remotes.sequencer_retry = RetryPolicy {
+        attempts: 4,
+        base: std::time::Duration::from_millis(5),
+        max: std::time::Duration::from_secs(2),
+    };
+    let app = Application::build_with(&settings, clock, remotes)
         .await
         .unwrap();
     let scheduler = app.scheduler();

@@ -14,6 +14,7 @@ mod support {
     pub mod dovecot;
     pub mod imap_client;
     pub mod kumo_stub;
+    pub mod sequencers;
     pub mod zones;
 }
 
@@ -30,4 +31,5 @@ mod kumo;
 mod limits;
 mod policy;
 mod process;
+mod push;
 mod sessions;

@@ -1,5 +1,6 @@
 use super::*;
 use crate::domains::plan::normalize_txt;
+use crate::remote::Failure;
 
 fn msg(code: u32, message: &str) -> ApiMessage {
     ApiMessage {
@@ -192,25 +193,17 @@ fn the_envelope_keeps_five_digit_codes_and_unknown_types() {
 }
 
 #[test]
-fn retries_back_off_and_honour_retry_after_within_the_policy() {
+fn provider_errors_map_to_retry_failures() {
     let p = RetryPolicy::default();
-    let secs = |n| p.backoff(n).as_secs();
-    assert_eq!(
-        [secs(1), secs(2), secs(3), secs(6), secs(40)],
-        [2, 4, 8, 60, 60]
-    );
     let transient = ProviderError::Transient("x".into());
-    assert_eq!(p.wait_after(&transient, 1), Some(Duration::from_secs(2)));
-    assert_eq!(p.wait_after(&transient, 5), None);
-    let soon = ProviderError::RateLimited(Duration::from_secs(30));
-    assert_eq!(p.wait_after(&soon, 1), Some(Duration::from_secs(30)));
+    assert_eq!(p.wait(transient.failure(), 1), Some(Duration::from_secs(2)));
     let blocked = ProviderError::RateLimited(RATE_LIMIT_BLOCK);
-    assert_eq!(p.wait_after(&blocked, 1), None);
+    assert_eq!(p.wait(blocked.failure(), 1), None);
     let rejected = ProviderError::Rejected {
         code: 81057,
         message: "x".into(),
     };
-    assert_eq!(p.wait_after(&rejected, 1), None);
+    assert_eq!(rejected.failure(), Failure::Final);
 }
 
 fn new_record(t: RecordType, name: &str, content: &str, priority: Option<u16>) -> NewRecord {
