@@ -502,7 +502,11 @@ kumo.on('get_queue_config', function(domain, _tenant, _campaign, _routing_domain
         -- Rendered per recipient from the meta `arrived` set (since
         -- 2025.01.23, fact sheet §5).
         maildir_path = '{{ meta.x_maildir }}',
-        -- Group-shared with Dovecot: setgid dirs, group-readable files.
+        -- Group-shared with Dovecot: setgid dirs, group-writable files.
+        -- mail_root is 2770 in group inboxgrove-mail, kumod is a member,
+        -- and Dovecot's mail processes run as user inboxgrove-mail (see
+        -- `inboxgrove dovecot-config`), so each side can read, flag and
+        -- expunge what the other made.
         dir_mode = tonumber('2770', 8),
         file_mode = tonumber('660', 8),
       },

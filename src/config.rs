@@ -67,6 +67,8 @@ pub struct FileConfig {
     pub cloudflare_api_token_file: Option<PathBuf>,
     pub dns_servers: Option<DnsServers>,
     pub dmarc_quarantine_after_days: Option<u32>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     pub instantly_api_url: Option<String>,
     pub smartlead_api_url: Option<String>,
     pub replyio_api_url: Option<String>,
@@ -130,7 +132,21 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub domains: DomainArgs,
     #[command(flatten)]
+    pub tls: TlsArgs,
+    #[command(flatten)]
     pub sequencers: SequencerArgs,
+}
+
+/// The certificate the mail services present (Dovecot's IMAP for now).
+#[derive(Debug, Default, Clone, Args)]
+pub struct TlsArgs {
+    /// PEM certificate chain for the mail host [default: a self-signed one
+    /// made in <data-dir>/tls/]
+    #[arg(long, env = "INBOXGROVE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert
+    #[arg(long, env = "INBOXGROVE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Where the sequencers' account APIs are; tests point them at doubles.
@@ -286,6 +302,8 @@ pub struct Settings {
     pub admin_email: Option<EmailAddress>,
     pub admin_password: Option<Password>,
     pub domains: DomainSettings,
+    /// The configured certificate and key; `None`: the self-signed pair.
+    pub tls: Option<(PathBuf, PathBuf)>,
     pub sequencers: SequencerUrls,
 }
 
@@ -394,7 +412,21 @@ impl Settings {
                 })?,
             None => chrono_tz::UTC,
         };
+        let tls = match (
+            serve.tls.tls_cert.clone().or(file.tls_cert),
+            serve.tls.tls_key.clone().or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    setting: "tls_cert",
+                    message: "give both tls_cert and tls_key, or neither".into(),
+                });
+            }
+        };
         let settings = Settings {
+            tls,
             data_dir: global
                 .data_dir
                 .map(Path::to_owned)
@@ -528,6 +560,29 @@ mod tests {
         assert_eq!(s.rate_limit_per_minute.get(), 1000);
         assert_eq!(s.data_dir, PathBuf::from("/srv/ig"));
         assert_eq!(s.control_listen.port(), 8081);
+    }
+
+    #[test]
+    fn the_tls_certificate_comes_with_its_key() {
+        let file: FileConfig =
+            toml::from_str("tls_cert = \"/etc/ig/cert.pem\"\ntls_key = \"/etc/ig/key.pem\"")
+                .unwrap();
+        let s = Settings::resolve(global(), &ServeArgs::default(), file, &env_of(&[])).unwrap();
+        assert_eq!(
+            s.tls,
+            Some(("/etc/ig/cert.pem".into(), "/etc/ig/key.pem".into()))
+        );
+        let serve = ServeArgs {
+            tls: TlsArgs {
+                tls_cert: Some("/etc/ig/cert.pem".into()),
+                tls_key: None,
+            },
+            ..Default::default()
+        };
+        let err = Settings::resolve(global(), &serve, FileConfig::default(), &env_of(&[]))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("tls_key"), "{err}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - [`jobs`]: the durable in-process job scheduler.
 //! - [`api`]: the JSON API's handlers, errors and middleware.
 //! - [`kumo`]: the loopback control plane KumoMTA talks to.
+//! - [`dovecot`]: IMAP: the checkpassword helper and the Dovecot config.
 //! - [`domains`], [`inboxes`], [`exports`], [`oauth`], [`warmup`], [`web`]:
 //!   the product capabilities built on this foundation.
 
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domains;
+pub mod dovecot;
 pub mod exports;
 pub mod inboxes;
 pub mod jobs;

@@ -1,12 +1,17 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use inboxgrove::cli::{self, Cli};
+use inboxgrove::cli::{self, Cli, Command};
 use inboxgrove::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Dovecot runs this for every IMAP login: answer before settings,
+    // logging or the async runtime are set up, so it starts in a moment.
+    if let Command::Checkpassword(args) = &cli.command {
+        return ExitCode::from(cli::dovecot::checkpassword(args));
+    }
     let settings = match cli.settings() {
         Ok(s) => s,
         Err(e) => {

@@ -312,6 +312,7 @@ impl Application {
             clock: clock.clone(),
             vault: core.vault.clone(),
             auth: SmtpAuth::new(datasource.clone(), core.hasher.clone(), clock.clone()),
+            logins: Default::default(),
             datasource,
             secret: core.kumo_secret.clone(),
             epoch,

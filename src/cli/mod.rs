@@ -1,7 +1,9 @@
-//! The command line: `serve`, `init`, `user …`, `version`. Commands call the
-//! same functions as the API; only printing lives here.
+//! The command line: `serve`, `init`, `user …`, `dovecot-config`,
+//! `version`. Commands call the same functions as the API; only printing
+//! lives here.
 
 mod domains;
+pub mod dovecot;
 mod exports;
 mod inboxes;
 mod users;
@@ -57,6 +59,12 @@ pub enum Command {
     Inbox(inboxes::InboxCli),
     /// Write a domain's mailbox credentials as a CSV for a sending tool
     Export(exports::ExportCli),
+    /// Print the Dovecot configuration (IMAP for the mailboxes) for this
+    /// server, ready for /etc/dovecot/dovecot.conf
+    DovecotConfig(Box<dovecot::DovecotConfigCli>),
+    /// Dovecot's checkpassword helper: run by Dovecot for each IMAP login
+    #[command(hide = true)]
+    Checkpassword(dovecot::CheckpasswordArgs),
     /// Print the version and database schema version
     Version,
 }
@@ -78,6 +86,7 @@ impl Cli {
                 ..Default::default()
             },
             Command::Inbox(i) => i.settings.clone(),
+            Command::DovecotConfig(d) => d.settings.clone(),
             _ => ServeArgs::default(),
         };
         let global = Global {
@@ -100,6 +109,14 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Domain(d) => domains::run(d.command, settings, clock).await,
         Command::Inbox(i) => inboxes::run(i.command, settings, clock).await,
         Command::Export(e) => exports::run(e, settings, clock).await,
+        Command::DovecotConfig(d) => dovecot::config(&d.dovecot, &settings),
+        Command::Checkpassword(args) => {
+            // main runs it before any set-up; reaching here is harmless.
+            match dovecot::checkpassword(&args) {
+                0 => Ok(()),
+                code => Err(anyhow::anyhow!("checkpassword exited {code}")),
+            }
+        }
         Command::Version => {
             println!(
                 "inboxgrove {} (schema {SCHEMA_VERSION})",

@@ -6,6 +6,7 @@
 
 pub mod epoch;
 pub mod events;
+pub mod logins;
 pub mod send;
 pub mod smtp_auth;
 
@@ -27,10 +28,12 @@ use serde_json::{Value, json};
 use crate::api::error::ApiError;
 use crate::api::extract::{ApiJson, bearer};
 use crate::api::with_common_layers;
+use crate::audit;
 use crate::clock::SharedClock;
 use crate::inboxes::datasource::Datasource;
 use crate::store::{self, Store};
 use crate::vault::{Slot, Vault, VaultError, secret_file};
+use logins::{LoginCounters, LoginResult, Service};
 use smtp_auth::{Outcome, SmtpAuth};
 
 const SECRET_FILE: &str = "kumo.secret";
@@ -52,6 +55,8 @@ pub struct Control {
     pub vault: Arc<Vault>,
     pub datasource: Datasource,
     pub auth: SmtpAuth,
+    /// Password checks per asking service (SMTP, IMAP) and outcome.
+    pub logins: LoginCounters,
     pub secret: SecretString,
     /// Where unsubscribe links in outgoing mail point.
     pub public_url: String,
@@ -64,6 +69,31 @@ impl Control {
     /// Today, for daily sending limits.
     fn today(&self) -> chrono::NaiveDate {
         self.clock.now().with_timezone(&self.timezone).date_naive()
+    }
+
+    /// Counts a password check for the service that asked, and audits it
+    /// if it was refused.
+    async fn record_login(
+        &self,
+        service: Service,
+        username: &str,
+        source: Option<IpAddr>,
+        outcome: &Outcome,
+    ) {
+        let result = match outcome {
+            Outcome::Ok(_) => LoginResult::Ok,
+            Outcome::Refused => LoginResult::Refused,
+            Outcome::Throttled(_) => LoginResult::Throttled,
+        };
+        self.logins.count(service, result);
+        if result == LoginResult::Ok {
+            return;
+        }
+        let entry = logins::refused_entry(service, username, result, source);
+        // The answer stays a refusal whether or not the row is written.
+        if let Err(e) = audit::record(&self.store, &self.clock, entry).await {
+            tracing::warn!(error = %e, "could not audit a refused mailbox login");
+        }
     }
 
     /// Messages `mailbox` has sent today (0 if the store does not answer:
@@ -80,6 +110,7 @@ impl Control {
 pub fn router(control: Arc<Control>) -> Router {
     let v1 = Router::new()
         .route("/auth", post(auth))
+        .route("/stats", get(stats))
         .route("/send-check", post(send_check))
         .route("/mailboxes/{address}", get(mailbox))
         .route("/domains/{domain}", get(domain))
@@ -132,8 +163,13 @@ struct AuthRequest {
     username: String,
     password: SecretString,
     authz: Option<String>,
-    /// The SMTP client's address, for throttling guessing per source.
+    /// The mail client's address, for throttling guessing per source.
     source_ip: Option<IpAddr>,
+    /// Who asks: KumoMTA (`smtp`, the default) or Dovecot (`imap`). Both
+    /// share one throttle per mailbox, so guessing over IMAP and SMTP adds
+    /// up.
+    #[serde(default)]
+    service: Service,
 }
 
 async fn auth(State(c): State<Arc<Control>>, ApiJson(req): ApiJson<AuthRequest>) -> Response {
@@ -141,6 +177,8 @@ async fn auth(State(c): State<Arc<Control>>, ApiJson(req): ApiJson<AuthRequest>)
     let outcome = c
         .auth
         .check(&req.username, &req.password, req.authz.as_deref(), source)
+        .await;
+    c.record_login(req.service, &req.username, req.source_ip, &outcome)
         .await;
     match outcome {
         Outcome::Ok(e) => {
@@ -158,6 +196,11 @@ async fn auth(State(c): State<Arc<Control>>, ApiJson(req): ApiJson<AuthRequest>)
             (StatusCode::UNAUTHORIZED, Json(json!({ "ok": false }))).into_response()
         }
     }
+}
+
+/// Login counters since start, per service: `{"logins":{"smtp":{..},"imap":{..}}}`.
+async fn stats(State(c): State<Arc<Control>>) -> Json<Value> {
+    Json(json!({ "logins": c.logins.snapshot() }))
 }
 
 async fn send_check(

@@ -11,6 +11,8 @@ mod helpers;
 mod support {
     pub mod cloudflare_double;
     pub mod dns_server;
+    pub mod dovecot;
+    pub mod imap_client;
     pub mod kumo_stub;
     pub mod sequencers;
     pub mod webdriver;
@@ -22,6 +24,7 @@ mod at_rest;
 mod cloudflare;
 mod dns;
 mod domains;
+mod dovecot;
 mod errors;
 mod exports;
 mod inboxes;

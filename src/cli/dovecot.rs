@@ -1,0 +1,191 @@
+//! `inboxgrove dovecot-config` (renders Dovecot's configuration) and the
+//! hidden `inboxgrove checkpassword` Dovecot runs for each IMAP login.
+
+use std::io::{Read, Write};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::config::{ServeArgs, Settings};
+use crate::dovecot::checkpassword::{self, Control, Verdict};
+use crate::dovecot::render::{self, Params, Quota};
+use crate::dovecot::{DovecotError, tls};
+
+#[derive(Debug, Args)]
+pub struct DovecotConfigCli {
+    /// The server's settings (control listener, TLS certificate …).
+    #[command(flatten)]
+    pub settings: ServeArgs,
+    #[command(flatten)]
+    pub dovecot: DovecotArgs,
+}
+
+/// Where Dovecot runs; the defaults are Debian's and the installed paths.
+#[derive(Debug, Clone, Args)]
+pub struct DovecotArgs {
+    /// Addresses Dovecot listens on, Dovecot syntax
+    #[arg(long, default_value = "*, ::")]
+    pub imap_listen: String,
+    /// IMAP with STARTTLS
+    #[arg(long, default_value_t = 143)]
+    pub imap_port: u16,
+    /// IMAP over TLS; the port every credential export names
+    #[arg(long, default_value_t = crate::inboxes::IMAP_PORT)]
+    pub imaps_port: u16,
+    #[arg(long, default_value = "/run/dovecot")]
+    pub base_dir: PathBuf,
+    #[arg(long, default_value = "/var/lib/dovecot")]
+    pub state_dir: PathBuf,
+    /// A file, or syslog
+    #[arg(long, default_value = "syslog")]
+    pub log_path: String,
+    #[arg(long, default_value = "dovecot")]
+    pub internal_user: String,
+    #[arg(long, default_value = "dovenull")]
+    pub login_user: String,
+    /// The system user owning every maildir (shared with KumoMTA by group)
+    #[arg(long, default_value = "inboxgrove-mail")]
+    pub mail_user: String,
+    #[arg(long, default_value = "inboxgrove-mail")]
+    pub mail_group: String,
+    /// KumoMTA's mail_root: <mail-root>/<domain>/<user>/Maildir
+    #[arg(long, default_value = "/var/lib/inboxgrove/mail")]
+    pub mail_root: PathBuf,
+    /// The inboxgrove binary Dovecot runs [default: this one]
+    #[arg(long)]
+    pub binary: Option<PathBuf>,
+    /// A copy of <data-dir>/kumo.secret readable by Dovecot's auth process
+    #[arg(long, default_value = "/etc/dovecot/inboxgrove.secret")]
+    pub secret_file: PathBuf,
+    /// Storage quota of each mailbox, e.g. 1G, 512M
+    #[arg(long, env = "INBOXGROVE_IMAP_QUOTA", default_value = "1G")]
+    pub quota: Quota,
+}
+
+/// Prints the configuration for these settings, making the self-signed
+/// certificate first if none is configured.
+pub fn config(args: &DovecotArgs, settings: &Settings) -> anyhow::Result<()> {
+    let (ssl_cert, ssl_key) = match &settings.tls {
+        Some((cert, key)) => (cert.clone(), key.clone()),
+        None => {
+            let paths = tls::default_paths(&settings.data_dir);
+            let names = ["localhost", "127.0.0.1"].map(str::to_owned);
+            if tls::ensure_self_signed(&paths, &names)? {
+                eprintln!(
+                    "made a self-signed certificate {}; configure tls_cert/tls_key with one for the mail hosts before handing out mailboxes",
+                    paths.cert.display()
+                );
+            }
+            (paths.cert, paths.key)
+        }
+    };
+    let mut control = settings.control_listen;
+    // A control listener on every address is still reached on loopback.
+    if control.ip().is_unspecified() {
+        control.set_ip(IpAddr::from([127, 0, 0, 1]));
+    }
+    let binary = match &args.binary {
+        Some(b) => b.clone(),
+        None => std::env::current_exe().context("cannot tell where this binary is")?,
+    };
+    let params = Params {
+        listen: args.imap_listen.clone(),
+        imap_port: args.imap_port,
+        imaps_port: args.imaps_port,
+        base_dir: args.base_dir.clone(),
+        state_dir: args.state_dir.clone(),
+        log_path: args.log_path.clone(),
+        internal_user: args.internal_user.clone(),
+        login_user: args.login_user.clone(),
+        mail_user: args.mail_user.clone(),
+        mail_group: args.mail_group.clone(),
+        mail_root: args.mail_root.clone(),
+        binary,
+        control_url: format!("http://{control}"),
+        secret_file: args.secret_file.clone(),
+        ssl_cert: std::path::absolute(ssl_cert)?,
+        ssl_key: std::path::absolute(ssl_key)?,
+        quota: args.quota.clone(),
+    };
+    print!("{}", render::render(&params)?);
+    Ok(())
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckpasswordArgs {
+    /// The control listener, http://IP:PORT
+    #[arg(long)]
+    pub control_url: String,
+    /// File holding the control secret
+    #[arg(long)]
+    pub secret_file: PathBuf,
+    /// The reply program Dovecot appends; not run (the fields are written
+    /// to fd 4 directly).
+    #[arg(trailing_var_arg = true, hide = true)]
+    pub reply: Vec<String>,
+}
+
+/// Runs one checkpassword exchange and returns the exit code. Every failure
+/// that is not a refusal is temporary (111), so a stopped appliance makes
+/// clients retry instead of telling them the password is wrong.
+pub fn checkpassword(args: &CheckpasswordArgs) -> u8 {
+    match exchange(args) {
+        Ok(code) => code,
+        Err(e) => {
+            // Dovecot writes the helper's stderr to its log; no secret is
+            // in any of these messages.
+            eprintln!("inboxgrove checkpassword: {e}");
+            checkpassword::EXIT_TEMPORARY
+        }
+    }
+}
+
+fn exchange(args: &CheckpasswordArgs) -> Result<u8, DovecotError> {
+    // Dovecot's pipes, opened through /dev/fd because this crate forbids
+    // the unsafe code `File::from_raw_fd` needs.
+    let io = |path: &str| {
+        let path = PathBuf::from(path);
+        move |source| DovecotError::Io { path, source }
+    };
+    let mut raw = Vec::new();
+    std::fs::File::open("/dev/fd/3")
+        .map_err(io("/dev/fd/3"))?
+        .take(checkpassword::MAX_INPUT + 1)
+        .read_to_end(&mut raw)
+        .map_err(io("/dev/fd/3"))?;
+    let input = checkpassword::parse_input(&raw)?;
+    let control = Control::new(&args.control_url, &args.secret_file)?;
+    let lookup = std::env::var("AUTHORIZED").is_ok_and(|v| v == "1");
+    if lookup && std::env::var_os("CREDENTIALS_LOOKUP").is_some() {
+        return Err(DovecotError::Protocol(
+            "only plaintext mechanisms (PLAIN, LOGIN) are supported".into(),
+        ));
+    }
+    let verdict = if lookup {
+        checkpassword::lookup(&control, &input.user)?
+    } else {
+        let source = std::env::var("TCPREMOTEIP")
+            .ok()
+            .and_then(|ip| ip.parse().ok());
+        checkpassword::authenticate(&control, &input, source)?
+    };
+    let Verdict::Ok(email) = verdict else {
+        return Ok(if lookup {
+            checkpassword::EXIT_LOOKUP_UNKNOWN
+        } else {
+            checkpassword::EXIT_REFUSED
+        });
+    };
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/fd/4")
+        .and_then(|mut fd4| fd4.write_all(checkpassword::reply_fields(&email).as_bytes()))
+        .map_err(io("/dev/fd/4"))?;
+    Ok(if lookup {
+        checkpassword::EXIT_LOOKUP_FOUND
+    } else {
+        checkpassword::EXIT_OK
+    })
+}

@@ -1,0 +1,81 @@
+//! The certificate IMAP (and, if it likes, KumoMTA) serves when none is
+//! configured: a self-signed one made once in `<data-dir>/tls/`, so a first
+//! run and the tests have TLS without an ACME client. Sequencers accept
+//! only a valid certificate for the mail host, so a real one must be
+//! configured (`--tls-cert`/`--tls-key`) before mailboxes are handed out.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use super::DovecotError;
+
+pub struct CertPaths {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+pub fn default_paths(data_dir: &Path) -> CertPaths {
+    let dir = data_dir.join("tls");
+    CertPaths {
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+    }
+}
+
+/// Makes the self-signed pair at `paths` unless both files exist; returns
+/// whether it made them. `names` become the subject alternative names (DNS
+/// names or IP addresses).
+pub fn ensure_self_signed(paths: &CertPaths, names: &[String]) -> Result<bool, DovecotError> {
+    if paths.cert.exists() && paths.key.exists() {
+        return Ok(false);
+    }
+    let made = rcgen::generate_simple_self_signed(names.to_vec())
+        .map_err(|e| DovecotError::Invalid(format!("cannot make a certificate: {e}")))?;
+    if let Some(dir) = paths.cert.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| DovecotError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+    }
+    write(&paths.key, made.key_pair.serialize_pem().as_bytes(), 0o600)?;
+    write(&paths.cert, made.cert.pem().as_bytes(), 0o644)?;
+    Ok(true)
+}
+
+fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), DovecotError> {
+    let io = |source| DovecotError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn a_pair_is_made_once_with_a_private_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = default_paths(dir.path());
+        let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        assert!(ensure_self_signed(&paths, &names).unwrap());
+        let cert = std::fs::read_to_string(&paths.cert).unwrap();
+        assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"));
+        let mode = std::fs::metadata(&paths.key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(!ensure_self_signed(&paths, &names).unwrap(), "kept");
+        assert_eq!(std::fs::read_to_string(&paths.cert).unwrap(), cert);
+    }
+}
