@@ -134,7 +134,7 @@ pub fn router(state: AppState) -> Router {
 /// (unknown route, wrong method, body too large).
 pub fn with_common_layers(router: Router) -> Router {
     router
-        .fallback(|| async { ApiError::from_status(axum::http::StatusCode::NOT_FOUND) })
+        .fallback(not_found)
         .layer(middleware::from_fn(deadline))
         .layer(middleware::from_fn(json_errors))
         .layer(CatchPanicLayer::custom(panic_response))
@@ -148,6 +148,12 @@ pub fn with_common_layers(router: Router) -> Router {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// No route: a page for a browser, the JSON error for everyone else.
+async fn not_found(headers: axum::http::HeaderMap, uri: axum::http::Uri) -> Response {
+    crate::web::not_found_page(&headers, uri.path())
+        .unwrap_or_else(|| ApiError::from_status(axum::http::StatusCode::NOT_FOUND).into_response())
 }
 
 /// 408 for a request unanswered after [`REQUEST_TIMEOUT`] ([`PUSH_TIMEOUT`]

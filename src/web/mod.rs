@@ -12,6 +12,8 @@ pub mod error;
 mod exports;
 mod inboxes;
 mod security;
+
+pub use security::not_found_page;
 pub mod session;
 mod settings;
 pub mod views;

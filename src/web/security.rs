@@ -67,6 +67,25 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     finish(res, htmx, viewer.as_ref())
 }
 
+/// A browser navigating to a path no route serves gets a page, not the
+/// API's JSON: the API and the control endpoint keep their JSON 404.
+pub fn not_found_page(headers: &HeaderMap, path: &str) -> Option<Response> {
+    let browser = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    let api = ["/api/", "/kumo/", "/u/"]
+        .iter()
+        .any(|p| path.starts_with(p));
+    (browser && !api).then(|| {
+        let missing = failure(
+            StatusCode::NOT_FOUND,
+            "there is no page at this address; use the menu above",
+        );
+        finish(missing, false, None)
+    })
+}
+
 fn failure(status: StatusCode, message: &str) -> Response {
     let mut res = status.into_response();
     res.extensions_mut().insert(Failure {

@@ -326,4 +326,34 @@ async fn pages_are_locked_down_and_assets_cached_by_hash() {
         .await
         .unwrap();
     assert_eq!(res.headers()["location"], "/login");
+
+    // A browser at an address nothing serves gets a page; the API its JSON.
+    let res = client
+        .get(format!("{}/no-such-page", app.base))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(res.headers().contains_key("content-security-policy"));
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("no page at this address")
+    );
+    for (path, accept) in [
+        ("/no-such-page", "application/json"),
+        ("/api/v1/nothing", "text/html"),
+    ] {
+        let res = client
+            .get(format!("{}{path}", app.base))
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(error_code(&body), "not_found", "{path}");
+    }
 }
