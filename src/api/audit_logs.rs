@@ -1,5 +1,6 @@
 //! `GET /api/v1/audit-logs`: the caller's audit rows (an admin's: all),
-//! newest first, paged with `limit` and `before`.
+//! newest first, paged with `limit` and `before`, filtered by `action`
+//! (any part of it) and `status` (`success` or `failure`).
 
 use axum::Json;
 use axum::extract::State;
@@ -17,6 +18,8 @@ use crate::auth::Principal;
 pub struct Params {
     limit: Option<u32>,
     before: Option<Uuid>,
+    action: Option<String>,
+    status: Option<String>,
 }
 
 pub async fn list(
@@ -31,6 +34,15 @@ pub async fn list(
             format!("must be between 1 and {MAX_PAGE}"),
         ));
     }
-    let page = audit::page(&state.store, principal.scope(), params.before, limit).await?;
+    let filter = audit::Filter::parse(params.action.as_deref(), params.status.as_deref())
+        .map_err(|e| ApiError::invalid("status", e.0))?;
+    let page = audit::page(
+        &state.store,
+        principal.scope(),
+        params.before,
+        filter,
+        limit,
+    )
+    .await?;
     Ok(Json(page))
 }

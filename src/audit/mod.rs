@@ -10,6 +10,7 @@ use uuid::{ContextV7, Timestamp, Uuid};
 
 use crate::clock::SharedClock;
 use crate::store::audit::AuditRow;
+pub use crate::store::audit::Filter;
 use crate::store::{self, Store, StoreError};
 
 #[derive(Debug, Default, Clone)]
@@ -70,11 +71,12 @@ pub async fn page(
     store: &Store,
     scope: Option<Uuid>,
     before: Option<Uuid>,
+    filter: Filter,
     limit: u32,
 ) -> Result<Page, StoreError> {
     let limit = limit.clamp(1, MAX_PAGE);
     let items = store
-        .read(move |c| store::audit::page(c, scope, before, limit))
+        .read(move |c| store::audit::page(c, scope, before, &filter, limit))
         .await?;
     let next_before = (items.len() == limit as usize)
         .then(|| items.last().map(|r| r.id))

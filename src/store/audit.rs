@@ -5,6 +5,8 @@ use rusqlite::{Connection, Row, params};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::types::ParseError;
+
 use super::{Result, uuid_at};
 
 #[derive(Debug, Clone, Serialize)]
@@ -62,12 +64,49 @@ pub fn insert(conn: &Connection, row: &AuditRow) -> Result<()> {
 /// Newest first, `limit` rows that come after the row `before` in that
 /// order; only `owner`'s rows unless `owner` is `None`. Rows written in the
 /// same instant are ordered by id, so pages never skip or repeat a row.
+/// Which rows a page holds besides its owner and position: `action`
+/// matches any part of the action text, ignoring case.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub action: Option<String>,
+    pub success: Option<bool>,
+}
+
+impl Filter {
+    /// From the text people type: blank means "any"; `status` is
+    /// `success` or `failure`.
+    pub fn parse(
+        action: Option<&str>,
+        status: Option<&str>,
+    ) -> std::result::Result<Self, ParseError> {
+        fn blank(s: Option<&str>) -> Option<&str> {
+            s.map(str::trim).filter(|s| !s.is_empty())
+        }
+        let success = match blank(status) {
+            None => None,
+            Some("success") => Some(true),
+            Some("failure") => Some(false),
+            Some(other) => {
+                return Err(ParseError(format!(
+                    "'{other}' is not a result; use success or failure"
+                )));
+            }
+        };
+        Ok(Self {
+            action: blank(action).map(str::to_owned),
+            success,
+        })
+    }
+}
+
 pub fn page(
     conn: &Connection,
     owner: Option<Uuid>,
     before: Option<Uuid>,
+    filter: &Filter,
     limit: u32,
 ) -> Result<Vec<AuditRow>> {
+    // instr, not LIKE: the searched text may hold % or _.
     let mut stmt = conn.prepare_cached(
         "SELECT id, user_id, action, resource_type, resource_id, status, metadata,
                 client_ip, request_id, created_at
@@ -75,13 +114,20 @@ pub fn page(
          WHERE (?1 IS NULL OR user_id = ?1)
            AND (?2 IS NULL OR (created_at, id) <
                 (SELECT created_at, id FROM audit_logs WHERE id = ?2))
+           AND (?4 IS NULL OR instr(lower(action), lower(?4)) > 0)
+           AND (?5 IS NULL OR status = ?5)
          ORDER BY created_at DESC, id DESC LIMIT ?3",
     )?;
+    let status = filter
+        .success
+        .map(|ok| if ok { "success" } else { "failure" });
     let rows = stmt.query_map(
         params![
             owner.map(|o| o.to_string()),
             before.map(|b| b.to_string()),
-            limit
+            limit,
+            filter.action,
+            status
         ],
         from_row,
     )?;

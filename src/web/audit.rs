@@ -1,6 +1,6 @@
 //! The audit log page: the viewer's rows (an admin's: everyone's), newest
-//! first, paged like `GET /api/v1/audit-logs`, filtered by action text and
-//! result within each page.
+//! first, paged and filtered (action text, result) like
+//! `GET /api/v1/audit-logs`.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -11,6 +11,7 @@ use super::error::WebError;
 use super::session::Viewer;
 use super::{Chrome, given, html, parse_id};
 use crate::api::AppState;
+use crate::api::error::ApiError;
 use crate::audit;
 use crate::store::audit::AuditRow;
 
@@ -44,19 +45,11 @@ pub async fn list(
     let before = given(&query.before)
         .map(|b| parse_id(b, "audit page"))
         .transpose()?;
-    let page = audit::page(&state.store, viewer.scope(), before, PAGE).await?;
-    let action = given(&query.action).map(str::to_lowercase);
-    let status = given(&query.status).map(str::to_owned);
-    let rows = page
-        .items
-        .into_iter()
-        .filter(|r| {
-            action
-                .as_deref()
-                .is_none_or(|a| r.action.to_lowercase().contains(a))
-        })
-        .filter(|r| status.as_deref().is_none_or(|s| r.status == s))
-        .collect();
+    let filter = audit::Filter::parse(query.action.as_deref(), query.status.as_deref())
+        .map_err(|e| ApiError::invalid("status", e.0))?;
+    let (action, status) = (filter.action.clone(), query.status.clone());
+    let page = audit::page(&state.store, viewer.scope(), before, filter, PAGE).await?;
+    let rows = page.items;
     let older = page.next_before.map(|b| {
         serde_urlencoded::to_string([
             ("action", action.as_deref().unwrap_or_default()),

@@ -87,9 +87,15 @@ pub async fn summary(state: &AppState, scope: Option<Uuid>) -> Result<Summary, W
         subject: m.email,
     }));
     alerts.truncate(ALERTS);
-    let audit = audit::page(&state.store, scope, None, AUDIT_ROWS)
-        .await?
-        .items;
+    let audit = audit::page(
+        &state.store,
+        scope,
+        None,
+        audit::Filter::default(),
+        AUDIT_ROWS,
+    )
+    .await?
+    .items;
     Ok(Summary {
         domains,
         inboxes,

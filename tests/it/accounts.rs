@@ -134,6 +134,32 @@ async fn members_see_only_their_own_and_others_look_missing() {
         assert_eq!(row["user_id"], bob_me["id"], "{row}");
     }
     assert!(!page["items"].as_array().unwrap().is_empty());
+
+    // Filters apply to the whole log, not one page: a token creation is
+    // found however many rows came after it.
+    for _ in 0..5 {
+        app.get("/api/v1/me", &admin).await;
+        let wrong = json!({ "email": "nobody@example.com", "password": "wrong password" });
+        app.post("/api/v1/auth/login", wrong, None).await;
+    }
+    let (status, found) = app
+        .get(
+            "/api/v1/audit-logs?limit=1&action=POST%20/API/v1/TOKENS&status=success",
+            &admin,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    let items = found["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["action"], "POST /api/v1/tokens");
+    let (_, failures) = app
+        .get("/api/v1/audit-logs?status=failure&limit=200", &admin)
+        .await;
+    let failures = failures["items"].as_array().unwrap();
+    assert!(failures.len() >= 5);
+    assert!(failures.iter().all(|r| r["status"] == "failure"));
+    let (status, bad) = app.get("/api/v1/audit-logs?status=maybe", &admin).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
 }
 
 #[tokio::test]
