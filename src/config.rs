@@ -373,8 +373,14 @@ impl Settings {
         let d = &serve.domains;
         let mut origins = Origins::default();
         for (key, source) in [
-            (Key::PublicIpv4, Source::of(&d.public_ipv4, &file.public_ipv4)),
-            (Key::PublicIpv6, Source::of(&d.public_ipv6, &file.public_ipv6)),
+            (
+                Key::PublicIpv4,
+                Source::of(&d.public_ipv4, &file.public_ipv4),
+            ),
+            (
+                Key::PublicIpv6,
+                Source::of(&d.public_ipv6, &file.public_ipv6),
+            ),
             (
                 Key::MailHostPattern,
                 Source::of(&d.mail_host_pattern, &file.mail_host_pattern),
@@ -631,6 +637,31 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("tls_key"), "{err}");
+    }
+
+    #[test]
+    fn the_source_of_each_run_time_setting_is_recorded() {
+        let file: FileConfig =
+            toml::from_str("timezone = \"Europe/Berlin\"\npublic_ipv4 = \"192.0.2.1\"").unwrap();
+        let serve = ServeArgs {
+            domains: DomainArgs {
+                public_ipv4: Some("203.0.113.7".parse().unwrap()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let env = env_of(&[("INBOXGROVE_CLOUDFLARE_API_TOKEN", "cf-token")]);
+        let s = Settings::resolve(global(), &serve, file, &env).unwrap();
+        assert_eq!(s.origins.of(Key::PublicIpv4), Source::FlagOrEnv);
+        assert_eq!(s.domains.public_ipv4, Some("203.0.113.7".parse().unwrap()));
+        assert_eq!(s.origins.of(Key::Timezone), Source::File);
+        assert_eq!(s.origins.of(Key::CloudflareApiToken), Source::FlagOrEnv);
+        assert_eq!(s.origins.of(Key::MailHostPattern), Source::Default);
+        let file: FileConfig = toml::from_str("mail_host_pattern = \"mail.example.com\"").unwrap();
+        let err = Settings::resolve(global(), &ServeArgs::default(), file, &env_of(&[]))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("{domain}"), "{err}");
     }
 
     #[test]

@@ -82,12 +82,7 @@ pub async fn open_domains(
         );
     }
     let core = open_core(settings, clock.clone()).await?;
-    let domains = orchestrator(
-        &core,
-        clock,
-        Remotes::real(settings).dns,
-        Waker::detached(),
-    );
+    let domains = orchestrator(&core, clock, Remotes::real(settings).dns, Waker::detached());
     Ok((core, domains))
 }
 

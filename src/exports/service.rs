@@ -14,10 +14,10 @@ use super::formats::{self, Format, Row};
 use crate::auth::{new_secret, secret_hash};
 use crate::clock::SharedClock;
 use crate::inboxes::{IMAP_PORT, SMTP_PORT, mail_host};
+use crate::settings::LiveSettings;
 use crate::store::exports::{self as repo, Export};
 use crate::store::{self, Store, StoreError};
 use crate::types::Role;
-use crate::settings::LiveSettings;
 use crate::vault::{Slot, Vault};
 
 const TOKEN_PREFIX: &str = "ige_";

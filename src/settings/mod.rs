@@ -187,7 +187,9 @@ fn invalid(key: Key, message: impl Into<String>) -> SettingsError {
 impl Patch {
     /// `PATCH /api/v1/settings`: fields left out stay, `null` clears the
     /// saved value, a string (or a number of days) sets it.
-    pub fn from_json(body: serde_json::Map<String, serde_json::Value>) -> Result<Self, SettingsError> {
+    pub fn from_json(
+        body: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, SettingsError> {
         let mut patch = Patch::default();
         for (name, raw) in body {
             let key = Key::from_name(&name).ok_or_else(|| SettingsError::Invalid {
@@ -219,7 +221,9 @@ impl Patch {
                 if form.contains_key("clear_cloudflare_api_token") {
                     patch.0.insert(key, Change::Clear);
                 } else if let Some(t) = form.get(key.name()).filter(|t| !t.is_empty()) {
-                    patch.0.insert(key, Change::Set(Value::parse(key, t.clone())?));
+                    patch
+                        .0
+                        .insert(key, Change::Set(Value::parse(key, t.clone())?));
                 }
                 continue;
             }
@@ -359,7 +363,11 @@ impl LiveSettings {
     /// Saves a patch (all of it or, on an error, nothing) and puts it in
     /// force.
     pub async fn update(&self, patch: Patch) -> Result<View, SettingsError> {
-        if let Some(key) = patch.0.keys().find(|k| self.origins.of(**k) == Source::FlagOrEnv) {
+        if let Some(key) = patch
+            .0
+            .keys()
+            .find(|k| self.origins.of(**k) == Source::FlagOrEnv)
+        {
             return Err(SettingsError::Pinned(*key));
         }
         let _one = self.writing.lock().await;

@@ -103,10 +103,16 @@ impl Value {
         let bad = |e: ParseError| invalid(key, e.0);
         Ok(match key {
             Key::PublicIpv4 => Value::Ipv4(raw.trim().parse().map_err(|_| {
-                invalid(key, format!("'{raw}' is not an IPv4 address like 203.0.113.7"))
+                invalid(
+                    key,
+                    format!("'{raw}' is not an IPv4 address like 203.0.113.7"),
+                )
             })?),
             Key::PublicIpv6 => Value::Ipv6(raw.trim().parse().map_err(|_| {
-                invalid(key, format!("'{raw}' is not an IPv6 address like 2001:db8::7"))
+                invalid(
+                    key,
+                    format!("'{raw}' is not an IPv6 address like 2001:db8::7"),
+                )
             })?),
             Key::MailHostPattern => Value::MailHost(MailHostPattern::parse(&raw).map_err(bad)?),
             Key::TrackingHost => Value::Tracking(DomainName::parse(&raw).map_err(bad)?),
@@ -120,7 +126,9 @@ impl Value {
                     .ok_or_else(|| {
                         invalid(
                             key,
-                            format!("give a whole number of days from 0 (never) to {MAX_DMARC_DAYS}"),
+                            format!(
+                                "give a whole number of days from 0 (never) to {MAX_DMARC_DAYS}"
+                            ),
                         )
                     })?,
             ),

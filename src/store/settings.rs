@@ -52,7 +52,8 @@ pub fn delete(conn: &Connection, key: &str) -> Result<()> {
 
 /// Every `(key, value)` whose key starts with `prefix`.
 pub fn with_prefix(conn: &Connection, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
-    let mut stmt = conn.prepare("SELECT key, value FROM settings WHERE substr(key, 1, length(?1)) = ?1")?;
+    let mut stmt =
+        conn.prepare("SELECT key, value FROM settings WHERE substr(key, 1, length(?1)) = ?1")?;
     let rows = stmt.query_map([prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
