@@ -189,7 +189,7 @@ async fn a_person_runs_inboxgrove_from_the_browser() {
 }
 
 /// Signs in through the form without a browser; the `Cookie` header value.
-async fn form_sign_in(app: &TestApp, client: &reqwest::Client) -> String {
+pub async fn form_sign_in(app: &TestApp, client: &reqwest::Client) -> String {
     let res = client
         .post(format!("{}/login", app.base))
         .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
