@@ -11,7 +11,7 @@ use inboxgrove::config::DomainArgs;
 use crate::at_rest::{contains, db_bytes};
 use crate::domains::{IPV4, world_with};
 use crate::helpers::*;
-use crate::web::form_sign_in;
+use crate::web::{form_sign_in, page_with_csrf};
 
 const CF_TOKEN: &str = "cf-KNOWN-settings-token-4821";
 
@@ -181,28 +181,6 @@ async fn a_value_given_by_flag_or_env_is_pinned() {
     assert_eq!(now["mail_host_pattern"]["source"], "default");
 }
 
-/// The settings page's CSRF token.
-async fn csrf_of(app: &TestApp, client: &reqwest::Client, cookie: &str) -> (String, String) {
-    let page = client
-        .get(format!("{}/settings", app.base))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = page
-        .split("name=\"_csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
-    (csrf, page)
-}
-
 #[tokio::test]
 async fn the_settings_form_saves_and_reports_errors() {
     let app = spawn_app_with(Options {
@@ -218,13 +196,16 @@ async fn the_settings_form_saves_and_reports_errors() {
         .build()
         .unwrap();
     let cookie = form_sign_in(&app, &client).await;
-    let (csrf, page) = csrf_of(&app, &client, &cookie).await;
+    let (csrf, page) = page_with_csrf(&app, &client, &cookie, "/settings").await;
     assert!(page.contains("id=\"server-settings-form\""), "{page}");
     assert!(
         page.contains("--tracking-host / INBOXGROVE_TRACKING_HOST"),
         "{page}"
     );
-    assert!(!page.contains("name=\"tracking_host\""), "pinned: no input");
+    assert!(
+        page.contains("name=\"tracking_host\" value=\"t.example.net\" disabled"),
+        "pinned: disabled"
+    );
 
     let post = |fields: Vec<(&'static str, String)>| {
         let client = client.clone();
