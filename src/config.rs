@@ -14,7 +14,7 @@ use clap::Args;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::settings::{Key, MailHostPattern, Origins, Source, parse_timezone};
+use crate::settings::{MailHostPattern, Origins, parse_timezone};
 use crate::types::{EmailAddress, Password};
 
 #[derive(Debug, thiserror::Error)]
@@ -348,6 +348,10 @@ impl Settings {
     ) -> Result<Self, ConfigError> {
         let nz = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
         let sequencers = SequencerUrls::resolve(&serve.sequencers, &file)?;
+        // Before the file's fields move out below.
+        let env_token = secret("CLOUDFLARE_API_TOKEN", env)?;
+        let origins =
+            Origins::of_config(&serve.domains, &serve.timezone, &file, env_token.is_some());
         let admin_email = match serve.bootstrap.admin_email.clone().or(file.admin_email) {
             Some(raw) => Some(EmailAddress::parse(&raw).map_err(|e| ConfigError::Invalid {
                 setting: "admin_email",
@@ -370,54 +374,15 @@ impl Settings {
             })?),
             None => None,
         };
-        let d = &serve.domains;
-        let mut origins = Origins::default();
-        for (key, source) in [
-            (
-                Key::PublicIpv4,
-                Source::of(&d.public_ipv4, &file.public_ipv4),
-            ),
-            (
-                Key::PublicIpv6,
-                Source::of(&d.public_ipv6, &file.public_ipv6),
-            ),
-            (
-                Key::MailHostPattern,
-                Source::of(&d.mail_host_pattern, &file.mail_host_pattern),
-            ),
-            (
-                Key::TrackingHost,
-                Source::of(&d.tracking_host, &file.tracking_host),
-            ),
-            (Key::Timezone, Source::of(&serve.timezone, &file.timezone)),
-            (
-                Key::DmarcQuarantineAfterDays,
-                Source::of(
-                    &d.dmarc_quarantine_after_days,
-                    &file.dmarc_quarantine_after_days,
-                ),
-            ),
-        ] {
-            origins.record(key, source);
-        }
-        let env_token = secret("CLOUDFLARE_API_TOKEN", env)?;
         let cloudflare_api_token = match env_token {
-            Some(s) => {
-                origins.record(Key::CloudflareApiToken, Source::FlagOrEnv);
-                Some(s)
-            }
-            None => {
-                let t = file_secret(
-                    "cloudflare_api_token",
-                    file.cloudflare_api_token,
-                    file.cloudflare_api_token_file,
-                )?;
-                if t.is_some() {
-                    origins.record(Key::CloudflareApiToken, Source::File);
-                }
-                t
-            }
+            Some(s) => Some(s),
+            None => file_secret(
+                "cloudflare_api_token",
+                file.cloudflare_api_token,
+                file.cloudflare_api_token_file,
+            )?,
         };
+        let d = &serve.domains;
         let defaults = DomainSettings::default();
         let mail_host_pattern = match d.mail_host_pattern.clone().or(file.mail_host_pattern) {
             Some(raw) => MailHostPattern::parse(&raw)
@@ -581,6 +546,7 @@ mod tests {
     use secrecy::ExposeSecret;
 
     use super::*;
+    use crate::settings::{Key, Source};
 
     fn global() -> Global<'static> {
         Global {

@@ -19,12 +19,13 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::clock::SharedClock;
-use crate::config::DomainSettings;
+use crate::config::{DomainArgs, DomainSettings, FileConfig};
 use crate::store::{Store, StoreError};
 use crate::vault::{Vault, VaultError};
 pub use value::{CloudflareToken, MailHostPattern, Value, parse_timezone};
 
-/// The settings that can change at run time.
+/// The settings that can change at run time, in the order of
+/// [`Key::ALL`] (which [`Origins`] indexes by).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Key {
     PublicIpv4,
@@ -140,6 +141,35 @@ impl Default for Origins {
 }
 
 impl Origins {
+    /// Where the configuration took each run-time setting from;
+    /// `token_from_env`: the Cloudflare token came from the environment.
+    pub fn of_config(
+        d: &DomainArgs,
+        timezone: &Option<String>,
+        file: &FileConfig,
+        token_from_env: bool,
+    ) -> Self {
+        let file_token =
+            file.cloudflare_api_token.is_some() || file.cloudflare_api_token_file.is_some();
+        let token = match (token_from_env, file_token) {
+            (true, _) => Source::FlagOrEnv,
+            (false, true) => Source::File,
+            (false, false) => Source::Default,
+        };
+        Self([
+            Source::of(&d.public_ipv4, &file.public_ipv4),
+            Source::of(&d.public_ipv6, &file.public_ipv6),
+            Source::of(&d.mail_host_pattern, &file.mail_host_pattern),
+            Source::of(&d.tracking_host, &file.tracking_host),
+            Source::of(timezone, &file.timezone),
+            token,
+            Source::of(
+                &d.dmarc_quarantine_after_days,
+                &file.dmarc_quarantine_after_days,
+            ),
+        ])
+    }
+
     pub fn of(&self, key: Key) -> Source {
         self.0[key as usize]
     }
