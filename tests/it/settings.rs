@@ -51,6 +51,37 @@ async fn an_admin_changes_what_the_next_domain_uses_without_a_restart() {
     assert!(records.contains("mx.after.test"), "{records}");
     assert!(records.contains(IPV4), "{records}");
 
+    // Bulk creation and exports read the mail host at use time too.
+    let domain = added["domain_id"].as_str().unwrap();
+    let (status, created) = w
+        .app
+        .post(
+            "/api/v1/inboxes/bulk",
+            json!({ "domain_id": domain, "quantity": 1 }),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(created["inboxes"][0]["smtp_host"], "mx.after.test");
+    let export_host = || async {
+        let (status, export) = w
+            .app
+            .post(
+                "/api/v1/inboxes/export",
+                json!({ "domain_id": domain, "format": "generic_csv" }),
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{export}");
+        reqwest::get(export["file_url"].as_str().unwrap())
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    assert!(export_host().await.contains(",mx.after.test,"));
+
     // Bad values: 422 naming the field, and nothing of the submit saved.
     for (body, field) in [
         (
@@ -98,6 +129,7 @@ async fn an_admin_changes_what_the_next_domain_uses_without_a_restart() {
         body["mail_host_pattern"],
         json!({ "value": "mail.{domain}", "source": "default" })
     );
+    assert!(export_host().await.contains(",mail.after.test,"));
 }
 
 #[tokio::test]
