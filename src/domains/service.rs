@@ -42,7 +42,7 @@ pub enum DomainError {
         message: String,
     },
     #[error(
-        "public_ipv4: this server's public IPv4 address is not set; set INBOXGROVE_PUBLIC_IPV4 (or public_ipv4 in the config file) and restart, then add the domain"
+        "public_ipv4: this server's public IPv4 address is not set; an admin sets it on the settings page (or PATCH /api/v1/settings), then add the domain"
     )]
     NoPublicIp,
     #[error("domain not found")]
@@ -496,7 +496,7 @@ impl Orchestrator {
         } else {
             self.settings.get().domains.cloudflare_api_token.clone().ok_or_else(|| {
                 ProviderError::Unauthorized(
-                    "no Cloudflare token: the domain has none and INBOXGROVE_CLOUDFLARE_API_TOKEN is not set".into(),
+                    "no Cloudflare token: the domain has none and no default token is set (settings page, or INBOXGROVE_CLOUDFLARE_API_TOKEN)".into(),
                 )
             })?
         };

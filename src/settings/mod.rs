@@ -173,10 +173,6 @@ impl Origins {
     pub fn of(&self, key: Key) -> Source {
         self.0[key as usize]
     }
-
-    pub fn record(&mut self, key: Key, source: Source) {
-        self.0[key as usize] = source;
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

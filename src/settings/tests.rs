@@ -130,9 +130,18 @@ fn patch(pairs: &[(Key, &str)]) -> Patch {
 #[tokio::test]
 async fn saved_values_win_over_the_file_but_not_over_flags() {
     let f = fixture();
-    let mut origins = Origins::default();
-    origins.record(Key::MailHostPattern, Source::File);
-    origins.record(Key::PublicIpv6, Source::FlagOrEnv);
+    let origins = Origins::of_config(
+        &DomainArgs {
+            public_ipv6: Some("2001:db8::1".parse().unwrap()),
+            ..Default::default()
+        },
+        &None,
+        &FileConfig {
+            mail_host_pattern: Some("smtp.{domain}".into()),
+            ..Default::default()
+        },
+        false,
+    );
     let base = DomainSettings {
         mail_host_pattern: "smtp.{domain}".into(),
         public_ipv6: Some("2001:db8::1".parse().unwrap()),
@@ -210,8 +219,15 @@ async fn the_token_is_sealed_and_shown_only_as_set() {
 #[tokio::test]
 async fn the_form_changes_only_what_was_edited() {
     let f = fixture();
-    let mut origins = Origins::default();
-    origins.record(Key::TrackingHost, Source::File);
+    let origins = Origins::of_config(
+        &DomainArgs::default(),
+        &None,
+        &FileConfig {
+            tracking_host: Some("t.example.net".into()),
+            ..Default::default()
+        },
+        false,
+    );
     let base = DomainSettings {
         tracking_host: Some("t.example.net".into()),
         ..Default::default()
