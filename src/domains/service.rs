@@ -42,7 +42,7 @@ pub enum DomainError {
         message: String,
     },
     #[error(
-        "public_ipv4: this server's public IPv4 address is not set; an admin sets it on the settings page (or PATCH /api/v1/settings), then add the domain"
+        "public_ipv4: this server's public IPv4 address is not set; an admin sets it on the settings page (or PATCH /api/v1/settings, or INBOXGROVE_PUBLIC_IPV4 and a restart), then add the domain"
     )]
     NoPublicIp,
     #[error("domain not found")]
