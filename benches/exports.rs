@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use inboxgrove::clock::{SharedClock, SystemClock};
+use inboxgrove::config::DomainSettings;
 use inboxgrove::exports::formats::Format;
 use inboxgrove::exports::service::{ExportRequest, Exports};
+use inboxgrove::settings::{LiveSettings, Origins};
 use inboxgrove::store::Store;
 use inboxgrove::store::mailboxes::{NewMailbox, insert_many};
 use inboxgrove::vault::{Slot, Vault};
@@ -48,7 +50,14 @@ fn main() {
             vault.clone(),
             clock.clone(),
             "https://grove.example.com".into(),
-            "mail.{domain}".into(),
+            Arc::new(LiveSettings::new(
+                store.clone(),
+                vault.clone(),
+                clock.clone(),
+                DomainSettings::default(),
+                chrono_tz::UTC,
+                Origins::default(),
+            )),
             chrono::Duration::hours(1),
         );
         println!("inboxgrove export benchmark (in-process, 2 cores)");

@@ -3,6 +3,8 @@
 //! precedence, then a default. Secrets may also be given as
 //! `INBOXGROVE_<NAME>_FILE` (or `<name>_file` in TOML) naming a file that
 //! holds them, which keeps them out of `ps` and the environment of children.
+//! The server settings in [`crate::settings`] can also be saved at run time;
+//! their source is recorded here so one given by flag or env stays pinned.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
@@ -12,6 +14,7 @@ use clap::Args;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::settings::{MailHostPattern, Origins, parse_timezone};
 use crate::types::{EmailAddress, Password};
 
 #[derive(Debug, thiserror::Error)]
@@ -276,6 +279,22 @@ pub struct DomainSettings {
 
 pub const CLOUDFLARE_API_URL: &str = "https://api.cloudflare.com/client/v4";
 
+/// The defaults of each domain setting.
+impl Default for DomainSettings {
+    fn default() -> Self {
+        Self {
+            public_ipv4: None,
+            public_ipv6: None,
+            mail_host_pattern: "mail.{domain}".to_owned(),
+            tracking_host: None,
+            cloudflare_api_url: CLOUDFLARE_API_URL.to_owned(),
+            cloudflare_api_token: None,
+            dns_servers: None,
+            dmarc_quarantine_after_days: 14,
+        }
+    }
+}
+
 /// The first admin, used only when the store has no user yet.
 #[derive(Debug, Default, Clone, Args)]
 pub struct BootstrapArgs {
@@ -302,6 +321,8 @@ pub struct Settings {
     pub admin_email: Option<EmailAddress>,
     pub admin_password: Option<Password>,
     pub domains: DomainSettings,
+    /// Where each run-time setting of `domains` and `timezone` came from.
+    pub origins: Origins,
     /// The configured certificate and key; `None`: the self-signed pair.
     pub tls: Option<(PathBuf, PathBuf)>,
     pub sequencers: SequencerUrls,
@@ -327,6 +348,10 @@ impl Settings {
     ) -> Result<Self, ConfigError> {
         let nz = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
         let sequencers = SequencerUrls::resolve(&serve.sequencers, &file)?;
+        // Before the file's fields move out below.
+        let env_token = secret("CLOUDFLARE_API_TOKEN", env)?;
+        let origins =
+            Origins::of_config(&serve.domains, &serve.timezone, &file, env_token.is_some());
         let admin_email = match serve.bootstrap.admin_email.clone().or(file.admin_email) {
             Some(raw) => Some(EmailAddress::parse(&raw).map_err(|e| ConfigError::Invalid {
                 setting: "admin_email",
@@ -349,7 +374,7 @@ impl Settings {
             })?),
             None => None,
         };
-        let cloudflare_api_token = match secret("CLOUDFLARE_API_TOKEN", env)? {
+        let cloudflare_api_token = match env_token {
             Some(s) => Some(s),
             None => file_secret(
                 "cloudflare_api_token",
@@ -358,19 +383,16 @@ impl Settings {
             )?,
         };
         let d = &serve.domains;
-        let mail_host_pattern = d
-            .mail_host_pattern
-            .clone()
-            .or(file.mail_host_pattern)
-            .unwrap_or_else(|| "mail.{domain}".to_owned());
-        if !mail_host_pattern.contains("{domain}") {
-            return Err(ConfigError::Invalid {
-                setting: "mail_host_pattern",
-                message: format!(
-                    "'{mail_host_pattern}' must contain {{domain}}, like mail.{{domain}}"
-                ),
-            });
-        }
+        let defaults = DomainSettings::default();
+        let mail_host_pattern = match d.mail_host_pattern.clone().or(file.mail_host_pattern) {
+            Some(raw) => MailHostPattern::parse(&raw)
+                .map_err(|e| ConfigError::Invalid {
+                    setting: "mail_host_pattern",
+                    message: e.0,
+                })?
+                .into_string(),
+            None => defaults.mail_host_pattern,
+        };
         let domains = DomainSettings {
             public_ipv4: d.public_ipv4.or(file.public_ipv4),
             public_ipv6: d.public_ipv6.or(file.public_ipv6),
@@ -380,13 +402,13 @@ impl Settings {
                 .cloudflare_api_url
                 .clone()
                 .or(file.cloudflare_api_url)
-                .unwrap_or_else(|| CLOUDFLARE_API_URL.to_owned()),
+                .unwrap_or(defaults.cloudflare_api_url),
             cloudflare_api_token,
             dns_servers: d.dns_servers.clone().or(file.dns_servers).map(|s| s.0),
             dmarc_quarantine_after_days: d
                 .dmarc_quarantine_after_days
                 .or(file.dmarc_quarantine_after_days)
-                .unwrap_or(14),
+                .unwrap_or(defaults.dmarc_quarantine_after_days),
         };
         let listen = serve
             .listen
@@ -402,14 +424,10 @@ impl Settings {
             });
         }
         let timezone = match serve.timezone.clone().or(file.timezone) {
-            Some(name) => name
-                .parse::<chrono_tz::Tz>()
-                .map_err(|_| ConfigError::Invalid {
-                    setting: "timezone",
-                    message: format!(
-                        "'{name}' is not an IANA time zone; use a name like Europe/Berlin or UTC"
-                    ),
-                })?,
+            Some(name) => parse_timezone(&name).map_err(|e| ConfigError::Invalid {
+                setting: "timezone",
+                message: e.0,
+            })?,
             None => chrono_tz::UTC,
         };
         let tls = match (
@@ -468,6 +486,7 @@ impl Settings {
             admin_email,
             admin_password,
             domains,
+            origins,
             sequencers,
         };
         if !settings.control_allow_remote && !settings.control_listen.ip().is_loopback() {
@@ -527,6 +546,7 @@ mod tests {
     use secrecy::ExposeSecret;
 
     use super::*;
+    use crate::settings::{Key, Source};
 
     fn global() -> Global<'static> {
         Global {
@@ -583,6 +603,31 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("tls_key"), "{err}");
+    }
+
+    #[test]
+    fn the_source_of_each_run_time_setting_is_recorded() {
+        let file: FileConfig =
+            toml::from_str("timezone = \"Europe/Berlin\"\npublic_ipv4 = \"192.0.2.1\"").unwrap();
+        let serve = ServeArgs {
+            domains: DomainArgs {
+                public_ipv4: Some("203.0.113.7".parse().unwrap()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let env = env_of(&[("INBOXGROVE_CLOUDFLARE_API_TOKEN", "cf-token")]);
+        let s = Settings::resolve(global(), &serve, file, &env).unwrap();
+        assert_eq!(s.origins.of(Key::PublicIpv4), Source::FlagOrEnv);
+        assert_eq!(s.domains.public_ipv4, Some("203.0.113.7".parse().unwrap()));
+        assert_eq!(s.origins.of(Key::Timezone), Source::File);
+        assert_eq!(s.origins.of(Key::CloudflareApiToken), Source::FlagOrEnv);
+        assert_eq!(s.origins.of(Key::MailHostPattern), Source::Default);
+        let file: FileConfig = toml::from_str("mail_host_pattern = \"mail.example.com\"").unwrap();
+        let err = Settings::resolve(global(), &ServeArgs::default(), file, &env_of(&[]))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("{domain}"), "{err}");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`audit`]: the audit log.
 //! - [`jobs`]: the durable in-process job scheduler.
 //! - [`api`]: the JSON API's handlers, errors and middleware.
+//! - [`settings`]: the server settings an admin changes at run time.
 //! - [`kumo`]: the loopback control plane KumoMTA talks to.
 //! - [`dovecot`]: IMAP: the checkpassword helper and the Dovecot config.
 //! - [`domains`], [`inboxes`], [`exports`], [`oauth`], [`warmup`], [`web`]:
@@ -29,6 +30,7 @@ pub mod kumo;
 pub mod oauth;
 pub mod remote;
 pub mod server;
+pub mod settings;
 pub mod store;
 pub mod types;
 pub mod vault;

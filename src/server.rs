@@ -35,6 +35,7 @@ use crate::jobs::{Scheduler, Waker, maintenance};
 use crate::kumo::epoch::EpochBumper;
 use crate::kumo::{self, Control, smtp_auth::SmtpAuth};
 use crate::remote::RetryPolicy;
+use crate::settings::LiveSettings;
 use crate::store::Store;
 use crate::vault::Vault;
 use crate::web::ServerInfo;
@@ -81,13 +82,7 @@ pub async fn open_domains(
         );
     }
     let core = open_core(settings, clock.clone()).await?;
-    let domains = orchestrator(
-        settings,
-        &core,
-        clock,
-        Remotes::real(settings).dns,
-        Waker::detached(),
-    );
+    let domains = orchestrator(&core, clock, Remotes::real(settings).dns, Waker::detached());
     Ok((core, domains))
 }
 
@@ -125,20 +120,22 @@ pub async fn open_inboxes(
         clock,
         sink,
         core.hasher.clone(),
-        settings.domains.clone(),
+        core.live.clone(),
         EpochBumper::new(settings.kumo_http_url.as_deref()),
     );
     Ok((core, inboxes))
 }
 
 /// Everything `init` and `serve` share: the data dir, master key, store,
-/// signing key and the first admin.
+/// signing key, the server settings in force and the first admin.
 pub struct Core {
     pub store: Store,
     pub vault: Arc<Vault>,
     pub hasher: Hasher,
     pub auth: Arc<Auth>,
     pub kumo_secret: SecretString,
+    /// The configured server settings with those saved at run time.
+    pub live: Arc<LiveSettings>,
     pub key_created: bool,
     pub bootstrap: Bootstrap,
 }
@@ -158,6 +155,15 @@ pub async fn open_core(settings: &Settings, clock: SharedClock) -> anyhow::Resul
     let store = Store::open(&settings.data_dir)?;
     let vault = Arc::new(vault);
     let kumo_secret = kumo::load_secret(&settings.data_dir)?;
+    let live = LiveSettings::new(
+        store.clone(),
+        vault.clone(),
+        clock.clone(),
+        settings.domains.clone(),
+        settings.timezone,
+        settings.origins,
+    );
+    live.load().await?;
     let hasher = hasher();
     let auth = Auth::load(store.clone(), clock, vault.clone(), hasher.clone()).await?;
     let bootstrap = auth
@@ -173,6 +179,7 @@ pub async fn open_core(settings: &Settings, clock: SharedClock) -> anyhow::Resul
         hasher,
         auth: Arc::new(auth),
         kumo_secret,
+        live: Arc::new(live),
         key_created,
         bootstrap,
     })
@@ -204,7 +211,6 @@ impl Remotes {
 }
 
 fn orchestrator(
-    settings: &Settings,
     core: &Core,
     clock: SharedClock,
     providers: Arc<dyn ProviderFactory>,
@@ -214,7 +220,7 @@ fn orchestrator(
         core.store.clone(),
         core.vault.clone(),
         clock,
-        settings.domains.clone(),
+        core.live.clone(),
         providers,
         waker,
     )
@@ -265,7 +271,6 @@ impl Application {
             Scheduler::new(core.store.clone(), clock.clone(), StdRng::from_entropy());
         maintenance::register(&mut scheduler, core.store.clone(), clock.clone());
         let domains = Arc::new(orchestrator(
-            settings,
             &core,
             clock.clone(),
             remotes.dns,
@@ -282,7 +287,7 @@ impl Application {
             clock.clone(),
             Sink::Local(datasource.clone()),
             core.hasher.clone(),
-            settings.domains.clone(),
+            core.live.clone(),
             epoch.clone(),
         ));
         let repaired = inboxes.sync_datasource().await?;
@@ -297,7 +302,7 @@ impl Application {
             core.vault.clone(),
             clock.clone(),
             public_url.clone(),
-            settings.domains.mail_host_pattern.clone(),
+            core.live.clone(),
             chrono::Duration::hours(settings.export_link_hours.into()),
         ));
         let integrations = Arc::new(Integrations::new(
@@ -316,7 +321,7 @@ impl Application {
             datasource,
             secret: core.kumo_secret.clone(),
             epoch,
-            timezone: settings.timezone,
+            settings: core.live.clone(),
             public_url: public_url.clone(),
         });
 
@@ -329,6 +334,7 @@ impl Application {
             exports,
             integrations,
             vault: core.vault.clone(),
+            settings: core.live,
             limiter: Arc::new(ratelimit::limiter(
                 settings.rate_limit_per_minute,
                 settings.rate_limit_burst,

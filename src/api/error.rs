@@ -13,6 +13,7 @@ use crate::exports::push::PushError;
 use crate::exports::service::ExportError;
 use crate::inboxes::naming::NamingError;
 use crate::inboxes::service::InboxError;
+use crate::settings::SettingsError;
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -249,6 +250,21 @@ impl From<PushError> for ApiError {
             PushError::Export(e) => e.into(),
             PushError::Store(e) => e.into(),
             PushError::Vault(e) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<SettingsError> for ApiError {
+    fn from(e: SettingsError) -> Self {
+        let msg = e.to_string();
+        match e {
+            SettingsError::Invalid { field, message } => Self::invalid(field, message),
+            SettingsError::Pinned(key) => Self {
+                field: Some(key.name().into()),
+                ..Self::new(StatusCode::CONFLICT, "setting_pinned", msg)
+            },
+            SettingsError::Store(e) => e.into(),
+            SettingsError::Vault(e) => Self::internal(&e),
         }
     }
 }

@@ -14,6 +14,7 @@ mod exports;
 mod health;
 mod inboxes;
 mod integrations;
+pub(crate) mod settings;
 mod tokens;
 mod unsubscribe;
 mod users;
@@ -38,6 +39,7 @@ use crate::domains::service::Orchestrator;
 use crate::exports::push::Integrations;
 use crate::exports::service::Exports;
 use crate::inboxes::service::Inboxes;
+use crate::settings::LiveSettings;
 use crate::store::Store;
 use crate::vault::Vault;
 use error::ApiError;
@@ -62,6 +64,8 @@ pub struct AppState {
     pub exports: Arc<Exports>,
     pub integrations: Arc<Integrations>,
     pub vault: Arc<Vault>,
+    /// The server settings in force, changed at run time by admins.
+    pub settings: Arc<LiveSettings>,
     pub limiter: Arc<Limiter>,
     /// This server's configuration as the browser UI shows it.
     pub web: Arc<crate::web::ServerInfo>,
@@ -78,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .route("/users", get(users::list).post(users::create))
         .route("/users/{id}", patch(users::update))
         .route("/audit-logs", get(audit_logs::list))
+        .route("/settings", get(settings::show).patch(settings::update))
         .route("/domains", get(domains::list))
         .route("/domains/add", post(domains::add))
         .route(

@@ -57,7 +57,7 @@ pub async fn run(args: ExportCli, settings: Settings, clock: SharedClock) -> any
         core.vault.clone(),
         clock,
         String::new(),
-        settings.domains.mail_host_pattern.clone(),
+        core.live.clone(),
         chrono::Duration::minutes(5),
     );
     let created = exports

@@ -18,9 +18,9 @@ use super::provider::{DnsProvider, ProviderError};
 use super::verify::DnsChecker;
 use crate::audit;
 use crate::clock::SharedClock;
-use crate::config::DomainSettings;
 use crate::jobs::Waker;
 use crate::remote::RetryPolicy;
+use crate::settings::LiveSettings;
 use crate::store::domains::{self as repo, DkimKey, Domain, NewDomain, RecordRow};
 use crate::store::jobs::NewJob;
 use crate::store::{self, Store, StoreError};
@@ -42,7 +42,7 @@ pub enum DomainError {
         message: String,
     },
     #[error(
-        "public_ipv4: this server's public IPv4 address is not set; set INBOXGROVE_PUBLIC_IPV4 (or public_ipv4 in the config file) and restart, then add the domain"
+        "public_ipv4: this server's public IPv4 address is not set; an admin sets it on the settings page (or PATCH /api/v1/settings, or INBOXGROVE_PUBLIC_IPV4 and a restart), then add the domain"
     )]
     NoPublicIp,
     #[error("domain not found")]
@@ -152,7 +152,8 @@ pub struct Orchestrator {
     pub(super) store: Store,
     pub(super) vault: Arc<Vault>,
     pub(super) clock: SharedClock,
-    pub(super) settings: DomainSettings,
+    /// Read at use time: an admin may change them while the server runs.
+    pub(super) settings: Arc<LiveSettings>,
     pub(super) providers: Arc<dyn ProviderFactory>,
     pub(super) checker: DnsChecker,
     pub(super) waker: Waker,
@@ -163,11 +164,12 @@ impl Orchestrator {
         store: Store,
         vault: Arc<Vault>,
         clock: SharedClock,
-        settings: DomainSettings,
+        settings: Arc<LiveSettings>,
         providers: Arc<dyn ProviderFactory>,
         waker: Waker,
     ) -> Self {
-        let checker = DnsChecker::new(settings.dns_servers.clone());
+        // The DNS servers are not a run-time setting.
+        let checker = DnsChecker::new(settings.get().domains.dns_servers.clone());
         Self {
             store,
             vault,
@@ -180,11 +182,13 @@ impl Orchestrator {
     }
 
     pub(super) fn server(&self) -> Result<Server, DomainError> {
+        let now = self.settings.get();
+        let s = &now.domains;
         Ok(Server {
-            ipv4: self.settings.public_ipv4.ok_or(DomainError::NoPublicIp)?,
-            ipv6: self.settings.public_ipv6,
-            mail_host_pattern: self.settings.mail_host_pattern.clone(),
-            tracking_target: self.settings.tracking_host.clone(),
+            ipv4: s.public_ipv4.ok_or(DomainError::NoPublicIp)?,
+            ipv6: s.public_ipv6,
+            mail_host_pattern: s.mail_host_pattern.clone(),
+            tracking_target: s.tracking_host.clone(),
         })
     }
 
@@ -204,7 +208,7 @@ impl Orchestrator {
         let token = req
             .cloudflare_api_token
             .clone()
-            .or_else(|| self.settings.cloudflare_api_token.clone());
+            .or_else(|| self.settings.get().domains.cloudflare_api_token.clone());
         let (checked, key) = tokio::join!(
             self.check_token(token.as_ref(), req.cloudflare_account_id.clone()),
             dkim::generate()
@@ -490,9 +494,9 @@ impl Orchestrator {
                 .map_err(|e| ProviderError::Unauthorized(e.to_string()))?;
             SecretString::from(String::from_utf8_lossy(open.expose_secret()).into_owned())
         } else {
-            self.settings.cloudflare_api_token.clone().ok_or_else(|| {
+            self.settings.get().domains.cloudflare_api_token.clone().ok_or_else(|| {
                 ProviderError::Unauthorized(
-                    "no Cloudflare token: the domain has none and INBOXGROVE_CLOUDFLARE_API_TOKEN is not set".into(),
+                    "no Cloudflare token: the domain has none and no default token is set (settings page, or INBOXGROVE_CLOUDFLARE_API_TOKEN)".into(),
                 )
             })?
         };

@@ -361,7 +361,7 @@ impl Orchestrator {
     /// Moves domains that have been active at `p=none` for the configured
     /// number of days to `p=quarantine`.
     pub async fn progress_dmarc(&self) -> Result<Next, DomainError> {
-        let days = self.settings.dmarc_quarantine_after_days;
+        let days = self.settings.get().domains.dmarc_quarantine_after_days;
         if days == 0 {
             return Ok(Next::Done);
         }

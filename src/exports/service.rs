@@ -14,6 +14,7 @@ use super::formats::{self, Format, Row};
 use crate::auth::{new_secret, secret_hash};
 use crate::clock::SharedClock;
 use crate::inboxes::{IMAP_PORT, SMTP_PORT, mail_host};
+use crate::settings::LiveSettings;
 use crate::store::exports::{self as repo, Export};
 use crate::store::{self, Store, StoreError};
 use crate::types::Role;
@@ -83,7 +84,8 @@ pub struct Exports {
     clock: SharedClock,
     /// Without a trailing slash.
     pub public_url: String,
-    mail_host_pattern: String,
+    /// The mail host pattern is read at use time.
+    settings: Arc<LiveSettings>,
     ttl: Duration,
 }
 
@@ -93,7 +95,7 @@ impl Exports {
         vault: Arc<Vault>,
         clock: SharedClock,
         public_url: String,
-        mail_host_pattern: String,
+        settings: Arc<LiveSettings>,
         ttl: Duration,
     ) -> Self {
         Self {
@@ -101,7 +103,7 @@ impl Exports {
             vault,
             clock,
             public_url,
-            mail_host_pattern,
+            settings,
             ttl,
         }
     }
@@ -245,6 +247,7 @@ impl Exports {
                 repo::sources(c, &ids, scope)
             })
             .await?;
+        let pattern = self.settings.get().domains.mail_host_pattern.clone();
         Ok(sources
             .into_iter()
             .map(|s| {
@@ -265,7 +268,7 @@ impl Exports {
                     }
                     _ => String::new(),
                 };
-                let host = mail_host(&self.mail_host_pattern, &s.domain);
+                let host = mail_host(&pattern, &s.domain);
                 let row = Row {
                     email: s.email,
                     first_name: s.first_name,

@@ -16,8 +16,8 @@ use super::naming::{self, CustomName, NamingError, NamingScheme, PersonName};
 use super::{IMAP_PORT, SMTP_PORT};
 use crate::auth::password::{HashError, Hasher};
 use crate::clock::SharedClock;
-use crate::config::DomainSettings;
 use crate::kumo::epoch::EpochBumper;
+use crate::settings::LiveSettings;
 use crate::store::mailboxes::{self as repo, Changes, Filter, Mailbox, NewMailbox};
 use crate::store::{self, Store, StoreError};
 use crate::vault::{Slot, Vault};
@@ -122,7 +122,7 @@ pub struct Inboxes {
     clock: SharedClock,
     datasource: Sink,
     hasher: Hasher,
-    settings: DomainSettings,
+    settings: Arc<LiveSettings>,
     epoch: EpochBumper,
 }
 
@@ -144,7 +144,7 @@ impl Inboxes {
         clock: SharedClock,
         datasource: Sink,
         hasher: Hasher,
-        settings: DomainSettings,
+        settings: Arc<LiveSettings>,
         epoch: EpochBumper,
     ) -> Self {
         Self {
@@ -258,7 +258,10 @@ impl Inboxes {
         self.datasource.changed(&entries, &[]).await?;
         self.epoch.bump();
 
-        let host = super::mail_host(&self.settings.mail_host_pattern, &domain.domain_name);
+        let host = super::mail_host(
+            &self.settings.get().domains.mail_host_pattern,
+            &domain.domain_name,
+        );
         let inboxes = names
             .iter()
             .zip(&passwords)

@@ -31,6 +31,7 @@ use crate::api::with_common_layers;
 use crate::audit;
 use crate::clock::SharedClock;
 use crate::inboxes::datasource::Datasource;
+use crate::settings::LiveSettings;
 use crate::store::{self, Store};
 use crate::vault::{Slot, Vault, VaultError, secret_file};
 use logins::{LoginCounters, LoginResult, Service};
@@ -61,14 +62,18 @@ pub struct Control {
     /// Where unsubscribe links in outgoing mail point.
     pub public_url: String,
     pub epoch: epoch::EpochBumper,
-    /// Whose midnight starts each mailbox's sending day.
-    pub timezone: chrono_tz::Tz,
+    /// Whose midnight starts each mailbox's sending day (read at use
+    /// time: an admin may change it while the server runs).
+    pub settings: Arc<LiveSettings>,
 }
 
 impl Control {
     /// Today, for daily sending limits.
     fn today(&self) -> chrono::NaiveDate {
-        self.clock.now().with_timezone(&self.timezone).date_naive()
+        self.clock
+            .now()
+            .with_timezone(&self.settings.get().timezone)
+            .date_naive()
     }
 
     /// Counts a password check for the service that asked, and audits it

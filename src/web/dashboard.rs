@@ -45,7 +45,7 @@ pub async fn summary(state: &AppState, scope: Option<Uuid>) -> Result<Summary, W
     let today = state
         .clock
         .now()
-        .with_timezone(&state.web.timezone)
+        .with_timezone(&state.settings.get().timezone)
         .date_naive();
     let (domains, inboxes, (sent_today, capacity), listed) = state
         .store

@@ -63,7 +63,7 @@ pub async fn new(State(state): State<AppState>, viewer: Viewer) -> Result<Respon
         chrome: viewer.chrome("domains"),
         form: AddForm::default(),
         error: None,
-        has_server_token: state.web.cloudflare_token_set,
+        has_server_token: state.settings.get().domains.cloudflare_api_token.is_some(),
     })
 }
 
@@ -98,7 +98,7 @@ pub async fn add(
                     cloudflare_api_token: None,
                     ..form
                 },
-                has_server_token: state.web.cloudflare_token_set,
+                has_server_token: state.settings.get().domains.cloudflare_api_token.is_some(),
             })?;
             Ok((e.status(), page).into_response())
         }

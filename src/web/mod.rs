@@ -18,8 +18,6 @@ pub mod session;
 mod settings;
 pub mod views;
 
-use std::net::{Ipv4Addr, Ipv6Addr};
-
 use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
@@ -37,18 +35,12 @@ use error::WebError;
 
 pub use views::{Chrome, ErrorPage, ErrorPartial};
 
-/// What the settings page shows of this server's configuration, and
-/// whether cookies must be `Secure`. Captured once at start: these are
-/// file/env settings that change with a restart.
+/// What the settings page shows of this server's start-time configuration,
+/// and whether cookies must be `Secure`. Captured once at start: these
+/// change with a restart; the run-time ones are `AppState::settings`.
 #[derive(Debug, Clone, Default)]
 pub struct ServerInfo {
     pub public_url: String,
-    pub public_ipv4: Option<Ipv4Addr>,
-    pub public_ipv6: Option<Ipv6Addr>,
-    pub mail_host_pattern: String,
-    pub tracking_host: Option<String>,
-    pub timezone: chrono_tz::Tz,
-    pub cloudflare_token_set: bool,
     pub export_link_hours: u32,
     /// Served over https: the session cookie gets `Secure`.
     pub secure_cookies: bool,
@@ -58,12 +50,6 @@ impl ServerInfo {
     pub fn new(settings: &Settings, public_url: &str) -> Self {
         Self {
             public_url: public_url.to_owned(),
-            public_ipv4: settings.domains.public_ipv4,
-            public_ipv6: settings.domains.public_ipv6,
-            mail_host_pattern: settings.domains.mail_host_pattern.clone(),
-            tracking_host: settings.domains.tracking_host.clone(),
-            timezone: settings.timezone,
-            cloudflare_token_set: settings.domains.cloudflare_api_token.is_some(),
             export_link_hours: settings.export_link_hours,
             secure_cookies: public_url.starts_with("https://"),
         }
@@ -96,6 +82,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/exports/push", post(exports::push))
         .route("/exports/keys/{tool}/forget", post(exports::forget_key))
         .route("/settings", get(settings::show))
+        .route("/settings/server", post(settings::save_server))
         .route("/settings/password", post(settings::change_password))
         .route(
             "/tokens",

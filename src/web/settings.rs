@@ -1,6 +1,8 @@
-//! Settings: this server's configuration (read-only: it comes from the
-//! config file and environment, see README "Configuration"), the person's
-//! own password, API tokens, and user management for admins.
+//! Settings: this server's configuration (the run-time server settings
+//! editable by admins, the rest read-only, see README "Configuration"), the
+//! person's own password, API tokens, and user management for admins.
+
+use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -15,7 +17,9 @@ use super::{Chrome, ServerInfo, WebForm, given, html, parse_id};
 use crate::api::AppState;
 use crate::api::audit_layer::AuditContext;
 use crate::api::error::ApiError;
+use crate::api::settings::record;
 use crate::auth::users::UserPatch;
+use crate::settings::{Patch, View};
 use crate::store::api_tokens::ApiToken;
 use crate::store::users::User;
 use crate::types::{EmailAddress, Password, Role, SubscriptionTier, TokenName};
@@ -25,15 +29,59 @@ use crate::types::{EmailAddress, Password, Role, SubscriptionTier, TokenName};
 pub struct SettingsPage {
     pub chrome: Chrome,
     pub info: ServerInfo,
+    /// The run-time server settings in force.
+    pub server: View,
+    /// The server settings form's outcome: saved, or what was wrong.
+    pub saved: bool,
+    pub server_error: Option<String>,
+    /// What was wrong with the password form.
     pub error: Option<String>,
 }
 
+impl SettingsPage {
+    fn new(state: &AppState, viewer: &Viewer) -> Self {
+        Self {
+            chrome: viewer.chrome("settings"),
+            info: (*state.web).clone(),
+            server: state.settings.view(),
+            saved: false,
+            server_error: None,
+            error: None,
+        }
+    }
+}
+
 pub async fn show(State(state): State<AppState>, viewer: Viewer) -> Result<Response, WebError> {
-    html(&SettingsPage {
-        chrome: viewer.chrome("settings"),
-        info: (*state.web).clone(),
-        error: None,
-    })
+    html(&SettingsPage::new(&state, &viewer))
+}
+
+/// Saves the server settings form: every field or, on an error, none.
+pub async fn save_server(
+    State(state): State<AppState>,
+    audit: AuditContext,
+    viewer: Viewer,
+    WebForm(form): WebForm<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    viewer.principal.require_admin()?;
+    let outcome = match Patch::from_form(&form, &state.settings.view()) {
+        Ok(patch) => {
+            record(&audit, &patch);
+            state.settings.update(patch).await
+        }
+        Err(e) => Err(e),
+    };
+    let mut page = SettingsPage::new(&state, &viewer);
+    match outcome {
+        Ok(_) => {
+            page.saved = true;
+            html(&page)
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            page.server_error = Some(e.message().to_owned());
+            Ok((e.status(), html(&page)?).into_response())
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -71,9 +119,8 @@ pub async fn change_password(
         }
         Err(e) => {
             let page = html(&SettingsPage {
-                chrome: viewer.chrome("settings"),
-                info: (*state.web).clone(),
                 error: Some(e.message().to_owned()),
+                ..SettingsPage::new(&state, &viewer)
             })?;
             Ok((e.status(), page).into_response())
         }

@@ -1,6 +1,8 @@
 //! Every template rendered with edge-case data: empty lists, very long
 //! names, and HTML in names (which must come out escaped).
 
+use std::sync::Arc;
+
 use askama::Template;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -16,17 +18,22 @@ use super::exports::{ExportPage, FORMATS, PushedFragment};
 use super::inboxes::{self, CreatedFragment, ListPage as InboxList, ListQuery, TableFragment};
 use super::settings::{SettingsPage, TokensPage, UsersPage};
 use super::{Chrome, ErrorPage, ErrorPartial, ServerInfo};
+use crate::clock::SystemClock;
+use crate::config::DomainSettings;
 use crate::domains::model::{DnsMode, DomainStatus, RecordState};
 use crate::domains::plan::{DmarcPolicy, PlannedRecord, Purpose, RecordType};
 use crate::domains::service::{DomainView, Summary as DnsSummary};
 use crate::exports::push::{KeyStatus, MailboxResult, Outcome, PushReport, Tool};
 use crate::inboxes::service::{BulkResponse, CreatedInbox};
+use crate::settings::{LiveSettings, Origins, View};
+use crate::store::Store;
 use crate::store::api_tokens::ApiToken;
 use crate::store::audit::AuditRow;
 use crate::store::domains::{Domain, RecordRow};
 use crate::store::mailboxes::Mailbox;
 use crate::store::users::User;
 use crate::types::{Role, SubscriptionTier};
+use crate::vault::Vault;
 
 const EVIL: &str = "<script>alert(1)</script>";
 const ESCAPED: &str = "&#60;script&#62;alert(1)&#60;/script&#62;";
@@ -49,6 +56,27 @@ fn chrome() -> Chrome {
         change_password: true,
         links: assets::links(),
     }
+}
+
+/// The server settings with `tracking` as the configured tracking host
+/// and a token set.
+fn settings_view(tracking: &str) -> View {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (vault, _) = Vault::load_or_create(dir.path()).unwrap();
+    let live = LiveSettings::new(
+        store,
+        Arc::new(vault),
+        Arc::new(SystemClock),
+        DomainSettings {
+            tracking_host: Some(tracking.into()),
+            cloudflare_api_token: Some("cf-secret-token".into()),
+            ..Default::default()
+        },
+        chrono_tz::UTC,
+        Origins::default(),
+    );
+    live.view()
 }
 
 fn domain(name: &str) -> Domain {
@@ -310,19 +338,32 @@ fn pages_escape_html_in_names_and_take_long_ones() {
     let results = pushed().render().unwrap();
     check(&results);
     assert!(results.contains("already there") && results.contains("1 failed"));
+    // A tracking host from the config file is not parsed, so it may hold
+    // anything; it is escaped both in the admin's form and the member's
+    // read-only view, as are the messages.
     let info = ServerInfo {
-        tracking_host: Some(EVIL.into()),
+        public_url: EVIL.into(),
         ..Default::default()
     };
-    check(
-        &SettingsPage {
-            chrome: chrome(),
-            info,
+    let server = settings_view(EVIL);
+    for is_admin in [true, false] {
+        let page = SettingsPage {
+            chrome: Chrome {
+                is_admin,
+                ..chrome()
+            },
+            info: info.clone(),
+            server: server.clone(),
+            saved: true,
+            server_error: Some(EVIL.into()),
             error: Some(EVIL.into()),
         }
         .render()
-        .unwrap(),
-    );
+        .unwrap();
+        check(&page);
+        assert!(page.contains("server-settings-form") == is_admin, "{page}");
+        assert!(!page.contains("cf-secret-token"), "{page}");
+    }
     let token = ApiToken {
         id: Uuid::new_v4(),
         user_id: Uuid::new_v4(),

@@ -34,4 +34,5 @@ mod policy;
 mod process;
 mod push;
 mod sessions;
+mod settings;
 mod web;

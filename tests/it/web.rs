@@ -189,7 +189,7 @@ async fn a_person_runs_inboxgrove_from_the_browser() {
 }
 
 /// Signs in through the form without a browser; the `Cookie` header value.
-async fn form_sign_in(app: &TestApp, client: &reqwest::Client) -> String {
+pub async fn form_sign_in(app: &TestApp, client: &reqwest::Client) -> String {
     let res = client
         .post(format!("{}/login", app.base))
         .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
@@ -203,6 +203,33 @@ async fn form_sign_in(app: &TestApp, client: &reqwest::Client) -> String {
     }
     assert!(!set.contains("Secure"), "plain http: {set}");
     set.split(';').next().unwrap().to_owned()
+}
+
+/// A signed-in page and the session's CSRF token from its form.
+pub async fn page_with_csrf(
+    app: &TestApp,
+    client: &reqwest::Client,
+    cookie: &str,
+    path: &str,
+) -> (String, String) {
+    let page = client
+        .get(format!("{}{path}", app.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    (csrf, page)
 }
 
 #[tokio::test]
@@ -283,23 +310,7 @@ async fn pages_are_locked_down_and_assets_cached_by_hash() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    let page = client
-        .get(format!("{}/tokens", app.base))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = page
-        .split("name=\"_csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let (csrf, _) = page_with_csrf(&app, &client, &cookie, "/tokens").await;
     let res = client
         .post(format!("{}/tokens", app.base))
         .header("cookie", &cookie)

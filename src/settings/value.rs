@@ -1,0 +1,137 @@
+//! The run-time settings' values, each built only by parsing, whether it
+//! comes from the API, the form, the config file or the store.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{Key, SettingsError, invalid};
+use crate::domains::name::DomainName;
+use crate::types::ParseError;
+
+/// The most days a domain may wait at `p=none`: a year is already longer
+/// than any ramp anyone recommends.
+const MAX_DMARC_DAYS: u32 = 365;
+
+/// A mail host name with `{domain}` in it, e.g. `mail.{domain}`, that gives
+/// a valid host name for a domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailHostPattern(String);
+
+impl MailHostPattern {
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        let raw = raw.trim();
+        if !raw.contains("{domain}") {
+            return Err(ParseError(format!(
+                "'{raw}' must contain {{domain}}, like mail.{{domain}}"
+            )));
+        }
+        DomainName::parse(&raw.replace("{domain}", "example.com")).map_err(|_| {
+            ParseError(format!(
+                "'{raw}' does not give a host name; use letters, digits, hyphens and dots around {{domain}}, like mail.{{domain}}"
+            ))
+        })?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// A Cloudflare API token: printable ASCII without spaces, as Cloudflare
+/// issues them; anything else is a paste gone wrong.
+#[derive(Debug, Clone)]
+pub struct CloudflareToken(SecretString);
+
+impl CloudflareToken {
+    pub fn parse(raw: String) -> Result<Self, ParseError> {
+        let secret = SecretString::from(raw);
+        let t = secret.expose_secret();
+        if t.is_empty() || t.len() > 1024 {
+            return Err(ParseError(
+                "paste the token Cloudflare showed when you created it".into(),
+            ));
+        }
+        // The message never repeats the token.
+        if !t.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ParseError(
+                "a Cloudflare token has no spaces or line breaks; copy it again".into(),
+            ));
+        }
+        Ok(Self(secret))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl From<CloudflareToken> for SecretString {
+    fn from(t: CloudflareToken) -> Self {
+        t.0
+    }
+}
+
+/// An IANA time zone name such as `Europe/Berlin` or `UTC`.
+pub fn parse_timezone(raw: &str) -> Result<chrono_tz::Tz, ParseError> {
+    raw.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+        ParseError(format!(
+            "'{raw}' is not an IANA time zone; use a name like Europe/Berlin or UTC"
+        ))
+    })
+}
+
+/// A parsed value of one setting.
+#[derive(Debug, Clone)]
+pub enum Value {
+    Ipv4(Ipv4Addr),
+    Ipv6(Ipv6Addr),
+    MailHost(MailHostPattern),
+    Tracking(DomainName),
+    Timezone(chrono_tz::Tz),
+    Token(CloudflareToken),
+    Days(u32),
+}
+
+impl Value {
+    pub fn parse(key: Key, raw: String) -> Result<Self, SettingsError> {
+        let bad = |e: ParseError| invalid(key, e.0);
+        Ok(match key {
+            Key::PublicIpv4 => Value::Ipv4(raw.trim().parse().map_err(|_| {
+                invalid(
+                    key,
+                    format!("'{raw}' is not an IPv4 address like 203.0.113.7"),
+                )
+            })?),
+            Key::PublicIpv6 => Value::Ipv6(raw.trim().parse().map_err(|_| {
+                invalid(
+                    key,
+                    format!("'{raw}' is not an IPv6 address like 2001:db8::7"),
+                )
+            })?),
+            Key::MailHostPattern => Value::MailHost(MailHostPattern::parse(&raw).map_err(bad)?),
+            Key::TrackingHost => Value::Tracking(DomainName::parse(&raw).map_err(bad)?),
+            Key::Timezone => Value::Timezone(parse_timezone(&raw).map_err(bad)?),
+            Key::CloudflareApiToken => Value::Token(CloudflareToken::parse(raw).map_err(bad)?),
+            Key::DmarcQuarantineAfterDays => Value::Days(
+                raw.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|d| *d <= MAX_DMARC_DAYS)
+                    .ok_or_else(|| {
+                        invalid(
+                            key,
+                            format!(
+                                "give a whole number of days from 0 (never) to {MAX_DMARC_DAYS}"
+                            ),
+                        )
+                    })?,
+            ),
+        })
+    }
+}
