@@ -1,0 +1,149 @@
+use std::collections::HashMap;
+
+use secrecy::ExposeSecret;
+
+use super::*;
+use crate::settings::{Key, Source};
+
+fn global() -> Global<'static> {
+    Global {
+        data_dir: None,
+        log: None,
+        log_format: None,
+    }
+}
+
+fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |k| map.get(k).cloned()
+}
+
+#[test]
+fn flags_win_over_file_over_defaults() {
+    let file: FileConfig =
+        toml::from_str("listen = \"127.0.0.1:9000\"\nrate_limit_burst = 5\ndata_dir = \"/srv/ig\"")
+            .unwrap();
+    let serve = ServeArgs {
+        listen: Some("127.0.0.1:9100".parse().unwrap()),
+        ..Default::default()
+    };
+    let s = Settings::resolve(global(), &serve, file, &env_of(&[])).unwrap();
+    assert_eq!(s.listen.port(), 9100);
+    assert_eq!(s.rate_limit_burst.get(), 5);
+    assert_eq!(s.rate_limit_per_minute.get(), 1000);
+    assert_eq!(s.data_dir, PathBuf::from("/srv/ig"));
+    assert_eq!(s.control_listen.port(), 8081);
+}
+
+#[test]
+fn the_tls_certificate_comes_with_its_key() {
+    let file: FileConfig =
+        toml::from_str("tls_cert = \"/etc/ig/cert.pem\"\ntls_key = \"/etc/ig/key.pem\"").unwrap();
+    let s = Settings::resolve(global(), &ServeArgs::default(), file, &env_of(&[])).unwrap();
+    assert_eq!(
+        s.tls,
+        Some(("/etc/ig/cert.pem".into(), "/etc/ig/key.pem".into()))
+    );
+    let serve = ServeArgs {
+        tls: TlsArgs {
+            tls_cert: Some("/etc/ig/cert.pem".into()),
+            tls_key: None,
+        },
+        ..Default::default()
+    };
+    let err = Settings::resolve(global(), &serve, FileConfig::default(), &env_of(&[]))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("tls_key"), "{err}");
+}
+
+#[test]
+fn the_source_of_each_run_time_setting_is_recorded() {
+    let file: FileConfig =
+        toml::from_str("timezone = \"Europe/Berlin\"\npublic_ipv4 = \"192.0.2.1\"").unwrap();
+    let serve = ServeArgs {
+        domains: DomainArgs {
+            public_ipv4: Some("203.0.113.7".parse().unwrap()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let env = env_of(&[("INBOXGROVE_CLOUDFLARE_API_TOKEN", "cf-token")]);
+    let s = Settings::resolve(global(), &serve, file, &env).unwrap();
+    assert_eq!(s.origins.of(Key::PublicIpv4), Source::FlagOrEnv);
+    assert_eq!(s.domains.public_ipv4, Some("203.0.113.7".parse().unwrap()));
+    assert_eq!(s.origins.of(Key::Timezone), Source::File);
+    assert_eq!(s.origins.of(Key::CloudflareApiToken), Source::FlagOrEnv);
+    assert_eq!(s.origins.of(Key::MailHostPattern), Source::Default);
+    let file: FileConfig = toml::from_str("mail_host_pattern = \"mail.example.com\"").unwrap();
+    let err = Settings::resolve(global(), &ServeArgs::default(), file, &env_of(&[]))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("{domain}"), "{err}");
+}
+
+#[test]
+fn unknown_file_keys_are_refused() {
+    let err = toml::from_str::<FileConfig>("lisen = \"127.0.0.1:1\"").unwrap_err();
+    assert!(err.to_string().contains("lisen"), "{err}");
+}
+
+#[test]
+fn control_listener_stays_on_loopback_unless_allowed() {
+    let mut serve = ServeArgs {
+        control_listen: Some("0.0.0.0:8081".parse().unwrap()),
+        ..Default::default()
+    };
+    let err = Settings::resolve(global(), &serve, FileConfig::default(), &env_of(&[]))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("--control-allow-remote"), "{err}");
+    serve.control_allow_remote = true;
+    assert!(Settings::resolve(global(), &serve, FileConfig::default(), &env_of(&[])).is_ok());
+}
+
+#[test]
+fn secrets_come_from_env_or_a_file_but_not_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pw");
+    std::fs::write(&path, "from a file, twelve+\n").unwrap();
+    let p = path.to_str().unwrap();
+    let s = Settings::resolve(
+        global(),
+        &ServeArgs::default(),
+        FileConfig::default(),
+        &env_of(&[("INBOXGROVE_ADMIN_PASSWORD_FILE", p)]),
+    )
+    .unwrap();
+    assert_eq!(
+        s.admin_password.unwrap().secret().expose_secret(),
+        "from a file, twelve+"
+    );
+    let both = env_of(&[
+        ("INBOXGROVE_ADMIN_PASSWORD_FILE", p),
+        ("INBOXGROVE_ADMIN_PASSWORD", "direct password here"),
+    ]);
+    let err = Settings::resolve(
+        global(),
+        &ServeArgs::default(),
+        FileConfig::default(),
+        &both,
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(err, ConfigError::SecretTwice { .. }));
+    let short = env_of(&[("INBOXGROVE_ADMIN_PASSWORD", "short")]);
+    let err = Settings::resolve(
+        global(),
+        &ServeArgs::default(),
+        FileConfig::default(),
+        &short,
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().starts_with("admin_password:"), "{err}");
+    assert!(!err.to_string().contains("short"));
+}
