@@ -27,7 +27,9 @@ use support::cloudflare_double::CloudflareDouble;
 use support::dns_server::DnsServer;
 use support::zones::Zones;
 
+// This benchmark starts its server with its own remotes, not app::start.
 #[path = "common/app.rs"]
+#[allow(dead_code)]
 mod app;
 
 const DOMAINS: usize = 20;

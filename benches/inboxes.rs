@@ -6,9 +6,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use inboxgrove::clock::SystemClock;
-use inboxgrove::config::DomainArgs;
-use inboxgrove::server::Application;
 use serde_json::{Value, json};
 
 #[path = "common/app.rs"]
@@ -38,19 +35,8 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("temp dir");
-        let settings = app::settings(
-            dir.path(),
-            DomainArgs {
-                public_ipv4: Some("203.0.113.7".parse().expect("ip")),
-                ..Default::default()
-            },
-        );
-        let server = Application::build(&settings, Arc::new(SystemClock))
-            .await
-            .expect("app");
-        let base = format!("http://{}", server.public_addr());
-        let control = format!("http://{}/kumo/v1", server.control_addr());
-        tokio::spawn(server.run(std::future::pending()));
+        let app::Running { base, control } = app::start(dir.path()).await;
+        let control = format!("{control}/kumo/v1");
         let secret = std::fs::read_to_string(dir.path().join("kumo.secret"))
             .expect("secret")
             .trim()

@@ -3,11 +3,6 @@
 //! session cookie, as a browser asks for them. Target: p99 < 50 ms.
 //! Run with `cargo bench --bench web`; it prints its figures.
 
-use std::sync::Arc;
-
-use inboxgrove::clock::SystemClock;
-use inboxgrove::config::DomainArgs;
-use inboxgrove::server::Application;
 use serde_json::{Value, json};
 
 #[path = "common/app.rs"]
@@ -41,18 +36,7 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("temp dir");
-        let settings = app::settings(
-            dir.path(),
-            DomainArgs {
-                public_ipv4: Some("203.0.113.7".parse().expect("ip")),
-                ..Default::default()
-            },
-        );
-        let server = Application::build(&settings, Arc::new(SystemClock))
-            .await
-            .expect("app");
-        let base = format!("http://{}", server.public_addr());
-        tokio::spawn(server.run(std::future::pending()));
+        let base = app::start(dir.path()).await.base;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(64)

@@ -1,8 +1,11 @@
 //! Starting the appliance in-process for a benchmark.
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
+use inboxgrove::clock::SystemClock;
 use inboxgrove::config::{BootstrapArgs, DomainArgs, FileConfig, Global, ServeArgs, Settings};
+use inboxgrove::server::Application;
 use serde_json::{Value, json};
 
 pub const ADMIN: &str = "bench@example.com";
@@ -31,6 +34,35 @@ pub fn settings(dir: &std::path::Path, domains: DomainArgs) -> Settings {
         (k == "INBOXGROVE_ADMIN_PASSWORD").then(|| PASSWORD.to_owned())
     })
     .expect("settings")
+}
+
+/// A server running in `dir` with a public IPv4 set, so domains can be
+/// added.
+pub struct Running {
+    /// `http://host:port` of the public listener.
+    pub base: String,
+    /// `http://host:port` of the control listener.
+    #[allow(dead_code)] // the UI benchmark needs only the public listener
+    pub control: String,
+}
+
+pub async fn start(dir: &std::path::Path) -> Running {
+    let settings = settings(
+        dir,
+        DomainArgs {
+            public_ipv4: Some("203.0.113.7".parse().expect("ip")),
+            ..Default::default()
+        },
+    );
+    let server = Application::build(&settings, Arc::new(SystemClock))
+        .await
+        .expect("app");
+    let running = Running {
+        base: format!("http://{}", server.public_addr()),
+        control: format!("http://{}", server.control_addr()),
+    };
+    tokio::spawn(server.run(std::future::pending()));
+    running
 }
 
 /// The admin's access token.

@@ -167,6 +167,15 @@ fn slot_id(user: Uuid, tool: Tool) -> String {
     format!("{user}:{}", tool.as_str())
 }
 
+/// Where a saved key is sealed: bound to its user and tool.
+fn key_slot(row_id: &str) -> Slot<'_> {
+    Slot {
+        table: "integration_keys",
+        column: "key_sealed",
+        row_id,
+    }
+}
+
 fn parse_key(raw: &str) -> Result<SecretString, PushError> {
     let key = raw.trim();
     let invalid = |message: &str| PushError::Invalid {
@@ -242,14 +251,7 @@ impl Integrations {
             .skip(secret.chars().count().saturating_sub(4))
             .collect();
         let row = slot_id(user, tool);
-        let sealed = self.vault.seal(
-            Slot {
-                table: "integration_keys",
-                column: "key_sealed",
-                row_id: &row,
-            },
-            secret.as_bytes(),
-        );
+        let sealed = self.vault.seal(key_slot(&row), secret.as_bytes());
         let now = self.clock.now();
         let stored_hint = hint.clone();
         self.store
@@ -283,14 +285,7 @@ impl Integrations {
             .await?
             .ok_or(PushError::NoKey(tool))?;
         let row = slot_id(user, tool);
-        let opened = self.vault.open(
-            Slot {
-                table: "integration_keys",
-                column: "key_sealed",
-                row_id: &row,
-            },
-            &sealed,
-        )?;
+        let opened = self.vault.open(key_slot(&row), &sealed)?;
         Ok(SecretString::from(
             String::from_utf8_lossy(opened.expose_secret()).into_owned(),
         ))
