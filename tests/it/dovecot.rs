@@ -3,8 +3,8 @@
 //! running appliance: client → Dovecot → `inboxgrove checkpassword` →
 //! `/kumo/v1/auth`.
 
-use reqwest::{Method, StatusCode};
 use inboxgrove::dovecot::quota;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::domains::{World, world};
