@@ -175,7 +175,12 @@ local function cached(name, ttl, fn)
   })
 end
 
-local mailbox_info = cached('mailbox', '60 seconds', function(address)
+-- Existence and pausing bump the epoch, but a mailbox filling up does not:
+-- `full` is only as fresh as this TTL. So a mailbox at its quota is
+-- refused at most 10 seconds after its maildirsize says so (plus however
+-- late Dovecot's Maildir++ accounting is), for one lookup per recipient
+-- per 10 seconds.
+local mailbox_info = cached('mailbox', '10 seconds', function(address)
   local _, answer = control_json('GET', '/mailboxes/' .. segment(address))
   return answer
 end)
@@ -223,6 +228,15 @@ local function safe_maildir(relative)
     return nil
   end
   return relative:match '^%w[%w%.%-]*/%w[%w%.%-_]*$'
+end
+
+-- At its Maildir++ quota (the appliance reads maildirsize): a temporary
+-- failure, RFC 3463 X.2.2 "mailbox full", so the sender retries once the
+-- owner makes room instead of bouncing.
+local function refuse_if_full(box)
+  if box.full == true then
+    kumo.reject(452, '4.2.2 Mailbox full, try again later')
+  end
 end
 
 ---------------------------------------------------------------- SMTP AUTH
@@ -341,6 +355,7 @@ kumo.on('smtp_server_rcpt_to', function(recipient, conn_meta)
     -- Paused mailboxes come back; let the sender retry (RFC 3463 X.2.1).
     kumo.reject(450, '4.2.1 Mailbox disabled, try again later')
   end
+  refuse_if_full(box)
 end)
 
 ---------------------------------------------------------------- submission
@@ -420,6 +435,8 @@ local function arrived(msg)
   if not (box.exists and box.active) then
     kumo.reject(550, '5.1.1 No such mailbox here')
   end
+  -- Again at DATA: the mailbox may have filled since RCPT TO.
+  refuse_if_full(box)
   local relative = safe_maildir(box.maildir)
   if relative == nil then
     kumo.log_error('inboxgrove: refusing maildir ' .. tostring(box.maildir))

@@ -17,6 +17,9 @@ use serde::Deserialize;
 use crate::settings::{MailHostPattern, Origins, parse_timezone};
 use crate::types::{EmailAddress, Password};
 
+mod mail;
+pub use mail::{MailArgs, MailSettings};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read the config file {path}: {source}")]
@@ -72,6 +75,8 @@ pub struct FileConfig {
     pub dmarc_quarantine_after_days: Option<u32>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub mail_root: Option<PathBuf>,
+    pub mailbox_quota: Option<String>,
     pub instantly_api_url: Option<String>,
     pub smartlead_api_url: Option<String>,
     pub replyio_api_url: Option<String>,
@@ -138,6 +143,8 @@ pub struct ServeArgs {
     pub tls: TlsArgs,
     #[command(flatten)]
     pub sequencers: SequencerArgs,
+    #[command(flatten)]
+    pub mail: MailArgs,
 }
 
 /// The certificate the mail services present (Dovecot's IMAP for now).
@@ -326,6 +333,8 @@ pub struct Settings {
     /// The configured certificate and key; `None`: the self-signed pair.
     pub tls: Option<(PathBuf, PathBuf)>,
     pub sequencers: SequencerUrls,
+    /// The maildirs and each one's quota.
+    pub mail: MailSettings,
 }
 
 /// The global flags, already merged with their environment variables by
@@ -352,6 +361,7 @@ impl Settings {
         let env_token = secret("CLOUDFLARE_API_TOKEN", env)?;
         let origins =
             Origins::of_config(&serve.domains, &serve.timezone, &file, env_token.is_some());
+        let mail = MailSettings::resolve(&serve.mail, file.mail_root, file.mailbox_quota)?;
         let admin_email = match serve.bootstrap.admin_email.clone().or(file.admin_email) {
             Some(raw) => Some(EmailAddress::parse(&raw).map_err(|e| ConfigError::Invalid {
                 setting: "admin_email",
@@ -488,6 +498,7 @@ impl Settings {
             domains,
             origins,
             sequencers,
+            mail,
         };
         if !settings.control_allow_remote && !settings.control_listen.ip().is_loopback() {
             return Err(ConfigError::Invalid {

@@ -323,6 +323,7 @@ impl Application {
             epoch,
             settings: core.live.clone(),
             public_url: public_url.clone(),
+            mail: settings.mail.clone(),
         });
 
         let state = AppState {

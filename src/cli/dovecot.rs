@@ -10,7 +10,7 @@ use clap::Args;
 
 use crate::config::{ServeArgs, Settings};
 use crate::dovecot::checkpassword::{self, Control, Verdict};
-use crate::dovecot::render::{self, Params, Quota};
+use crate::dovecot::render::{self, Params};
 use crate::dovecot::{DovecotError, tls};
 
 #[derive(Debug, Args)]
@@ -23,6 +23,8 @@ pub struct DovecotConfigCli {
 }
 
 /// Where Dovecot runs; the defaults are Debian's and the installed paths.
+/// The mail root and quota are the server's settings (`--mail-root`,
+/// `--mailbox-quota`), so Dovecot and deliveries use the same ones.
 #[derive(Debug, Clone, Args)]
 pub struct DovecotArgs {
     /// Addresses Dovecot listens on, Dovecot syntax
@@ -50,18 +52,12 @@ pub struct DovecotArgs {
     pub mail_user: String,
     #[arg(long, default_value = "inboxgrove-mail")]
     pub mail_group: String,
-    /// KumoMTA's mail_root: <mail-root>/<domain>/<user>/Maildir
-    #[arg(long, default_value = "/var/lib/inboxgrove/mail")]
-    pub mail_root: PathBuf,
     /// The inboxgrove binary Dovecot runs [default: this one]
     #[arg(long)]
     pub binary: Option<PathBuf>,
     /// A copy of <data-dir>/kumo.secret readable by Dovecot's auth process
     #[arg(long, default_value = "/etc/dovecot/inboxgrove.secret")]
     pub secret_file: PathBuf,
-    /// Storage quota of each mailbox, e.g. 1G, 512M
-    #[arg(long, env = "INBOXGROVE_IMAP_QUOTA", default_value = "1G")]
-    pub quota: Quota,
 }
 
 /// Prints the configuration for these settings, making the self-signed
@@ -101,13 +97,13 @@ pub fn config(args: &DovecotArgs, settings: &Settings) -> anyhow::Result<()> {
         login_user: args.login_user.clone(),
         mail_user: args.mail_user.clone(),
         mail_group: args.mail_group.clone(),
-        mail_root: args.mail_root.clone(),
+        mail_root: settings.mail.root.clone(),
         binary,
         control_url: format!("http://{control}"),
         secret_file: args.secret_file.clone(),
         ssl_cert: std::path::absolute(ssl_cert)?,
         ssl_key: std::path::absolute(ssl_key)?,
-        quota: args.quota.clone(),
+        quota: settings.mail.quota.clone(),
     };
     print!("{}", render::render(&params)?);
     Ok(())

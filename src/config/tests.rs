@@ -147,3 +147,39 @@ fn secrets_come_from_env_or_a_file_but_not_both() {
     assert!(err.to_string().starts_with("admin_password:"), "{err}");
     assert!(!err.to_string().contains("short"));
 }
+
+#[test]
+fn the_mail_root_and_quota_come_from_flags_the_file_or_defaults() {
+    let s = Settings::resolve(
+        global(),
+        &ServeArgs::default(),
+        FileConfig::default(),
+        &env_of(&[]),
+    )
+    .unwrap();
+    assert_eq!(s.mail.root, PathBuf::from("/var/lib/inboxgrove/mail"));
+    assert_eq!(s.mail.quota.bytes(), 1 << 30);
+    let file: FileConfig =
+        toml::from_str("mail_root = \"/srv/mail\"\nmailbox_quota = \"512M\"").unwrap();
+    let s = Settings::resolve(global(), &ServeArgs::default(), file, &env_of(&[])).unwrap();
+    assert_eq!(s.mail.root, PathBuf::from("/srv/mail"));
+    assert_eq!(s.mail.quota.as_dovecot(), "512M");
+    let serve = ServeArgs {
+        mail: MailArgs {
+            mail_root: None,
+            mailbox_quota: Some("2G".parse().unwrap()),
+        },
+        ..Default::default()
+    };
+    let file: FileConfig = toml::from_str("mailbox_quota = \"512M\"").unwrap();
+    let s = Settings::resolve(global(), &serve, file, &env_of(&[])).unwrap();
+    assert_eq!(s.mail.quota.bytes(), 2 << 30);
+    for bad in ["mail_root = \"mail\"", "mailbox_quota = \"lots\""] {
+        let file: FileConfig = toml::from_str(bad).unwrap();
+        let err = Settings::resolve(global(), &ServeArgs::default(), file, &env_of(&[]))
+            .err()
+            .unwrap();
+        let setting = bad.split(' ').next().unwrap();
+        assert!(err.to_string().starts_with(setting), "{err}");
+    }
+}

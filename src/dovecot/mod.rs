@@ -12,10 +12,12 @@
 //! a passwd-file or an exported argon2 hash list would have to be rewritten
 //! on every change and would duplicate the pause/delete rules.
 //!
-//! [`render`] writes the Dovecot configuration and [`tls`] the self-signed
-//! certificate used until a real one is configured.
+//! [`render`] writes the Dovecot configuration, [`tls`] the self-signed
+//! certificate used until a real one is configured, and [`quota`] reads the
+//! Maildir++ usage both Dovecot and deliveries are held to.
 
 pub mod checkpassword;
+pub mod quota;
 pub mod render;
 pub mod tls;
 

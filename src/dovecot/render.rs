@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use super::DovecotError;
+use super::quota::Quota;
 
 const TEMPLATE: &str = include_str!("../../packaging/dovecot/dovecot.conf.in");
 
@@ -34,43 +35,6 @@ pub struct Params {
     pub ssl_cert: PathBuf,
     pub ssl_key: PathBuf,
     pub quota: Quota,
-}
-
-/// A storage quota as Dovecot's `quota_rule` writes it: a number with an
-/// optional unit, `1G`, `512M`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Quota(String);
-
-impl Quota {
-    pub fn parse(raw: &str) -> Result<Self, DovecotError> {
-        let s = raw.trim().to_ascii_uppercase();
-        let digits = s.trim_end_matches(['K', 'M', 'G', 'T']);
-        let unit_len = s.len() - digits.len();
-        if digits.is_empty() || unit_len > 1 || !digits.chars().all(|c| c.is_ascii_digit()) {
-            return Err(DovecotError::Invalid(format!(
-                "quota {raw:?} must be a size like 1G, 512M or 2048K"
-            )));
-        }
-        if digits.chars().all(|c| c == '0') {
-            return Err(DovecotError::Invalid(
-                "quota must be above zero (a mailbox needs room for mail)".into(),
-            ));
-        }
-        Ok(Self(s))
-    }
-}
-
-impl Default for Quota {
-    fn default() -> Self {
-        Self("1G".into())
-    }
-}
-
-impl std::str::FromStr for Quota {
-    type Err = DovecotError;
-    fn from_str(s: &str) -> Result<Self, DovecotError> {
-        Self::parse(s)
-    }
 }
 
 /// A value goes into the file as it is: Dovecot splits the checkpassword
@@ -133,7 +97,7 @@ pub fn render(p: &Params) -> Result<String, DovecotError> {
         ("secret_file", path("secret file", &p.secret_file)?),
         ("ssl_cert", path("TLS certificate", &p.ssl_cert)?),
         ("ssl_key", path("TLS key", &p.ssl_key)?),
-        ("quota", p.quota.0.clone()),
+        ("quota", p.quota.as_dovecot().to_owned()),
     ];
     let mut out = TEMPLATE.to_owned();
     for (key, value) in values {
@@ -179,6 +143,7 @@ mod tests {
         ));
         assert!(text.contains("home=/var/lib/inboxgrove/mail/%d/%n\n"));
         assert!(text.contains("quota_rule = *:storage=1G\n"));
+        assert!(text.contains("quota = maildir:User quota\n"));
         assert!(text.contains("ssl = required\n"));
         assert!(text.contains("    port = 993\n"));
         for folder in ["Sent", "Drafts", "Junk", "Trash", "Archive"] {
@@ -203,14 +168,5 @@ mod tests {
         let mut p = params();
         p.listen = "0.0.0.0\n!include /etc/passwd".into();
         assert!(render(&p).is_err());
-    }
-
-    #[test]
-    fn quotas_are_sizes() {
-        assert_eq!(Quota::parse("512m").unwrap(), Quota("512M".into()));
-        assert_eq!(Quota::parse("2048").unwrap(), Quota("2048".into()));
-        for bad in ["", "G", "1GB", "-1G", "0", "1.5G"] {
-            assert!(Quota::parse(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -30,6 +30,8 @@ use crate::api::extract::{ApiJson, bearer};
 use crate::api::with_common_layers;
 use crate::audit;
 use crate::clock::SharedClock;
+use crate::config::MailSettings;
+use crate::dovecot::quota;
 use crate::inboxes::datasource::Datasource;
 use crate::settings::LiveSettings;
 use crate::store::{self, Store};
@@ -65,6 +67,8 @@ pub struct Control {
     /// Whose midnight starts each mailbox's sending day (read at use
     /// time: an admin may change it while the server runs).
     pub settings: Arc<LiveSettings>,
+    /// The maildirs, whose Maildir++ usage says whether a mailbox is full.
+    pub mail: MailSettings,
 }
 
 impl Control {
@@ -99,6 +103,17 @@ impl Control {
         if let Err(e) = audit::record(&self.store, &self.clock, entry).await {
             tracing::warn!(error = %e, "could not audit a refused mailbox login");
         }
+    }
+
+    /// Whether the mailbox is at its quota, from the `maildirsize` Dovecot
+    /// keeps (blocking I/O, so off the async workers). A read that fails
+    /// counts as not full, as [`quota::is_full`] explains.
+    async fn is_full(&self, domain: &str, local: &str) -> bool {
+        let path = quota::maildirsize_path(&self.mail.root, domain, local);
+        let limit = self.mail.quota.clone();
+        tokio::task::spawn_blocking(move || quota::is_full(&path, &limit))
+            .await
+            .unwrap_or(false)
     }
 
     /// Messages `mailbox` has sent today (0 if the store does not answer:
@@ -237,11 +252,14 @@ async fn mailbox(State(c): State<Arc<Control>>, UrlPath(address): UrlPath<String
         return Json(json!({ "exists": false, "active": false }));
     };
     let sent = c.sent_today(e.mailbox_id).await;
+    let full = c.is_full(&e.domain, &e.username).await;
     Json(json!({
         "exists": true,
         "active": e.is_active(),
         "daily_limit": e.daily_limit,
         "sent_today": sent,
+        // At the Maildir++ quota: the policy answers 452 4.2.2.
+        "full": full,
         // Relative to the mail root; both parts are validated names, so
         // they cannot climb out of it.
         "maildir": format!("{}/{}", e.domain, e.username),

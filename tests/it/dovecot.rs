@@ -3,6 +3,7 @@
 //! running appliance: client → Dovecot → `inboxgrove checkpassword` →
 //! `/kumo/v1/auth`.
 
+use inboxgrove::dovecot::quota;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -160,6 +161,13 @@ async fn dovecot_serves_generated_mailboxes_over_tls_with_their_folders_and_mail
         .command("SEARCH HEADER Message-ID <warm-7@example.org>")
         .await;
     assert!(found.text().contains("* SEARCH 2"), "{found:?}");
+    // Dovecot's Maildir++ quota counted the APPEND in maildirsize, in the
+    // format InboxGrove reads to refuse deliveries to a full mailbox.
+    let maildirsize = d.maildir(&email).join("maildirsize");
+    let text = std::fs::read_to_string(&maildirsize).unwrap();
+    assert!(text.starts_with("1073741824S"), "{text}");
+    let used = quota::read_usage(&maildirsize).unwrap();
+    assert!(used > 0 && used <= warm.len() as u64, "{used} in {text}");
     imap.logout().await;
 
     // A wrong password is refused.

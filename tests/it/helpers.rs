@@ -3,7 +3,7 @@ use std::sync::Arc;
 use chrono::DateTime;
 use inboxgrove::clock::{ManualClock, SharedClock, SystemClock};
 use inboxgrove::config::{
-    BootstrapArgs, DomainArgs, FileConfig, Global, SequencerArgs, ServeArgs, Settings,
+    BootstrapArgs, DomainArgs, FileConfig, Global, MailArgs, SequencerArgs, ServeArgs, Settings,
 };
 use inboxgrove::domains::service::ProviderFactory;
 use inboxgrove::jobs::Scheduler;
@@ -73,6 +73,11 @@ pub fn settings(dir: &std::path::Path, opts: &Options) -> Settings {
         kumo_http_url: opts.kumo_http_url.clone(),
         timezone: opts.timezone.clone(),
         sequencers: opts.sequencers.clone(),
+        // Inside the data dir, so each test has its own maildirs.
+        mail: MailArgs {
+            mail_root: Some(dir.join("mail")),
+            mailbox_quota: None,
+        },
         ..Default::default()
     };
     let global = Global {
@@ -139,6 +144,21 @@ pub fn manual_clock() -> Arc<ManualClock> {
 }
 
 impl TestApp {
+    /// Writes the Maildir++ `maildirsize` Dovecot would keep for `email`
+    /// in this server's mail root.
+    pub fn write_maildirsize(&self, email: &str, text: &str) {
+        let (local, domain) = email.split_once('@').unwrap();
+        let maildir = self
+            .dir
+            .path()
+            .join("mail")
+            .join(domain)
+            .join(local)
+            .join("Maildir");
+        std::fs::create_dir_all(&maildir).unwrap();
+        std::fs::write(maildir.join("maildirsize"), text).unwrap();
+    }
+
     /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) -> TempDir {
         if let Some(tx) = self.stop.take() {

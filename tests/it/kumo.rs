@@ -487,6 +487,35 @@ async fn the_sending_day_follows_the_configured_time_zone() {
     assert_eq!(send().await.1["allow"], true);
 }
 
+#[tokio::test]
+async fn a_mailbox_is_full_once_its_maildirsize_reaches_the_quota() {
+    let (app, _, email) = one_mailbox(Default::default(), "full.test", 50).await;
+    let kumo = Control::of(&app);
+    let full = async |address: &str| {
+        let (status, answer) = kumo
+            .call(Method::GET, &format!("/mailboxes/{address}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        answer["full"].clone()
+    };
+    // No maildirsize yet: nothing delivered, nothing used.
+    assert_eq!(full(&email).await, false);
+    // Maildir++: the limit line, then `<bytes> <messages>` deltas; the
+    // default quota is 1 GiB.
+    app.write_maildirsize(&email, "1073741824S\n1073741823 9\n");
+    assert_eq!(full(&email).await, false);
+    app.write_maildirsize(&email, "1073741824S\n1073741823 9\n1 1\n");
+    assert_eq!(full(&email).await, true);
+    assert_eq!(full(&email.to_uppercase()).await, true);
+    app.write_maildirsize(&email, "1073741824S\n1073741823 9\n1 1\n-1 -1\n");
+    assert_eq!(full(&email).await, false);
+    // A broken file is taken as not full (and logged), not as a refusal.
+    app.write_maildirsize(&email, "1073741824S\n9999999999 lots\n");
+    assert_eq!(full(&email).await, false);
+    // Unknown addresses answer as before.
+    assert_eq!(full("ghost@full.test").await, Value::Null);
+}
+
 /// A server with `opts`, one manual domain and one mailbox on it; returns
 /// the server, the mailbox's id and its address.
 async fn one_mailbox(

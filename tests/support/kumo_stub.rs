@@ -227,6 +227,13 @@ impl KumoStub {
         self.calls.lock().unwrap().clone()
     }
 
+    /// Moves the memoize caches' clock `seconds` on, expiring what their
+    /// TTL says has expired.
+    pub fn advance(&self, seconds: u64) {
+        let now: u64 = self.stub.get("clock").unwrap();
+        self.stub.set("clock", now + seconds).unwrap();
+    }
+
     /// `kumo.bump_config_epoch()`.
     pub fn bump_epoch(&self) {
         let kumo: LuaTable = self.stub.get("kumo").unwrap();

@@ -89,3 +89,45 @@ async fn inbound_mail_reaches_only_live_mailboxes_in_their_own_maildir() {
         (451, "4.3.0 Mailbox lookup failed, try again later")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailbox_at_its_quota_is_refused_for_now_at_rcpt_and_at_data() {
+    let w = world().await;
+    let boxes = mailboxes(&w, "quota.test", 2, 50).await;
+    let (under, full) = (&boxes[0], &boxes[1]);
+    const FULL: (u16, &str) = (452, "4.2.2 Mailbox full, try again later");
+    // Maildir++ as Dovecot writes it; the default quota is 1 GiB.
+    w.app
+        .write_maildirsize(&under.email, "1073741824S\n1073741000 20\n");
+    w.app
+        .write_maildirsize(&full.email, "1073741824S\n1073741000 20\n824 1\n");
+    let stub = policy(&w);
+    let mx = inbound(&stub);
+    let rcpt = |email: &str| stub.fire("smtp_server_rcpt_to", (stub.address(email), mx.clone()));
+    let data = |email: &str| {
+        let msg = stub.message(
+            json!({ "sender": "prospect@example.net", "recipients": [email],
+                    "headers": [["From", "prospect@example.net"]] }),
+            &mx,
+        );
+        stub.fire("smtp_server_message_received", (msg, mx.clone()))
+    };
+
+    assert!(returned_nil(&rcpt(&under.email)));
+    assert!(returned_nil(&data(&under.email)));
+    assert_eq!(rcpt(&full.email).rejected(), FULL);
+    assert_eq!(data(&full.email).rejected(), FULL);
+
+    // Filling up bumps no epoch: the cached answer stands for the
+    // mailbox cache's TTL (10 seconds), then the mailbox is refused.
+    w.app
+        .write_maildirsize(&under.email, "1073741824S\n1073741000 20\n2000 1\n");
+    assert!(returned_nil(&rcpt(&under.email)));
+    stub.advance(10);
+    assert_eq!(rcpt(&under.email).rejected(), FULL);
+    // An expunge (a negative delta) makes room again.
+    w.app
+        .write_maildirsize(&full.email, "1073741824S\n1073741000 20\n824 1\n-5000 -1\n");
+    stub.advance(10);
+    assert!(returned_nil(&rcpt(&full.email)));
+}
