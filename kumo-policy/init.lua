@@ -177,9 +177,9 @@ end
 
 -- Existence and pausing bump the epoch, but a mailbox filling up does not:
 -- `full` is only as fresh as this TTL. So a mailbox at its quota is
--- refused at most 10 seconds after its maildirsize says so (plus however
--- late Dovecot's Maildir++ accounting is), for one lookup per recipient
--- per 10 seconds.
+-- refused at most 10 seconds after it fills (the appliance counts the
+-- messages on disk as well as Dovecot's maildirsize), for one lookup per
+-- recipient per 10 seconds.
 local mailbox_info = cached('mailbox', '10 seconds', function(address)
   local _, answer = control_json('GET', '/mailboxes/' .. segment(address))
   return answer
@@ -230,7 +230,7 @@ local function safe_maildir(relative)
   return relative:match '^%w[%w%.%-]*/%w[%w%.%-_]*$'
 end
 
--- At its Maildir++ quota (the appliance reads maildirsize): a temporary
+-- At its quota (the appliance reads maildirsize and the maildir): a temporary
 -- failure, RFC 3463 X.2.2 "mailbox full", so the sender retries once the
 -- owner makes room instead of bouncing.
 local function refuse_if_full(box)

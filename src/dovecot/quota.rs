@@ -6,8 +6,10 @@
 //! line with the limit (`1073741824S` or `1073741824S,1000C`), then one
 //! `<bytes> <messages>` line per change, negative after an expunge. The
 //! usage is the sum of those lines. KumoMTA delivers into the maildir
-//! itself, past Dovecot, so InboxGrove reads the same file and the policy
-//! refuses mail for a full mailbox before it is written.
+//! itself, past Dovecot, and does not add its deliveries to that file, so
+//! the usage InboxGrove checks is the larger of the file's sum and the
+//! bytes of the messages actually in the maildir; the policy refuses mail
+//! for a full mailbox before it is written.
 
 use std::path::{Path, PathBuf};
 
@@ -108,13 +110,48 @@ pub fn used_bytes(text: &str) -> Result<u64, DovecotError> {
     Ok(u64::try_from(total.max(0)).unwrap_or(u64::MAX))
 }
 
-/// The `maildirsize` of the mailbox `<local>@<domain>`.
-pub fn maildirsize_path(mail_root: &Path, domain: &str, local: &str) -> PathBuf {
-    mail_root
-        .join(domain)
-        .join(local)
-        .join("Maildir")
-        .join("maildirsize")
+/// The `Maildir` of the mailbox `<local>@<domain>`.
+pub fn maildir_path(mail_root: &Path, domain: &str, local: &str) -> PathBuf {
+    mail_root.join(domain).join(local).join("Maildir")
+}
+
+/// Bytes of the messages in a maildir: the files in `new/` and `cur/` of
+/// the inbox and of every folder (Maildir++ folders are `.Name`
+/// directories beside them). `tmp/` holds deliveries not yet finished.
+/// A mailbox that never had mail has no maildir and uses nothing.
+pub fn walk_usage(maildir: &Path) -> std::io::Result<u64> {
+    let mut folders = vec![maildir.to_owned()];
+    match std::fs::read_dir(maildir) {
+        Ok(entries) => {
+            for entry in entries {
+                let entry = entry?;
+                if entry.file_name().to_string_lossy().starts_with('.')
+                    && entry.file_type()?.is_dir()
+                {
+                    folders.push(entry.path());
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    }
+    let mut total = 0u64;
+    for folder in folders {
+        for sub in ["new", "cur"] {
+            let entries = match std::fs::read_dir(folder.join(sub)) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                let meta = entry?.metadata()?;
+                if meta.is_file() {
+                    total = total.saturating_add(meta.len());
+                }
+            }
+        }
+    }
+    Ok(total)
 }
 
 /// Bytes used by the mailbox whose `maildirsize` is at `path`; a mailbox
@@ -132,19 +169,20 @@ pub fn read_usage(path: &Path) -> Result<u64, DovecotError> {
     }
 }
 
-/// Whether the mailbox is at or over its quota. Blocking file I/O. A file
-/// that cannot be read counts as not full, with a warning: Dovecot rewrites
-/// a broken `maildirsize` at its next recalculation (Maildir++), and
-/// refusing every delivery meanwhile would lose more than a few messages
-/// over the quota would.
-pub fn is_full(path: &Path, quota: &Quota) -> bool {
-    match read_usage(path) {
-        Ok(used) => used >= quota.bytes(),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read a mailbox's quota usage; taking it as not full");
-            false
-        }
-    }
+/// Whether the mailbox in `maildir` is at or over its quota. Blocking file
+/// I/O. A `maildirsize` that cannot be read counts as nothing used, with a
+/// warning: Dovecot rewrites a broken file at its next recalculation
+/// (Maildir++), and the messages on disk are still counted.
+pub fn is_full(maildir: &Path, quota: &Quota) -> bool {
+    let counted = read_usage(&maildir.join("maildirsize")).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot read a mailbox's maildirsize; counting only its files");
+        0
+    });
+    let on_disk = walk_usage(maildir).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, path = %maildir.display(), "cannot measure a maildir");
+        0
+    });
+    counted.max(on_disk) >= quota.bytes()
 }
 
 #[cfg(test)]
@@ -200,19 +238,49 @@ mod tests {
     #[test]
     fn a_missing_file_is_empty_and_a_broken_one_is_not_full() {
         let dir = tempfile::tempdir().unwrap();
-        let path = maildirsize_path(dir.path(), "grove.test", "ana");
-        assert!(path.ends_with("grove.test/ana/Maildir/maildirsize"));
+        let maildir = maildir_path(dir.path(), "grove.test", "ana");
+        assert!(maildir.ends_with("grove.test/ana/Maildir"));
+        let path = maildir.join("maildirsize");
         assert_eq!(read_usage(&path).unwrap(), 0);
         let quota = Quota::parse("1K").unwrap();
-        assert!(!is_full(&path, &quota));
+        assert!(!is_full(&maildir, &quota));
 
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, "1024S\n1000 1\n").unwrap();
-        assert!(!is_full(&path, &quota));
+        assert!(!is_full(&maildir, &quota));
         std::fs::write(&path, "1024S\n1000 1\n24 1\n").unwrap();
-        assert!(is_full(&path, &quota), "at the quota is full");
+        assert!(is_full(&maildir, &quota), "at the quota is full");
         std::fs::write(&path, "1024S\nnot a line\n").unwrap();
         assert!(read_usage(&path).is_err());
-        assert!(!is_full(&path, &quota));
+        assert!(!is_full(&maildir, &quota));
+    }
+
+    #[test]
+    fn messages_on_disk_count_in_every_folder_but_not_in_tmp() {
+        let dir = tempfile::tempdir().unwrap();
+        let maildir = dir.path().join("Maildir");
+        assert_eq!(walk_usage(&maildir).unwrap(), 0, "no maildir yet");
+        let put = |rel: &str, bytes: usize| {
+            let path = maildir.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, vec![b'x'; bytes]).unwrap();
+        };
+        put("new/1.kumo", 1000);
+        put("cur/2.dovecot:2,S", 500);
+        put(".Junk/cur/3:2,", 24);
+        put("tmp/4.partial", 10_000);
+        put("dovecot.index.log", 7_000);
+        assert_eq!(walk_usage(&maildir).unwrap(), 1524);
+        let quota = Quota::parse("1K").unwrap();
+        assert!(
+            is_full(&maildir, &quota),
+            "1524 bytes on disk, none counted"
+        );
+        std::fs::write(maildir.join("maildirsize"), "1024S\n20 1\n").unwrap();
+        assert!(is_full(&maildir, &quota), "the larger of the two counts");
+        let roomy = Quota::parse("2K").unwrap();
+        assert!(!is_full(&maildir, &roomy));
+        std::fs::write(maildir.join("maildirsize"), "2048S\n2048 9\n").unwrap();
+        assert!(is_full(&maildir, &roomy), "Dovecot's own count still binds");
     }
 }

@@ -105,11 +105,11 @@ impl Control {
         }
     }
 
-    /// Whether the mailbox is at its quota, from the `maildirsize` Dovecot
-    /// keeps (blocking I/O, so off the async workers). A read that fails
-    /// counts as not full, as [`quota::is_full`] explains.
+    /// Whether the mailbox is at its quota, from Dovecot's `maildirsize`
+    /// and the messages on disk (blocking I/O, so off the async workers),
+    /// as [`quota::is_full`] explains.
     async fn is_full(&self, domain: &str, local: &str) -> bool {
-        let path = quota::maildirsize_path(&self.mail.root, domain, local);
+        let path = quota::maildir_path(&self.mail.root, domain, local);
         let limit = self.mail.quota.clone();
         tokio::task::spawn_blocking(move || quota::is_full(&path, &limit))
             .await

@@ -488,7 +488,7 @@ async fn the_sending_day_follows_the_configured_time_zone() {
 }
 
 #[tokio::test]
-async fn a_mailbox_is_full_once_its_maildirsize_reaches_the_quota() {
+async fn a_mailbox_is_full_once_its_maildirsize_or_its_messages_reach_the_quota() {
     let (app, _, email) = one_mailbox(Default::default(), "full.test", 50).await;
     let kumo = Control::of(&app);
     let full = async |address: &str| {
@@ -512,6 +512,21 @@ async fn a_mailbox_is_full_once_its_maildirsize_reaches_the_quota() {
     // A broken file is taken as not full (and logged), not as a refusal.
     app.write_maildirsize(&email, "1073741824S\n9999999999 lots\n");
     assert_eq!(full(&email).await, false);
+    // KumoMTA's deliveries never reach maildirsize: the messages on disk
+    // count too. A sparse file has the size of a 1 GiB message, not its
+    // disk use.
+    let (local, domain) = email.split_once('@').unwrap();
+    let new = app
+        .dir
+        .path()
+        .join("mail")
+        .join(domain)
+        .join(local)
+        .join("Maildir/new");
+    std::fs::create_dir_all(&new).unwrap();
+    let delivered = std::fs::File::create(new.join("1900000000.kumo.msg")).unwrap();
+    delivered.set_len(1 << 30).unwrap();
+    assert_eq!(full(&email).await, true);
     // Unknown addresses answer as before.
     assert_eq!(full("ghost@full.test").await, Value::Null);
 }
