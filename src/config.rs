@@ -14,6 +14,7 @@ use clap::Args;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::domains::name::DomainName;
 use crate::settings::{MailHostPattern, Origins, parse_timezone};
 use crate::types::{EmailAddress, Password};
 
@@ -407,7 +408,19 @@ impl Settings {
             public_ipv4: d.public_ipv4.or(file.public_ipv4),
             public_ipv6: d.public_ipv6.or(file.public_ipv6),
             mail_host_pattern,
-            tracking_host: d.tracking_host.clone().or(file.tracking_host),
+            // Checked like a value saved at run time: a host name.
+            tracking_host: match d.tracking_host.clone().or(file.tracking_host) {
+                Some(raw) => Some(
+                    DomainName::parse(&raw)
+                        .map_err(|e| ConfigError::Invalid {
+                            setting: "tracking_host",
+                            message: e.0,
+                        })?
+                        .as_str()
+                        .to_owned(),
+                ),
+                None => None,
+            },
             cloudflare_api_url: d
                 .cloudflare_api_url
                 .clone()

@@ -183,3 +183,22 @@ fn the_mail_root_and_quota_come_from_flags_the_file_or_defaults() {
         assert!(err.to_string().starts_with(setting), "{err}");
     }
 }
+
+#[test]
+fn a_tracking_host_from_the_file_is_a_checked_host_name() {
+    let resolve = |host: &str| {
+        let file: FileConfig = toml::from_str(&format!("tracking_host = {host:?}")).unwrap();
+        Settings::resolve(global(), &ServeArgs::default(), file, &env_of(&[]))
+    };
+    let s = resolve("Track.Example.COM.").unwrap();
+    assert_eq!(
+        s.domains.tracking_host.as_deref(),
+        Some("track.example.com")
+    );
+    for bad in ["not a host", "<b>", "192.0.2.1"] {
+        match resolve(bad) {
+            Err(ConfigError::Invalid { setting, .. }) => assert_eq!(setting, "tracking_host"),
+            other => panic!("{bad}: {:?}", other.map(|_| ())),
+        }
+    }
+}
