@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[path = "common/app.rs"]
 mod app;
@@ -32,19 +32,6 @@ use load::{measure, report};
 
 const MAILBOXES: usize = 20;
 
-async fn post(client: &reqwest::Client, url: &str, token: &str, body: Value) -> Value {
-    client
-        .post(url)
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .expect("post")
-        .json()
-        .await
-        .expect("json")
-}
-
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
@@ -58,14 +45,14 @@ fn main() {
         let app::Running { base, control } = app::start(dir.path()).await;
         let client = reqwest::Client::new();
         let token = app::login(&client, &base).await;
-        let domain = post(
+        let domain = app::post(
             &client,
             &format!("{base}/api/v1/domains/add"),
             &token,
             json!({ "domain_name": "imapbench.test" }),
         )
         .await;
-        let created = post(
+        let created = app::post(
             &client,
             &format!("{base}/api/v1/inboxes/bulk"),
             &token,

@@ -15,19 +15,6 @@ mod load;
 
 use load::{measure, report};
 
-async fn post(client: &reqwest::Client, url: &str, token: &str, body: Value) -> Value {
-    client
-        .post(url)
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .expect("post")
-        .json()
-        .await
-        .expect("json")
-}
-
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
@@ -55,9 +42,9 @@ fn main() {
         );
         let mut all: Vec<(String, String)> = Vec::new();
         for (i, quantity) in [50, 50, 50, 1000].into_iter().enumerate() {
-            let domain = post(&client, &add, &token, json!({ "domain_name": format!("bulk{i}.test") })).await;
+            let domain = app::post(&client, &add, &token, json!({ "domain_name": format!("bulk{i}.test") })).await;
             let started = Instant::now();
-            let created = post(
+            let created = app::post(
                 &client,
                 &bulk_url,
                 &token,

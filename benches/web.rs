@@ -3,7 +3,7 @@
 //! session cookie, as a browser asks for them. Target: p99 < 50 ms.
 //! Run with `cargo bench --bench web`; it prints its figures.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[path = "common/app.rs"]
 mod app;
@@ -43,26 +43,20 @@ fn main() {
             .build()
             .expect("client");
         let token = app::login(&client, &base).await;
-        let domain: Value = client
-            .post(format!("{base}/api/v1/domains/add"))
-            .bearer_auth(&token)
-            .json(&json!({ "domain_name": "ui.test" }))
-            .send()
-            .await
-            .expect("add")
-            .json()
-            .await
-            .expect("json");
-        let created: Value = client
-            .post(format!("{base}/api/v1/inboxes/bulk"))
-            .bearer_auth(&token)
-            .json(&json!({ "domain_id": domain["domain_id"], "quantity": 1000 }))
-            .send()
-            .await
-            .expect("bulk")
-            .json()
-            .await
-            .expect("json");
+        let domain = app::post(
+            &client,
+            &format!("{base}/api/v1/domains/add"),
+            &token,
+            json!({ "domain_name": "ui.test" }),
+        )
+        .await;
+        let created = app::post(
+            &client,
+            &format!("{base}/api/v1/inboxes/bulk"),
+            &token,
+            json!({ "domain_id": domain["domain_id"], "quantity": 1000 }),
+        )
+        .await;
         assert_eq!(created["created_count"], 1000, "{created}");
         let cookie = sign_in(&client, &base).await;
 

@@ -65,6 +65,20 @@ pub async fn start(dir: &std::path::Path) -> Running {
     running
 }
 
+/// A JSON POST with a bearer token; the answer's JSON.
+pub async fn post(client: &reqwest::Client, url: &str, token: &str, body: Value) -> Value {
+    client
+        .post(url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json")
+}
+
 /// The admin's access token.
 pub async fn login(client: &reqwest::Client, base: &str) -> String {
     let tokens: Value = client
