@@ -190,10 +190,26 @@ local domain_hosted = cached('domain', '5 minutes', function(domain)
   return answer.hosted == true
 end)
 
--- A signer per domain; KumoMTA caches the parsed key behind it too (fact
--- sheet §4, signing with a key fetched at run time, option 1).
-local dkim_signer = cached('dkim', '5 minutes', function(domain)
+-- The domain's key material, not a signer: kumo.memoize copies a result
+-- out of Lua, and it can copy only strings, numbers, booleans, tables of
+-- those and userdata with a `__memoize` metamethod
+-- (crates/mod-memoize/src/lib.rs, `impl FromLua for CacheValue`). A DKIM
+-- signer has none (crates/message/src/dkim.rs), so a memoized signer fails
+-- every call ("error converting Lua nil to function", seen in a real
+-- kumod). The signer is built per message from this table; KumoMTA keeps
+-- its own cache of signers and parsed keys behind the constructor
+-- (`SignerConfig.ttl`, 300 s by default).
+local dkim_key = cached('dkim', '5 minutes', function(domain)
   local _, key = control_json('GET', '/dkim/' .. segment(domain))
+  return {
+    domain = key.domain,
+    selector = key.selector,
+    private_key_pem = key.private_key_pem,
+  }
+end)
+
+local function dkim_signer(domain)
+  local key = dkim_key(domain)
   return kumo.dkim.rsa_sha256_signer {
     domain = key.domain,
     selector = key.selector,
@@ -203,7 +219,7 @@ local dkim_signer = cached('dkim', '5 minutes', function(domain)
     over_sign = true,
     key = { key_data = key.private_key_pem },
   }
-end)
+end
 
 ---------------------------------------------------------------- small helpers
 
@@ -384,40 +400,47 @@ local function recipients_of(msg)
 end
 
 -- Called once per recipient copy (BifurcateAlways), so each send-check
--- counts one message against the daily limit (fact sheet §7).
+-- counts one message against the daily limit (fact sheet §7). Everything
+-- that can refuse the message runs before that count, so a counted message
+-- is a queued one.
 local function submitted(msg)
   local mailbox = msg:get_meta 'x_mailbox_email'
   local mailbox_id = msg:get_meta 'x_mailbox_id'
   if msg:get_meta 'authn_id' == nil or mailbox == nil then
     kumo.reject(530, '5.7.0 Authentication required')
   end
-  local recipients = recipients_of(msg)
+
+  -- The signer first: a key that cannot be had refuses the message before
+  -- the appliance counts it.
+  local built, signer = pcall(dkim_signer, domain_of(mailbox))
+  if not built then
+    kumo.log_error('inboxgrove: DKIM key lookup failed: ' .. tostring(signer))
+    kumo.reject(451, '4.3.0 Signing key unavailable, try again later')
+  end
+
   local ok, failure, decision = pcall(control_json, 'POST', '/send-check', {
     authn_id = mailbox,
     envelope_from = msg:sender().email,
     header_from = msg:get_first_named_header_value 'From' or '',
-    recipients = recipients,
+    recipients = recipients_of(msg),
   })
   if not ok then
     kumo.log_error('inboxgrove: send-check failed: ' .. tostring(failure))
     kumo.reject(451, '4.3.0 Sending check unavailable, try again later')
   end
   if not decision.allow then
-    if decision.code == 550 or decision.code == 452 then
-      kumo.reject(decision.code, decision.reason)
+    local code = decision.code
+    -- The appliance's own verdicts (550 never, 452 limit, 451 not yet);
+    -- anything else is a fault of ours, so the client retries.
+    if code == 550 or code == 452 or code == 451 then
+      kumo.reject(code, decision.reason)
     end
     kumo.reject(451, '4.3.0 Sending check refused, try again later')
   end
 
   msg:set_meta('mailbox_id', mailbox_id)
   add_list_unsubscribe(msg, decision.list_unsubscribe)
-
   -- Last: nothing may change a signed header after this (fact sheet §4).
-  local signed, signer = pcall(dkim_signer, domain_of(mailbox))
-  if not signed then
-    kumo.log_error('inboxgrove: DKIM key lookup failed: ' .. tostring(signer))
-    kumo.reject(451, '4.3.0 Signing key unavailable, try again later')
-  end
   msg:dkim_sign(signer)
 end
 

@@ -118,8 +118,9 @@ async fn submissions_are_checked_counted_made_unsubscribable_and_signed() {
     let (code, text) = out.rejected();
     assert_eq!((code, text.contains("suppressed")), (550, true), "{text}");
 
-    // The sender's own List-Unsubscribe is kept as it is; the domain's
-    // signer is built once.
+    // The sender's own List-Unsubscribe is kept as it is. The domain's key
+    // is fetched once and cached; the signer is built per message, since
+    // KumoMTA cannot memoize a signer.
     let own = mail(
         &stub,
         &conn_b,
@@ -135,7 +136,13 @@ async fn submissions_are_checked_counted_made_unsubscribable_and_signed() {
     assert_eq!(values, ["<mailto:leave@send.test>"]);
     assert_eq!(stub.header(&own, "List-Unsubscribe-Post"), None);
     assert_eq!(stub.signatures(&own).len(), 1);
-    assert_eq!(stub.signers().len(), 1, "the signer is memoized");
+    let key_fetches = stub
+        .http_calls()
+        .iter()
+        .filter(|c| c.url.ends_with("/kumo/v1/dkim/send.test"))
+        .count();
+    assert_eq!(key_fetches, 1, "the key is memoized");
+    assert!(stub.signers().len() >= 2, "a signer per message");
 
     // No appliance: 451, and nothing is signed.
     let down = policy_with_appliance_down(&w);
