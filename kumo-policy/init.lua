@@ -33,7 +33,10 @@ local LOG_HOOK = 'inboxgrove'
 
 -- Meta keys that log records (local logs and the log hook) carry; the
 -- appliance reads `mailbox_id` (or `x_mailbox_id`) to attribute events.
-local LOG_META = { 'mailbox_id', 'x_mailbox_id', 'authn_id', 'x_listener' }
+-- `x_auth_attempt` names the login a refused AUTH tried, so the
+-- appliance can count refused logins per mailbox from the Rejection record
+-- (whose own `response.command` is the SASL payload, which it never reads).
+local LOG_META = { 'mailbox_id', 'x_mailbox_id', 'authn_id', 'x_listener', 'x_auth_attempt' }
 
 -- Headers the DKIM signature covers (fact sheet §4, RFC 6376 §5.4.1), with
 -- both List-Unsubscribe headers as RFC 8058 §4 requires for one-click.
@@ -280,18 +283,27 @@ local check_login = cached('auth', '60 seconds', function(username, digest)
   error(string.format('InboxGrove POST /auth answered %d without a verdict', status), 0)
 end)
 
+-- A refusal (KumoMTA answers 535) that the Rejection record can tie to
+-- the login it tried.
+local function refuse_login(conn_meta, username)
+  conn_meta:set_meta('x_auth_attempt', username)
+  return false
+end
+
 kumo.on('smtp_server_auth_plain', function(authz, authc, password, conn_meta)
+  local username = authc:lower()
   -- Port 25 offers AUTH after STARTTLS too; only submission logs in
   -- (fact sheet §2, port-587 enforcement).
   if listener_of(conn_meta) ~= 'submission' then
-    return false
+    return refuse_login(conn_meta, username)
   end
   -- RFC 4616 §2: authz names who to act as; only the login itself is
   -- allowed, else one mailbox could claim another (fact sheet §2).
-  if authz ~= nil and authz ~= '' and authz:lower() ~= authc:lower() then
-    return false
+  -- KumoMTA passes authc as authz when the client sent none
+  -- (crates/kumod/src/smtp_server.rs, AUTH PLAIN).
+  if authz ~= nil and authz ~= '' and authz:lower() ~= username then
+    return refuse_login(conn_meta, username)
   end
-  local username = authc:lower()
   local digest =
     kumo.digest.hmac_sha256({ key_data = S.secret }, username .. '\0' .. password).hex
   pending_logins[digest] = { password = password, source_ip = peer_ip(conn_meta) }
@@ -303,7 +315,7 @@ kumo.on('smtp_server_auth_plain', function(authz, authc, password, conn_meta)
     kumo.reject(454, '4.7.0 Temporary authentication failure, try again later')
   end
   if not login then
-    return false
+    return refuse_login(conn_meta, username)
   end
   -- KumoMTA sets authn_id itself on success; these ride along into message
   -- meta and log records (fact sheet §2).
@@ -487,23 +499,24 @@ end)
 ---------------------------------------------------------------- log hook
 
 -- Maps the appliance's answer to a delivery outcome of the log-hook queue:
--- a string is success; kumo.reject 4xx is retried with backoff; 5xx ends
--- the attempt for good (fact sheet §6, custom_lua semantics).
+-- a string is success; kumo.reject 4xx is retried with backoff; a 5xx
+-- would bounce the records for good (fact sheet §6, custom_lua semantics),
+-- so it is never used. The appliance takes every record of a batch (one it
+-- cannot read is kept aside there), so any other answer is a fault on its
+-- side that a retry can outlive.
 local function events_outcome(status, body, count)
   if status >= 200 and status < 300 then
     return string.format('%d: %d records: %s', status, count, body)
-  end
-  -- 400 names unreadable records; the readable ones are already stored,
-  -- and sending the same bytes again cannot help.
-  if status >= 400 and status < 500 and status ~= 401 and status ~= 408 and status ~= 429 then
-    kumo.reject(500, string.format('5.6.0 InboxGrove refused records (%d): %s', status, body:sub(1, 200)))
   end
   kumo.reject(451, string.format('4.3.0 InboxGrove answered %d, will retry', status))
 end
 
 -- Records are spooled and delivered by KumoMTA's queue, so a failed POST
--- is retried (1 min, backing off to 20 min) instead of dropped. The
--- appliance ignores records it already has, so a retried batch is safe.
+-- is retried (1 min, backing off to 20 min) instead of dropped. Each record
+-- goes with the spool id of the log-hook message that carries it: records
+-- about sessions rather than messages (Rejection) have no spool id of
+-- their own (`"id": ""`), and this one stays the same on every retry, so
+-- the appliance stores each record once.
 log_hooks:new {
   name = LOG_HOOK,
   -- batch_size: since 2024.11.08; the connection gets up to this many
@@ -514,11 +527,16 @@ log_hooks:new {
   constructor = function(_domain, _tenant, _campaign)
     local connection = {}
     function connection:send_batch(messages)
-      -- Each body is the record's JSON as KumoMTA wrote it; joining them
-      -- avoids a decode/encode round trip that could reshape fields.
+      -- Each body is the record's JSON as KumoMTA wrote it; wrapping it
+      -- as text avoids a decode/encode round trip that could reshape
+      -- fields (an empty list would come back as an object).
       local records = {}
       for i, message in ipairs(messages) do
-        records[i] = message:get_data()
+        records[i] = string.format(
+          '{"hook_id":%s,"record":%s}',
+          kumo.serde.json_encode(message:id()),
+          message:get_data()
+        )
       end
       local ok, status, body =
         pcall(control, 'POST', '/events', '[' .. table.concat(records, ',') .. ']')

@@ -2,10 +2,13 @@
 //! the [`MailEvent`]s InboxGrove stores. Pure: no I/O, no clock.
 //!
 //! KumoMTA's log hook posts one record per request (`log_hooks:new_json`)
-//! or, with a batching hook, a JSON array of records (fact sheet §6). Each
-//! array element is judged on its own so that one record KumoMTA added a
-//! field to, or that a hook mangled, does not cost the rest of the batch.
+//! or, with a batching hook, a JSON array of records (fact sheet §6); how a
+//! batch is read, and what happens to a record that cannot be, is in
+//! [`batch`]. Every record type KumoMTA writes is taken
+//! (`crates/kumo-log-types/src/lib.rs`, `RecordType`), including those
+//! without a spool id such as `Rejection`.
 
+mod batch;
 mod classify;
 mod record;
 
@@ -14,16 +17,11 @@ use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+pub use batch::{Batch, BatchError, MAX_BATCH, Quarantined, parse_batch};
 pub use classify::BounceClass;
-use record::json_kind;
 pub use record::{
     EnhancedCode, FeedbackReport, LogRecord, PeerAddress, Recipients, Response, Timestamp,
 };
-
-/// The most events one request may carry. KumoMTA's batching hook sends
-/// `batch_size` records per request (a few hundred is typical), so this only
-/// stops a body that would take unbounded memory to answer.
-pub const MAX_BATCH: usize = 10_000;
 
 /// KumoMTA's `RecordType`, from the record's `type`. Kinds InboxGrove does
 /// not act on (`Delayed`, `AdminRebind`, `XferOut`, …) keep their name.
@@ -105,93 +103,42 @@ pub struct MailEvent {
     pub bounce: Option<BounceClass>,
     /// A spam (or fraud/virus) complaint from a feedback loop.
     pub complaint: bool,
+    /// What a `Rejection` record refused, when it names a mailbox.
+    pub refusal: Option<Refusal>,
 }
 
-/// An element of a batch that could not be read; `index` is its position
-/// in the posted array (0 for a single posted object).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("record {index}: {message}")]
-pub struct RecordError {
-    pub index: usize,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BatchError {
-    #[error(
-        "the body is not JSON ({0}); expected a KumoMTA log record (a JSON object) or an array of them"
-    )]
-    NotJson(String),
-    #[error("expected a KumoMTA log record (a JSON object) or an array of them, got {0}")]
-    NotRecords(&'static str),
-    #[error(
-        "the batch holds more than {max} events; send smaller batches (lower the log hook's batch_size)"
-    )]
-    TooLarge { max: usize },
-}
-
-/// Reads a posted body: one record or an array of records. The outer
-/// error means nothing could be read; otherwise every element yields either
-/// its events (one per recipient) or a [`RecordError`], in body order.
-pub fn parse_batch(body: &[u8]) -> Result<Vec<Result<MailEvent, RecordError>>, BatchError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| BatchError::NotJson(e.to_string()))?;
-    let items = match value {
-        Value::Object(_) => vec![value],
-        Value::Array(items) => items,
-        other => return Err(BatchError::NotRecords(json_kind(&other))),
-    };
-    let too_large = BatchError::TooLarge { max: MAX_BATCH };
-    if items.len() > MAX_BATCH {
-        return Err(too_large);
-    }
-    let mut out = Vec::with_capacity(items.len());
-    for (index, item) in items.into_iter().enumerate() {
-        match parse_record(item) {
-            Ok(events) => out.extend(events.into_iter().map(Ok)),
-            Err(message) => out.push(Err(RecordError { index, message })),
-        }
-        // A multi-recipient record expands, so records alone do not bound
-        // the answer.
-        if out.len() > MAX_BATCH {
-            return Err(too_large);
-        }
-    }
-    Ok(out)
-}
-
-fn parse_record(item: Value) -> Result<Vec<MailEvent>, String> {
-    if !item.is_object() {
-        return Err(format!(
-            "expected a log record (a JSON object), got {}",
-            json_kind(&item)
-        ));
-    }
-    let record: LogRecord = serde_path_to_error::deserialize(item).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." {
-            inner.to_string()
-        } else {
-            format!("{path}: {inner}")
-        }
-    })?;
-    to_events(&record)
+/// What KumoMTA's listener refused, from a `Rejection` record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Refusal {
+    /// A `535` to AUTH for this login, as the policy noted it in the
+    /// connection meta (`x_auth_attempt`); the record itself carries only
+    /// the SASL payload, which is never read.
+    Login { username: String },
+    /// A message refused in a session authenticated as the event's mailbox
+    /// (MAIL FROM of another address, a send-check refusal at DATA…).
+    Message,
 }
 
 /// One event per recipient: a Bounce of a batched message (KumoMTA
 /// 2025.12.02 `BatchByDomain`) is a bounce for each of them, and keeping
 /// only the first would leave the others unsuppressed.
-fn to_events(rec: &LogRecord) -> Result<Vec<MailEvent>, String> {
+///
+/// `hook_id` is the spool id of the log-hook message that carried the
+/// record, when the policy sends it: the key of a record that has no spool
+/// id of its own.
+fn to_events(rec: &LogRecord, hook_id: Option<&str>) -> Result<Vec<MailEvent>, String> {
     let kind_name = rec.kind.trim();
     if kind_name.is_empty() {
         return Err("`type` is empty".into());
     }
     let message_id = rec.id.trim();
-    if message_id.is_empty() {
-        return Err("`id` (the spool id) is empty".into());
-    }
     let kind = EventKind::parse(kind_name);
+    // Only messages have spool ids: a Rejection (a refused SMTP command)
+    // is logged with `"id": ""` (kumod's `log_rejection`), and so may be
+    // anything KumoMTA logs about a session rather than a message.
+    if message_id.is_empty() && hook_id.is_none() && rec.session_id.is_none() {
+        return Err("`id` (the spool id) is empty and the record names no session".into());
+    }
     // `event_time` is the same instant as `timestamp` with sub-second
     // precision, when KumoMTA is new enough to send it.
     let at = rec
@@ -223,6 +170,9 @@ fn to_events(rec: &LogRecord) -> Result<Vec<MailEvent>, String> {
     let response_text = response.and_then(response_text);
     let bounce = classify::classify(&kind, rec.bounce_classification.as_deref(), response_code);
     let complaint = kind == EventKind::Feedback && is_complaint(report);
+    let refusal = (kind == EventKind::Rejection)
+        .then(|| refusal(rec, response_code, mailbox_id.is_some()))
+        .flatten();
 
     let recipients: Vec<Option<String>> = if recipients.is_empty() {
         vec![None]
@@ -232,13 +182,17 @@ fn to_events(rec: &LogRecord) -> Result<Vec<MailEvent>, String> {
     Ok(recipients
         .into_iter()
         .map(|recipient| MailEvent {
-            idempotency_key: idempotency_key(
-                kind_name,
-                message_id,
-                recipient.as_deref(),
-                rec.num_attempts,
-                at,
-            ),
+            idempotency_key: match (message_id, hook_id) {
+                ("", Some(hook)) => idempotency_key("hook", hook, recipient.as_deref(), None, at),
+                ("", None) => session_key(rec, kind_name, recipient.as_deref(), at),
+                _ => idempotency_key(
+                    kind_name,
+                    message_id,
+                    recipient.as_deref(),
+                    rec.num_attempts,
+                    at,
+                ),
+            },
             kind: kind.clone(),
             message_id: message_id.to_owned(),
             mailbox_id: mailbox_id.clone(),
@@ -249,8 +203,45 @@ fn to_events(rec: &LogRecord) -> Result<Vec<MailEvent>, String> {
             response_text: response_text.clone(),
             bounce,
             complaint,
+            refusal: refusal.clone(),
         })
         .collect())
+}
+
+/// What a Rejection refused. A 535 is the only reply to AUTH that means
+/// "wrong password" (RFC 4954 §6); it names the mailbox only through the
+/// login the policy recorded, never through the envelope sender, which on
+/// port 25 anyone may claim.
+fn refusal(rec: &LogRecord, code: Option<u16>, has_mailbox: bool) -> Option<Refusal> {
+    if code == Some(535) {
+        let tried = rec.meta.as_ref()?.get("x_auth_attempt")?.as_str()?;
+        return non_empty(Some(tried)).map(|username| Refusal::Login {
+            username: username.to_ascii_lowercase(),
+        });
+    }
+    has_mailbox.then_some(Refusal::Message)
+}
+
+/// The key of a record without a spool id that came without its log-hook
+/// message id (posted by hand, or by `new_json`): the session and the exact
+/// instant (nanoseconds with `event_time`), plus what was refused, so two
+/// refusals in one session differ.
+fn session_key(rec: &LogRecord, kind: &str, recipient: Option<&str>, at: DateTime<Utc>) -> String {
+    let session = rec.session_id.as_deref().unwrap_or("");
+    let response = rec.response.as_ref();
+    let what = format!(
+        "{}|{}|{}",
+        rec.sender.as_deref().unwrap_or(""),
+        response.and_then(|r| r.code).unwrap_or(0),
+        response.and_then(|r| r.content.as_deref()).unwrap_or(""),
+    );
+    idempotency_key(
+        kind,
+        &format!("session:{session}:{what}"),
+        recipient,
+        None,
+        at,
+    )
 }
 
 /// Identifies one record across re-posts. KumoMTA's hook retries a batch

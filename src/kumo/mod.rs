@@ -218,9 +218,15 @@ async fn auth(State(c): State<Arc<Control>>, ApiJson(req): ApiJson<AuthRequest>)
     }
 }
 
-/// Login counters since start, per service: `{"logins":{"smtp":{..},"imap":{..}}}`.
-async fn stats(State(c): State<Arc<Control>>) -> Json<Value> {
-    Json(json!({ "logins": c.logins.snapshot() }))
+/// Login counters since start, per service, and the log records kept aside
+/// because they could not be read (all time):
+/// `{"logins":{"smtp":{..},"imap":{..}},"events":{"quarantined":n}}`.
+async fn stats(State(c): State<Arc<Control>>) -> Result<Json<Value>, ApiError> {
+    let quarantined = c.store.read(store::events::quarantined_count).await?;
+    Ok(Json(json!({
+        "logins": c.logins.snapshot(),
+        "events": { "quarantined": quarantined },
+    })))
 }
 
 async fn send_check(
@@ -321,48 +327,40 @@ async fn dkim(
     })))
 }
 
-/// Stores a batch of KumoMTA log records. The answer is 2xx only once the
-/// good records are durably stored; bad records are named by index (400)
-/// without losing the good ones beside them.
-async fn events(State(c): State<Arc<Control>>, body: Bytes) -> Result<Response, ApiError> {
-    let parsed = events::parse_batch(&body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_batch", e.to_string()))?;
-    let (good, bad): (Vec<_>, Vec<_>) = parsed.into_iter().partition(Result::is_ok);
-    let good: Vec<events::MailEvent> = good.into_iter().filter_map(Result::ok).collect();
-    let bad: Vec<events::RecordError> = bad.into_iter().filter_map(Result::err).collect();
+/// Stores a batch of KumoMTA log records. The answer is 2xx once every
+/// readable record is stored and every unreadable one is kept aside, both
+/// durably: nothing in a batch makes the policy refuse it, so no record is
+/// bounced for a neighbour's sake. Only a fault (the store) is an error,
+/// which the policy retries.
+async fn events(State(c): State<Arc<Control>>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let batch = events::parse_batch(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            e.to_string(),
+        )
+    })?;
+    for q in &batch.quarantined {
+        tracing::warn!(index = q.index, error = %q.error, "kept aside a KumoMTA log record it could not read");
+    }
     let now = c.clock.now();
-    let total = good.len();
-    let stored = c
+    let total = batch.events.len();
+    let (stored, quarantined) = c
         .store
         .write(move |tx| {
             let mut stored = 0;
-            for ev in &good {
+            for ev in &batch.events {
                 stored += usize::from(store::events::record(tx, ev, now)?);
             }
-            Ok::<_, store::StoreError>(stored)
+            let quarantined = store::events::quarantine(tx, &batch.quarantined, now)?;
+            Ok::<_, store::StoreError>((stored, quarantined))
         })
         .await?;
-    let summary = json!({ "stored": stored, "duplicates": total - stored });
-    if bad.is_empty() {
-        return Ok(Json(summary).into_response());
-    }
-    let bad: Vec<Value> = bad
-        .iter()
-        .map(|e| json!({ "index": e.index, "message": e.message }))
-        .collect();
-    Ok((
-        StatusCode::BAD_REQUEST,
-        Json(json!({
-            "error": {
-                "code": "bad_records",
-                "message": format!("{} records could not be read; the others were stored", bad.len()),
-            },
-            "bad_records": bad,
-            "stored": summary["stored"],
-            "duplicates": summary["duplicates"],
-        })),
-    )
-        .into_response())
+    Ok(Json(json!({
+        "stored": stored,
+        "duplicates": total - stored,
+        "quarantined": quarantined,
+    })))
 }
 
 /// A CLI command changed mailboxes in SQLite while this server holds the

@@ -28,6 +28,10 @@ pub struct Mailbox {
     pub bounced_soft: i64,
     pub complaints: i64,
     pub deferrals: i64,
+    /// Logins refused for this address (KumoMTA's Rejection records).
+    pub refused_logins: i64,
+    /// Messages KumoMTA refused in this mailbox's sessions.
+    pub refused_messages: i64,
     pub last_send_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -37,7 +41,8 @@ const COLUMNS: &str =
     "m.id, m.domain_id, m.user_id, m.username || '@' || d.domain_name, m.username,
     m.first_name, m.last_name, m.daily_limit, m.emails_sent_today, m.last_reset_date,
     m.health_score, m.status, m.total_sent, m.delivered, m.bounced_hard, m.bounced_soft,
-    m.complaints, m.deferrals, m.last_send_at, m.created_at, m.updated_at";
+    m.complaints, m.deferrals, m.last_send_at, m.created_at, m.updated_at,
+    m.refused_logins, m.refused_messages";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Mailbox> {
     let reset: Option<String> = r.get(9)?;
@@ -63,6 +68,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Mailbox> {
         last_send_at: r.get(18)?,
         created_at: r.get(19)?,
         updated_at: r.get(20)?,
+        refused_logins: r.get(21)?,
+        refused_messages: r.get(22)?,
     })
 }
 

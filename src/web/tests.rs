@@ -149,6 +149,8 @@ fn mailbox(email: &str) -> Mailbox {
         bounced_soft: 0,
         complaints: 0,
         deferrals: 0,
+        refused_logins: 0,
+        refused_messages: 0,
         last_send_at: None,
         created_at: when(),
         updated_at: when(),

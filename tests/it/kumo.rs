@@ -138,7 +138,7 @@ pub fn record(kind: &str, id: &str, sender: &str, recipient: &str, extra: Value)
 }
 
 #[tokio::test]
-async fn log_records_count_once_and_bad_ones_are_named_without_losing_good_ones() {
+async fn log_records_count_once_and_bad_ones_are_kept_aside_without_losing_good_ones() {
     let w = world().await;
     let domain = with_domain(&w, "events.test").await;
     let (_, created) = bulk(&w, json!({ "domain_id": domain, "quantity": 1 })).await;
@@ -159,18 +159,27 @@ async fn log_records_count_once_and_bad_ones_are_named_without_losing_good_ones(
             "response": { "code": 451, "enhanced_code": null, "content": "try later", "command": null }
         })),
     ]);
+    // The unreadable record is kept aside, the batch acknowledged: a 4xx
+    // or 5xx would make KumoMTA retry or bounce the good records with it.
     let (status, answer) = kumo
         .call(Method::POST, "/events", Some(batch.clone()))
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
-    assert_eq!(answer["bad_records"][0]["index"], 2);
-    assert_eq!(answer["stored"], 3);
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        (answer["stored"].as_u64(), answer["quarantined"].as_u64()),
+        (Some(3), Some(1)),
+        "{answer}"
+    );
 
     // The same batch again (KumoMTA retries on failure) changes nothing.
     let (_, again) = kumo.call(Method::POST, "/events", Some(batch)).await;
     assert_eq!(
-        (again["stored"].as_u64(), again["duplicates"].as_u64()),
-        (Some(0), Some(3))
+        (
+            again["stored"].as_u64(),
+            again["duplicates"].as_u64(),
+            again["quarantined"].as_u64()
+        ),
+        (Some(0), Some(3), Some(0))
     );
 
     let (_, m) = w.app.get(&format!("/api/v1/inboxes/{id}"), &w.admin).await;
@@ -214,7 +223,14 @@ async fn log_records_count_once_and_bad_ones_are_named_without_losing_good_ones(
     let (status, junk) = kumo
         .call(Method::POST, "/events", Some(json!("not a record")))
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{junk}");
+    assert_eq!(
+        (status, junk["quarantined"].as_u64()),
+        (StatusCode::OK, Some(1)),
+        "{junk}"
+    );
+    // Kept aside, and counted where an operator looks.
+    let (_, stats) = kumo.call(Method::GET, "/stats", None).await;
+    assert_eq!(stats["events"]["quarantined"], 2, "{stats}");
 }
 
 #[tokio::test]

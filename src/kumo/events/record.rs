@@ -113,6 +113,9 @@ impl<'de> Deserialize<'de> for Recipients {
         use serde::de::Error;
         let list = match Value::deserialize(d)? {
             Value::Null => Vec::new(),
+            // An empty Lua table is encoded as `{}` by KumoMTA's JSON
+            // encoder, which a record rewritten in Lua may pass on.
+            Value::Object(map) if map.is_empty() => Vec::new(),
             Value::String(s) => vec![s],
             Value::Array(items) => items
                 .into_iter()

@@ -89,9 +89,19 @@ fn transient(attempt: u32, timestamp: i64) -> Value {
 
 fn one(record: Value) -> MailEvent {
     let body = serde_json::to_vec(&record).unwrap();
-    let mut events = parse_batch(&body).unwrap();
-    assert_eq!(events.len(), 1, "{events:?}");
-    events.remove(0).unwrap()
+    let mut batch = parse_batch(&body).unwrap();
+    assert_eq!(batch.events.len(), 1, "{batch:?}");
+    assert!(batch.quarantined.is_empty(), "{batch:?}");
+    batch.events.remove(0)
+}
+
+/// The one record of `record` that could not be read.
+fn kept_aside(record: &Value) -> Quarantined {
+    let body = serde_json::to_vec(record).unwrap();
+    let mut batch = parse_batch(&body).unwrap();
+    assert!(batch.events.is_empty(), "{batch:?}");
+    assert_eq!(batch.quarantined.len(), 1, "{batch:?}");
+    batch.quarantined.remove(0)
 }
 
 fn at(secs: i64) -> DateTime<Utc> {
@@ -345,11 +355,7 @@ fn recipient_list_yields_one_event_per_recipient() {
         json!({ "recipient": ["a@gone.example", "b@gone.example"] }),
     ))
     .unwrap();
-    let events: Vec<MailEvent> = parse_batch(&body)
-        .unwrap()
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+    let events = parse_batch(&body).unwrap().events;
     let rcpts: Vec<_> = events.iter().map(|e| e.recipient.as_deref()).collect();
     assert_eq!(rcpts, [Some("a@gone.example"), Some("b@gone.example")]);
     assert!(events.iter().all(|e| e.bounce == Some(BounceClass::Hard)));
@@ -364,13 +370,7 @@ fn idempotency_key_is_stable_across_reposts_and_distinct_across_records() {
     // A re-post whose keys the Lua side wrote in another order.
     let a = br#"{"type":"TransientFailure","id":"abc","recipient":"pat@prospect.example","num_attempts":1,"timestamp":1678070000,"response":{"code":451,"content":"later"}}"#;
     let b = br#"{"response":{"content":"later","code":451},"timestamp":1678070000,"num_attempts":1,"recipient":"pat@prospect.example","id":"abc","type":"TransientFailure"}"#;
-    let key = |body: &[u8]| {
-        parse_batch(body)
-            .unwrap()
-            .remove(0)
-            .unwrap()
-            .idempotency_key
-    };
+    let key = |body: &[u8]| parse_batch(body).unwrap().events.remove(0).idempotency_key;
     assert_eq!(key(a), key(b));
 
     let others = [
@@ -392,7 +392,7 @@ fn idempotency_key_is_stable_across_reposts_and_distinct_across_records() {
 }
 
 #[test]
-fn batch_keeps_good_records_and_reports_bad_indexes() {
+fn batch_keeps_good_records_and_sets_bad_ones_aside() {
     let mut missing_type = delivery();
     missing_type.as_object_mut().unwrap().remove("type");
     let mut missing_id = delivery();
@@ -405,53 +405,173 @@ fn batch_keeps_good_records_and_reports_bad_indexes() {
         transient(1, 1678070000),
         missing_id,
         with(delivery(), json!({ "response": { "code": "250" } })),
-        with(delivery(), json!({ "id": "  " })),
+        with(delivery(), json!({ "id": "  ", "session_id": null })),
     ]))
     .unwrap();
-    let results = parse_batch(&body).unwrap();
-    assert_eq!(results.len(), 8);
-    let good: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let batch = parse_batch(&body).unwrap();
     assert_eq!(
-        good.iter().map(|e| e.kind.clone()).collect::<Vec<_>>(),
+        batch
+            .events
+            .iter()
+            .map(|e| e.kind.clone())
+            .collect::<Vec<_>>(),
         [EventKind::Delivery, EventKind::TransientFailure]
     );
-    let bad: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    let bad = &batch.quarantined;
     assert_eq!(
-        bad.iter().map(|e| e.index).collect::<Vec<_>>(),
+        bad.iter().map(|q| q.index).collect::<Vec<_>>(),
         [1, 2, 3, 5, 6, 7]
     );
-    assert!(bad[0].message.contains("got a string"), "{}", bad[0]);
-    assert!(bad[1].message.contains("`type`"), "{}", bad[1]);
-    assert!(bad[2].message.starts_with("timestamp:"), "{}", bad[2]);
-    assert!(bad[2].message.contains("RFC 3339"), "{}", bad[2]);
-    assert!(bad[3].message.contains("`id`"), "{}", bad[3]);
-    assert!(bad[4].message.starts_with("response.code:"), "{}", bad[4]);
-    assert!(bad[5].message.contains("spool id"), "{}", bad[5]);
+    assert!(bad[0].error.contains("got a string"), "{bad:?}");
+    assert!(bad[1].error.contains("`type`"), "{bad:?}");
+    assert!(bad[2].error.starts_with("timestamp:"), "{bad:?}");
+    assert!(bad[2].error.contains("RFC 3339"), "{bad:?}");
+    assert!(bad[3].error.contains("`id`"), "{bad:?}");
+    assert!(bad[4].error.starts_with("response.code:"), "{bad:?}");
+    assert!(bad[5].error.contains("spool id"), "{bad:?}");
+    // Kept as posted, so a person can see what KumoMTA sent.
+    assert!(bad[2].raw.contains("yesterday-ish"), "{}", bad[2].raw);
+    assert_eq!(bad[0].raw, "\"not a record\"");
 }
 
 #[test]
-fn missing_timestamp_is_a_record_error() {
+fn missing_timestamp_sets_the_record_aside() {
     let mut record = delivery();
     record.as_object_mut().unwrap().remove("timestamp");
-    let body = serde_json::to_vec(&record).unwrap();
-    let err = parse_batch(&body).unwrap().remove(0).unwrap_err();
-    assert_eq!(err.index, 0);
-    assert!(err.message.contains("timestamp"), "{err}");
+    let q = kept_aside(&record);
+    assert_eq!(q.index, 0);
+    assert!(q.error.contains("timestamp"), "{q:?}");
 }
 
 #[test]
-fn bodies_that_are_not_records_fail_whole() {
-    let err = parse_batch(b"type=Delivery&id=1").unwrap_err();
-    assert!(matches!(err, BatchError::NotJson(_)));
+fn bodies_that_are_not_records_are_set_aside_whole() {
+    let batch = parse_batch(b"type=Delivery&id=1").unwrap();
+    assert!(batch.events.is_empty());
+    assert!(batch.quarantined[0].error.contains("not JSON"), "{batch:?}");
+    assert_eq!(batch.quarantined[0].raw, "type=Delivery&id=1");
+
+    let batch = parse_batch(b"\"Delivery\"").unwrap();
     assert!(
-        err.to_string().contains("expected a KumoMTA log record"),
-        "{err}"
+        batch.quarantined[0]
+            .error
+            .contains("expected a KumoMTA log record"),
+        "{batch:?}"
     );
+    assert_eq!(parse_batch(b"[]").unwrap(), Batch::default());
+    // Kept text is bounded.
+    let huge = format!(
+        "[{{\"type\":\"Delivery\",\"x\":\"{}\"}}]",
+        "é".repeat(40_000)
+    );
+    let q = parse_batch(huge.as_bytes()).unwrap().quarantined.remove(0);
+    assert!(q.raw.len() <= 16 * 1024 + 3, "{}", q.raw.len());
+}
 
-    let err = parse_batch(b"\"Delivery\"").unwrap_err();
-    assert_eq!(err, BatchError::NotRecords("a string"));
+/// A Rejection as kumod's `log_rejection` writes it: no spool id, the
+/// session's meta (the keys the hook lists), the refused command.
+fn rejection(code: u16, content: &str, command: &str, meta: Value) -> Value {
+    json!({
+        "type": "Rejection", "id": "", "sender": "", "recipient": "", "queue": "",
+        "site": "", "size": 0,
+        "response": { "code": code, "enhanced_code": null, "content": content, "command": command },
+        "peer_address": { "name": "client.example", "addr": "198.51.100.7" },
+        "timestamp": 1678069700, "event_time": "2023-03-06T02:28:20.123456789Z",
+        "created": 1678069700, "num_attempts": 0, "bounce_classification": "Uncategorized",
+        "egress_pool": null, "egress_source": null, "feedback_report": null,
+        "meta": meta, "headers": {}, "delivery_protocol": null, "reception_protocol": null,
+        "nodeid": "557f3ad4-2c8c-11ee-976e-782d7e12e173",
+        "session_id": "9bcd689e-23d9-41b7-a015-63a1382f8b57"
+    })
+}
 
-    assert_eq!(parse_batch(b"[]").unwrap(), []);
+#[test]
+fn rejections_without_a_spool_id_are_taken_and_say_what_was_refused() {
+    // AUTH PLAIN's payload is the password, base64: never kept.
+    let login = one(rejection(
+        535,
+        "5.7.8 AUTH invalid",
+        "AGFkYUBhY21lLnRlc3QAaHVudGVyMg==",
+        json!({ "x_auth_attempt": "Ada@Acme.test", "x_listener": "submission" }),
+    ));
+    assert_eq!(login.kind, EventKind::Rejection);
+    assert_eq!(login.message_id, "");
+    assert_eq!(
+        login.refusal,
+        Some(Refusal::Login {
+            username: "ada@acme.test".into()
+        })
+    );
+    assert!(!format!("{login:?}").contains("AGFkYUBh"), "{login:?}");
+
+    let message = one(rejection(
+        550,
+        "5.7.1 From header must be ada@acme.test",
+        ".",
+        json!({ "x_mailbox_id": "mbx_01H", "authn_id": "ada@acme.test" }),
+    ));
+    assert_eq!(message.refusal, Some(Refusal::Message));
+    assert_eq!(message.mailbox_id.as_deref(), Some("mbx_01H"));
+
+    // On port 25, a stranger's refused RCPT names no mailbox of ours.
+    let stranger = one(rejection(
+        550,
+        "5.1.1 No such mailbox here",
+        "RCPT TO:<x@acme.test>",
+        json!({}),
+    ));
+    assert_eq!(stranger.refusal, None);
+    // A wrong password with no attempt noted names nobody.
+    let anonymous = one(rejection(535, "5.7.8 AUTH invalid", "AA==", json!({})));
+    assert_eq!(anonymous.refusal, None);
+
+    // Two refusals in one session are two events; the same one posted
+    // again is the same event.
+    assert_ne!(stranger.idempotency_key, message.idempotency_key);
+    assert_eq!(
+        one(rejection(
+            550,
+            "5.1.1 No such mailbox here",
+            "RCPT TO:<x@acme.test>",
+            json!({})
+        )),
+        stranger
+    );
+    // No spool id and no session: nothing to key it by.
+    let q = kept_aside(&with(
+        rejection(550, "no", "MAIL", json!({})),
+        json!({ "session_id": null, "response": { "code": 550, "content": "no", "command": "AUTH PLAIN AGFkYQ==" } }),
+    ));
+    assert!(q.error.contains("spool id"), "{q:?}");
+    assert!(
+        !q.raw.contains("AGFkYQ"),
+        "the SASL payload is dropped: {}",
+        q.raw
+    );
+}
+
+#[test]
+fn the_log_hook_message_id_keys_a_record_across_retries() {
+    let record = rejection(
+        550,
+        "5.7.1 relaying not permitted",
+        "RCPT TO:<a@b.example>",
+        json!({}),
+    );
+    let posted = |hook: &str| {
+        let body = serde_json::to_vec(&json!([{ "hook_id": hook, "record": record }])).unwrap();
+        parse_batch(&body).unwrap().events.remove(0)
+    };
+    assert_eq!(posted("aaaa0001"), posted("aaaa0001"));
+    assert_ne!(
+        posted("aaaa0001").idempotency_key,
+        posted("aaaa0002").idempotency_key
+    );
+    // A record with a spool id keeps its own key whatever carried it.
+    let body = serde_json::to_vec(&json!([{ "hook_id": "h1", "record": delivery() }])).unwrap();
+    assert_eq!(
+        parse_batch(&body).unwrap().events.remove(0),
+        one(delivery())
+    );
 }
 
 #[test]

@@ -92,14 +92,105 @@ async fn log_records_are_posted_in_batches_and_retried_until_stored() {
     assert!(text.contains("\"duplicates\":2"), "{text}");
     assert_eq!(counters().await, (Some(1), Some(1)));
 
-    // A record the appliance cannot read fails for good (5xx) instead of
-    // being retried for a week; the readable one beside it is stored.
+    // A record the appliance cannot read costs the batch nothing: it is
+    // kept aside there, the readable one beside it stored, and the batch
+    // acknowledged (a 5xx would bounce both for good).
     let later = record("Delivery", "hook-3", &a.email, "pal@example.net", json!({}));
     let batch = stub.list(&[
         stub.log_message(&later),
         stub.log_message(&json!({ "type": "Delivery" })),
     ]);
     let out = stub.invoke(&hook, "send_batch", batch);
-    assert_eq!(out.rejected().0, 500, "{out:?}");
+    let text = stub.json(&out.value()).as_str().unwrap().to_owned();
+    assert!(text.contains("\"quarantined\":1"), "{text}");
     assert_eq!(counters().await, (Some(2), Some(1)));
+}
+
+/// A Rejection as kumod's `log_rejection` writes it: no spool id, the
+/// session's meta as the hook lists it, and for AUTH the SASL payload as
+/// the command.
+fn rejection(code: u16, content: &str, command: &str, meta: Value) -> Value {
+    json!({
+        "type": "Rejection", "id": "", "sender": "", "recipient": [""], "queue": "",
+        "site": "", "size": 0,
+        "response": { "code": code, "enhanced_code": null, "content": content, "command": command },
+        "peer_address": { "name": "client.example", "addr": "198.51.100.7" },
+        "timestamp": 1_900_000_000, "created": 1_900_000_000, "num_attempts": 0,
+        "bounce_classification": "Uncategorized", "egress_pool": null, "egress_source": null,
+        "feedback_report": null, "meta": meta, "headers": {},
+        "delivery_protocol": null, "reception_protocol": null,
+        "nodeid": "557f3ad4-2c8c-11ee-976e-782d7e12e173",
+        "session_id": "9bcd689e-23d9-41b7-a015-63a1382f8b57"
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejections_are_stored_once_and_counted_against_their_mailbox() {
+    let w = world().await;
+    let boxes = mailboxes(&w, "reject.test", 1, 50).await;
+    let a = &boxes[0];
+    let stub = policy(&w);
+    assert!(returned_nil(&stub.fire("pre_init", ())));
+
+    // A wrong password: the policy notes which login was tried, and the
+    // hook is configured to log that meta key.
+    let conn = submission(&stub);
+    let out = auth(&stub, &conn, &a.email.to_uppercase(), "not-the-password");
+    assert_eq!(out.value(), LuaValue::Boolean(false));
+    assert_eq!(stub.meta(&conn, "x_auth_attempt"), json!(a.email));
+    let logged = stub.state("log_hooks")[0]["meta"].clone();
+    assert!(
+        logged
+            .as_array()
+            .unwrap()
+            .contains(&json!("x_auth_attempt")),
+        "{logged}"
+    );
+
+    let batch = stub.list(&[
+        stub.log_message(&rejection(
+            535,
+            "5.7.8 AUTH invalid",
+            "AGFkYQBub3QtdGhlLXBhc3N3b3Jk",
+            json!({ "x_auth_attempt": a.email, "x_listener": "submission" }),
+        )),
+        stub.log_message(&rejection(
+            550,
+            &format!("5.7.1 The envelope sender must be {}", a.email),
+            "MAIL FROM:<ceo@reject.test>",
+            json!({ "x_mailbox_id": a.id, "authn_id": a.email }),
+        )),
+        // A stranger on port 25 naming our mailbox as sender counts for
+        // nobody.
+        stub.log_message(&json!({
+            "type": "Rejection", "id": "", "sender": a.email, "recipient": "x@reject.test",
+            "timestamp": 1_900_000_001, "session_id": "0f6c4a9e-23d9-41b7-a015-63a1382f8b57",
+            "response": { "code": 550, "content": "5.1.1 No such mailbox here" }, "meta": {}
+        })),
+    ]);
+    let hook = stub.fire(
+        "make.inboxgrove.log_hook",
+        ("inboxgrove.log_hook", LuaNil, LuaNil),
+    );
+    let LuaValue::Table(hook) = hook.value() else {
+        panic!("{hook:?}")
+    };
+    let refusals = || async {
+        let (_, m) = w
+            .app
+            .get(&format!("/api/v1/inboxes/{}", a.id), &w.admin)
+            .await;
+        (m["refused_logins"].as_i64(), m["refused_messages"].as_i64())
+    };
+    let out = stub.invoke(&hook, "send_batch", batch.clone());
+    let text = stub.json(&out.value()).as_str().unwrap().to_owned();
+    assert!(text.contains("\"stored\":3"), "{text}");
+    assert_eq!(refusals().await, (Some(1), Some(1)));
+
+    // KumoMTA retries the same log-hook messages after a lost answer: the
+    // records have no spool id, and still count once.
+    let out = stub.invoke(&hook, "send_batch", batch);
+    let text = stub.json(&out.value()).as_str().unwrap().to_owned();
+    assert!(text.contains("\"duplicates\":3"), "{text}");
+    assert_eq!(refusals().await, (Some(1), Some(1)));
 }
