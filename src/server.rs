@@ -82,7 +82,13 @@ pub async fn open_domains(
         );
     }
     let core = open_core(settings, clock.clone()).await?;
-    let domains = orchestrator(&core, clock, Remotes::real(settings).dns, Waker::detached());
+    let domains = orchestrator(
+        &core,
+        clock,
+        Remotes::real(settings).dns,
+        Waker::detached(),
+        EpochBumper::new(settings.kumo_http_url.as_deref()),
+    );
     Ok((core, domains))
 }
 
@@ -215,6 +221,7 @@ fn orchestrator(
     clock: SharedClock,
     providers: Arc<dyn ProviderFactory>,
     waker: Waker,
+    epoch: EpochBumper,
 ) -> Orchestrator {
     Orchestrator::new(
         core.store.clone(),
@@ -223,6 +230,7 @@ fn orchestrator(
         core.live.clone(),
         providers,
         waker,
+        epoch,
     )
 }
 
@@ -270,17 +278,18 @@ impl Application {
         let mut scheduler =
             Scheduler::new(core.store.clone(), clock.clone(), StdRng::from_entropy());
         maintenance::register(&mut scheduler, core.store.clone(), clock.clone());
+        let epoch = EpochBumper::new(settings.kumo_http_url.as_deref());
         let domains = Arc::new(orchestrator(
             &core,
             clock.clone(),
             remotes.dns,
             scheduler.waker(),
+            epoch.clone(),
         ));
         work::register(&mut scheduler, domains.clone());
         scheduler.recover().await?;
 
         let datasource = Datasource::open(&settings.data_dir)?;
-        let epoch = EpochBumper::new(settings.kumo_http_url.as_deref());
         let inboxes = Arc::new(Inboxes::new(
             core.store.clone(),
             core.vault.clone(),

@@ -3,6 +3,7 @@
 
 pub mod cloudflare;
 pub mod dkim;
+pub mod egress;
 pub mod model;
 pub mod name;
 pub mod plan;

@@ -19,6 +19,7 @@ use super::verify::DnsChecker;
 use crate::audit;
 use crate::clock::SharedClock;
 use crate::jobs::Waker;
+use crate::kumo::epoch::EpochBumper;
 use crate::remote::RetryPolicy;
 use crate::settings::LiveSettings;
 use crate::store::domains::{self as repo, DkimKey, Domain, NewDomain, RecordRow};
@@ -119,12 +120,16 @@ pub struct DomainPatch {
     pub dmarc_policy: Option<DmarcPolicy>,
     #[serde(default, deserialize_with = "some_nullable")]
     pub tracking_domain: Option<Option<String>>,
+    /// One of the server's public addresses to send from; `null` goes back
+    /// to the default (see [`super::egress`]).
+    #[serde(default, deserialize_with = "some_nullable")]
+    pub egress_ip: Option<Option<std::net::IpAddr>>,
 }
 
-fn some_nullable<'de, D: serde::Deserializer<'de>>(
+fn some_nullable<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
-) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// A domain as the API shows it, with its record plan.
@@ -157,6 +162,8 @@ pub struct Orchestrator {
     pub(super) providers: Arc<dyn ProviderFactory>,
     pub(super) checker: DnsChecker,
     pub(super) waker: Waker,
+    /// Tells KumoMTA to drop what it cached about a changed domain.
+    pub(super) epoch: EpochBumper,
 }
 
 impl Orchestrator {
@@ -167,6 +174,7 @@ impl Orchestrator {
         settings: Arc<LiveSettings>,
         providers: Arc<dyn ProviderFactory>,
         waker: Waker,
+        epoch: EpochBumper,
     ) -> Self {
         // The DNS servers are not a run-time setting.
         let checker = DnsChecker::new(settings.get().domains.dns_servers.clone());
@@ -178,6 +186,7 @@ impl Orchestrator {
             providers,
             checker,
             waker,
+            epoch,
         }
     }
 
@@ -374,6 +383,13 @@ impl Orchestrator {
         patch: DomainPatch,
     ) -> Result<DomainView, DomainError> {
         let domain = self.get(id, scope).await?;
+        if let Some(ip) = patch.egress_ip {
+            self.set_egress_ip(id, scope, ip).await?;
+            // The address changes no record (SPF lists every public one).
+            if patch.dmarc_policy.is_none() && patch.tracking_domain.is_none() {
+                return self.view(id, None).await;
+            }
+        }
         let name = DomainName::parse(&domain.domain_name).map_err(|e| DomainError::Invalid {
             field: "domain_name",
             message: e.0,

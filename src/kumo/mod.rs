@@ -31,6 +31,7 @@ use crate::api::with_common_layers;
 use crate::audit;
 use crate::clock::SharedClock;
 use crate::config::MailSettings;
+use crate::domains::egress;
 use crate::dovecot::quota;
 use crate::inboxes::datasource::Datasource;
 use crate::settings::LiveSettings;
@@ -135,6 +136,7 @@ pub fn router(control: Arc<Control>) -> Router {
         .route("/mailboxes/{address}", get(mailbox))
         .route("/domains/{domain}", get(domain))
         .route("/dkim/{domain}", get(dkim))
+        .route("/egress", get(egress_plan))
         .route("/events", post(events))
         .route("/sync", post(sync))
         // KumoMTA batches log records; a busy minute can exceed the API's
@@ -283,13 +285,30 @@ async fn domain(
             let Some(d) = store::domains::by_name(conn, &name, None)? else {
                 return Ok(None);
             };
-            Ok(store::domains::active_dkim_key(conn, d.id)?.map(|k| k.selector))
+            let selector = store::domains::active_dkim_key(conn, d.id)?.map(|k| k.selector);
+            Ok(selector.map(|s| (s, d.egress_ip)))
         })
         .await?;
     Ok(Json(match found {
-        Some(selector) => json!({ "hosted": true, "dkim": { "selector": selector } }),
+        Some((selector, egress_ip)) => json!({
+            "hosted": true,
+            "dkim": { "selector": selector },
+            "egress_pool": egress::pool_for(egress_ip),
+        }),
         None => json!({ "hosted": false }),
     }))
+}
+
+/// The egress sources and pools KumoMTA may be asked for: the default, and
+/// one per public address the server has or a domain is bound to.
+async fn egress_plan(State(c): State<Arc<Control>>) -> Result<Json<egress::Plan>, ApiError> {
+    let bound = c.store.read(store::domains::egress_ips).await?;
+    let settings = c.settings.get();
+    let s = &settings.domains;
+    let configured = [s.public_ipv4.map(IpAddr::V4), s.public_ipv6.map(IpAddr::V6)];
+    Ok(Json(egress::plan(
+        configured.into_iter().flatten().chain(bound),
+    )))
 }
 
 async fn dkim(

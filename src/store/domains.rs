@@ -1,5 +1,7 @@
 //! The `domains`, `domain_records` and `dkim_keys` tables.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
@@ -23,6 +25,9 @@ pub struct Domain {
     pub zone_name_servers: Vec<String>,
     pub tracking_domain: Option<String>,
     pub dmarc_policy: DmarcPolicy,
+    /// The public address its mail leaves from; `None` is the server's
+    /// default.
+    pub egress_ip: Option<IpAddr>,
     pub last_error: Option<String>,
     pub checks_since: Option<DateTime<Utc>>,
     pub verified_at: Option<DateTime<Utc>>,
@@ -33,7 +38,8 @@ pub struct Domain {
 
 const COLUMNS: &str = "id, user_id, domain_name, status, dns_mode, cloudflare_zone_id,
     cloudflare_account_id, cloudflare_api_token IS NOT NULL, zone_name_servers, tracking_domain,
-    dmarc_policy, last_error, checks_since, verified_at, activated_at, created_at, updated_at";
+    dmarc_policy, last_error, checks_since, verified_at, activated_at, created_at, updated_at,
+    egress_ip";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Domain> {
     let ns: String = r.get(8)?;
@@ -55,6 +61,10 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Domain> {
         activated_at: r.get(14)?,
         created_at: r.get(15)?,
         updated_at: r.get(16)?,
+        egress_ip: match r.get_ref(17)? {
+            rusqlite::types::ValueRef::Null => None,
+            _ => Some(ip_at(r, 17)?),
+        },
     })
 }
 
@@ -387,4 +397,35 @@ pub fn set_record_states(
         ])?;
     }
     Ok(())
+}
+
+/// Binds a domain's outgoing mail to one of the server's addresses, or
+/// back to the default (`None`).
+pub fn set_egress_ip(
+    conn: &Connection,
+    id: Uuid,
+    ip: Option<IpAddr>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE domains SET egress_ip = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id.to_string(), ip.map(|ip| ip.to_string()), now],
+    )?;
+    Ok(())
+}
+
+/// Every address some domain is bound to, each once.
+pub fn egress_ips(conn: &Connection) -> Result<Vec<IpAddr>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT egress_ip FROM domains WHERE egress_ip IS NOT NULL ORDER BY egress_ip",
+    )?;
+    let rows = stmt.query_map([], |r| ip_at(r, 0))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+fn ip_at(r: &Row<'_>, idx: usize) -> rusqlite::Result<IpAddr> {
+    let text: String = r.get(idx)?;
+    text.parse().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
 }

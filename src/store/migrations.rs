@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_exports.sql"),
     include_str!("migrations/0004_integrations.sql"),
     include_str!("migrations/0005_event_ingest.sql"),
+    include_str!("migrations/0006_egress.sql"),
 ];
 
 /// The schema version this binary writes.

@@ -92,6 +92,7 @@ fn domain(name: &str) -> Domain {
         zone_name_servers: vec![],
         tracking_domain: Some(format!("track.{EVIL}")),
         dmarc_policy: DmarcPolicy::None,
+        egress_ip: None,
         last_error: Some(format!("the TXT record says {EVIL}")),
         checks_since: None,
         verified_at: None,

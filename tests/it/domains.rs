@@ -1,6 +1,7 @@
 //! The domain orchestrator end to end: the API, the jobs, the Cloudflare
 //! double and a real DNS server on loopback, all serving the same zones.
 
+mod egress;
 pub(crate) mod lifecycle;
 mod stored_key;
 
