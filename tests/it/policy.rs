@@ -14,6 +14,7 @@ use crate::support::kumo_stub::{KumoStub, Outcome};
 
 mod inbound;
 mod log_hook;
+mod breaks;
 mod submission;
 
 const MAIL_ROOT: &str = "/var/lib/inboxgrove/mail";
