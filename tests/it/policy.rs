@@ -12,9 +12,9 @@ use crate::helpers::TestApp;
 use crate::inboxes::{Control, bulk, with_domain};
 use crate::support::kumo_stub::{KumoStub, Outcome};
 
+mod breaks;
 mod inbound;
 mod log_hook;
-mod breaks;
 mod strict;
 mod submission;
 
@@ -161,7 +161,9 @@ async fn init_tags_both_listeners_and_lets_nobody_relay_by_address() {
         let relay = l["relay_hosts"].as_array().unwrap();
         for peer in ["127.0.0.1", "::1", "198.51.100.7", "10.0.0.1"] {
             assert!(
-                !relay.iter().any(|c| cidr_contains(c.as_str().unwrap(), peer)),
+                !relay
+                    .iter()
+                    .any(|c| cidr_contains(c.as_str().unwrap(), peer)),
                 "{peer} may relay by address: {relay:?}"
             );
         }
@@ -179,7 +181,12 @@ async fn init_tags_both_listeners_and_lets_nobody_relay_by_address() {
     spools.sort();
     assert_eq!(spools, ["data", "meta"]);
     for logger in [&stub.state("log_hooks")[0], &stub.state("local_logs")[0]] {
-        assert!(logger["meta"].as_array().unwrap().contains(&json!("mailbox_id")));
+        assert!(
+            logger["meta"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("mailbox_id"))
+        );
     }
 
     // Every queue the policy configures parses: the maildir queue, the

@@ -22,13 +22,15 @@ local stub = {
   files = {},
 }
 
--- Events declared `Multiple` (`declare_event!` / `new_with_multiple` in
--- KumoMTA: get_queue_config in crates/kumod/src/queue/, should_enqueue_log_record
--- in crates/kumod/src/logging/hooks.rs, requeue_message and
--- throttle_insert_ready_queue in crates/kumod/src/ready_queue.rs, pre_init
--- and validate_config in crates/kumod/src/lua_config.rs). Every other
--- event, including get_egress_source, get_egress_pool and
--- get_egress_path_config, takes exactly one handler.
+-- Events declared `Multiple` (`declare_event!` / `new_with_multiple`):
+-- get_queue_config (the example in crates/config/src/lib.rs),
+-- should_enqueue_log_record (crates/kumod/src/logging/hooks.rs),
+-- requeue_message (crates/kumod/src/ready_queue.rs); pre_init,
+-- validate_config and throttle_insert_ready_queue per the fact sheet §1.
+-- Every other event takes exactly one handler, among them
+-- get_egress_path_config (`Single`, crates/kumod/src/ready_queue.rs) and
+-- get_egress_source / get_egress_pool (`CallbackSignature::new`,
+-- crates/kumod/src/egress_source.rs).
 local MULTIPLE = {
   get_queue_config = true,
   throttle_insert_ready_queue = true,

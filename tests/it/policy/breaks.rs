@@ -149,7 +149,9 @@ async fn run(w: &World, sender: &Mailbox, source: &str, check: Check) -> Result<
             ok(stub.fire("pre_init", ()))?;
             ok(stub.fire("init", ()))
         }
-        Check::QueueConfig(queue) => ok(stub.fire("get_queue_config", (queue, LuaNil, LuaNil, LuaNil))),
+        Check::QueueConfig(queue) => {
+            ok(stub.fire("get_queue_config", (queue, LuaNil, LuaNil, LuaNil)))
+        }
         Check::InboundDomain => ok(stub.fire(
             "get_listener_domain",
             ("breaks.test", "0.0.0.0:25", inbound(&stub)),
@@ -164,15 +166,17 @@ async fn run(w: &World, sender: &Mailbox, source: &str, check: Check) -> Result<
 }
 
 fn apply(source: &str, row: &Break) -> String {
-    row.edits.iter().fold(source.to_owned(), |text, (find, replace)| {
-        assert_eq!(
-            text.matches(find).count(),
-            1,
-            "{}: the policy no longer has exactly one {find:?}; update the row",
-            row.what
-        );
-        text.replacen(find, replace, 1)
-    })
+    row.edits
+        .iter()
+        .fold(source.to_owned(), |text, (find, replace)| {
+            assert_eq!(
+                text.matches(find).count(),
+                1,
+                "{}: the policy no longer has exactly one {find:?}; update the row",
+                row.what
+            );
+            text.replacen(find, replace, 1)
+        })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,12 +189,19 @@ async fn every_hand_made_break_of_the_policy_fails_a_check() {
         // The unedited policy passes the check, so the failure below is
         // the edit's doing.
         if let Err(e) = run(&w, &sender, &source, row.check).await {
-            panic!("{}: the unedited policy fails {:?}: {e}", row.what, row.check);
+            panic!(
+                "{}: the unedited policy fails {:?}: {e}",
+                row.what, row.check
+            );
         }
         let broken = apply(&source, row);
         match run(&w, &sender, &broken, row.check).await {
             Ok(()) => panic!("{}: {:?} still passes with the edit", row.what, row.check),
-            Err(e) => assert!(e.contains(row.expect), "{}: failed otherwise: {e}", row.what),
+            Err(e) => assert!(
+                e.contains(row.expect),
+                "{}: failed otherwise: {e}",
+                row.what
+            ),
         }
     }
 }

@@ -85,7 +85,15 @@ async fn durations_parse_as_kumod_parses_them() {
         ))
         .map(drop)
     };
-    for good in ["'5s'", "'60 seconds'", "'1m'", "'5 minutes'", "'1h 30m'", "90", "1.5"] {
+    for good in [
+        "'5s'",
+        "'60 seconds'",
+        "'1m'",
+        "'5 minutes'",
+        "'1h 30m'",
+        "90",
+        "1.5",
+    ] {
         assert!(memoize(good).is_ok(), "{good} is a duration");
     }
     for bad in ["'5 secs ago'", "'five seconds'", "'10'", "-1", "{}"] {
@@ -97,10 +105,24 @@ async fn durations_parse_as_kumod_parses_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_take_handlers_as_kumod_does() {
     // Single events take one handler; get_queue_config takes many.
-    let e = refused("kumo.on('get_egress_path_config', print)\nkumo.on('get_egress_path_config', print)");
-    assert!(e.contains("get_egress_path_config event already has a handler"), "{e}");
-    for single in ["get_egress_source", "get_egress_pool", "smtp_server_message_received"] {
-        assert!(load(&format!("kumo.on('{single}', print)\nkumo.on('{single}', print)")).is_err());
+    let e = refused(
+        "kumo.on('get_egress_path_config', print)\nkumo.on('get_egress_path_config', print)",
+    );
+    assert!(
+        e.contains("get_egress_path_config event already has a handler"),
+        "{e}"
+    );
+    for single in [
+        "get_egress_source",
+        "get_egress_pool",
+        "smtp_server_message_received",
+    ] {
+        assert!(
+            load(&format!(
+                "kumo.on('{single}', print)\nkumo.on('{single}', print)"
+            ))
+            .is_err()
+        );
     }
     // A handler returning nothing passes the event on; `return nil` ends it.
     let stub = load(
@@ -109,7 +131,13 @@ async fn events_take_handlers_as_kumod_does() {
          kumo.on('init', function() kumo.on('get_queue_config', print) end)",
     )
     .unwrap();
-    let queue = |d: &str| stub.json(&stub.fire("get_queue_config", (d, LuaNil, LuaNil, LuaNil)).value());
+    let queue = |d: &str| {
+        stub.json(
+            &stub
+                .fire("get_queue_config", (d, LuaNil, LuaNil, LuaNil))
+                .value(),
+        )
+    };
     assert_eq!(queue("a"), json!("second"));
     assert_eq!(queue("b"), Value::Null);
     // Handlers are registered at load, never from inside one.
@@ -119,29 +147,98 @@ async fn events_take_handlers_as_kumod_does() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn constructors_refuse_what_kumod_refuses() {
     let cases = [
-        ("kumo.start_esmtp_listener { relay_hosts = {} }", "invalid type: map, expected a sequence"),
-        ("kumo.start_esmtp_listener { relay_hosts = { '10.0.0.1/8' } }", "host bits"),
-        ("kumo.start_esmtp_listener { trace_headers = { received = false } }", "unknown field `received`"),
-        ("kumo.start_esmtp_listener { batch_handling = 'Bifurcate' }", "unknown variant `Bifurcate`"),
-        ("kumo.start_esmtp_listener { peer = { ['10.0.0.0/8'] = { banner = 1 } } }", "invalid type"),
-        ("kumo.make_queue_config { protocol = {} }", "did not match any variant"),
-        ("kumo.make_queue_config { protocol = { maildir_path = '/m', file_mode = '0660' } }", "did not match any variant"),
-        ("kumo.make_queue_config { protocol = { custom_lua = { constructor = 'x', batch = 1 } } }", "did not match any variant"),
-        ("kumo.make_queue_config { retry_interval = '1 fortnight' }", "expected a duration"),
-        ("kumo.make_listener_domain { relay = true }", "unknown field `relay`"),
-        ("kumo.define_spool { name = 'data' }", "missing field `path`"),
-        ("kumo.configure_local_logs { log_dir = '/l', per_record = { Bounced = {} } }", "unknown variant `Bounced`"),
-        ("kumo.configure_log_hook { name = 'h', metas = {} }", "unknown field `metas`"),
-        ("kumo.configure_bounce_classifier { files = 'iana.toml' }", "invalid type: string"),
-        ("kumo.start_http_listener { listen = '127.0.0.1:8000', trusted = {} }", "unknown field `trusted`"),
-        ("kumo.make_egress_source { name = 's', source_address = '10.0.0.300' }", "invalid"),
-        ("kumo.make_egress_source { name = 's', ehlo = 'mail' }", "unknown field `ehlo`"),
-        ("kumo.make_egress_pool { name = 'p', entries = 'ip-1' }", "invalid type: string"),
-        ("kumo.make_egress_path { enable_tls = 'Yes' }", "unknown variant `Yes`"),
-        ("kumo.make_egress_path { max_message_rate = 'lots' }", "invalid throttle"),
-        ("kumo.make_egress_path { connect_timeout = '1 aeon' }", "expected a duration"),
-        ("kumo.make_egress_path { connection_limits = 2 }", "unknown field `connection_limits`"),
-        ("kumo.dkim.rsa_sha256_signer { domain = 'd', selector = 's', headers = { 'From' } }", "missing field `key`"),
+        (
+            "kumo.start_esmtp_listener { relay_hosts = {} }",
+            "invalid type: map, expected a sequence",
+        ),
+        (
+            "kumo.start_esmtp_listener { relay_hosts = { '10.0.0.1/8' } }",
+            "host bits",
+        ),
+        (
+            "kumo.start_esmtp_listener { trace_headers = { received = false } }",
+            "unknown field `received`",
+        ),
+        (
+            "kumo.start_esmtp_listener { batch_handling = 'Bifurcate' }",
+            "unknown variant `Bifurcate`",
+        ),
+        (
+            "kumo.start_esmtp_listener { peer = { ['10.0.0.0/8'] = { banner = 1 } } }",
+            "invalid type",
+        ),
+        (
+            "kumo.make_queue_config { protocol = {} }",
+            "did not match any variant",
+        ),
+        (
+            "kumo.make_queue_config { protocol = { maildir_path = '/m', file_mode = '0660' } }",
+            "did not match any variant",
+        ),
+        (
+            "kumo.make_queue_config { protocol = { custom_lua = { constructor = 'x', batch = 1 } } }",
+            "did not match any variant",
+        ),
+        (
+            "kumo.make_queue_config { retry_interval = '1 fortnight' }",
+            "expected a duration",
+        ),
+        (
+            "kumo.make_listener_domain { relay = true }",
+            "unknown field `relay`",
+        ),
+        (
+            "kumo.define_spool { name = 'data' }",
+            "missing field `path`",
+        ),
+        (
+            "kumo.configure_local_logs { log_dir = '/l', per_record = { Bounced = {} } }",
+            "unknown variant `Bounced`",
+        ),
+        (
+            "kumo.configure_log_hook { name = 'h', metas = {} }",
+            "unknown field `metas`",
+        ),
+        (
+            "kumo.configure_bounce_classifier { files = 'iana.toml' }",
+            "invalid type: string",
+        ),
+        (
+            "kumo.start_http_listener { listen = '127.0.0.1:8000', trusted = {} }",
+            "unknown field `trusted`",
+        ),
+        (
+            "kumo.make_egress_source { name = 's', source_address = '10.0.0.300' }",
+            "invalid",
+        ),
+        (
+            "kumo.make_egress_source { name = 's', ehlo = 'mail' }",
+            "unknown field `ehlo`",
+        ),
+        (
+            "kumo.make_egress_pool { name = 'p', entries = 'ip-1' }",
+            "invalid type: string",
+        ),
+        (
+            "kumo.make_egress_path { enable_tls = 'Yes' }",
+            "unknown variant `Yes`",
+        ),
+        (
+            "kumo.make_egress_path { max_message_rate = 'lots' }",
+            "invalid throttle",
+        ),
+        (
+            "kumo.make_egress_path { connect_timeout = '1 aeon' }",
+            "expected a duration",
+        ),
+        (
+            "kumo.make_egress_path { connection_limits = 2 }",
+            "unknown field `connection_limits`",
+        ),
+        (
+            "kumo.dkim.rsa_sha256_signer { domain = 'd', selector = 's', headers = { 'From' } }",
+            "missing field `key`",
+        ),
     ];
     for (source, expect) in cases {
         let e = refused(source);
@@ -159,7 +256,10 @@ async fn constructors_refuse_what_kumod_refuses() {
          kumo.configure_log_hook { name = 'h' }",
     )
     .unwrap();
-    assert!(refused("kumo.configure_log_hook { name = 'h' }\nkumo.configure_log_hook { name = 'h' }").contains("already been registered"));
+    assert!(
+        refused("kumo.configure_log_hook { name = 'h' }\nkumo.configure_log_hook { name = 'h' }")
+            .contains("already been registered")
+    );
 }
 
 const SHAPING: &str = r#"
@@ -191,12 +291,18 @@ async fn the_shaping_helper_loads_its_files_as_kumod_does() {
     );
     let stub = load(SHAPING).unwrap();
     let path_config = |stub: &KumoStub| {
-        stub.fire("get_egress_path_config", ("example.com", "ip-1", "example.com"))
+        stub.fire(
+            "get_egress_path_config",
+            ("example.com", "ip-1", "example.com"),
+        )
     };
 
     // The default file is read unless no_default_files: missing, it fails.
     let e = failure(path_config(&stub));
-    assert!(e.contains("/opt/kumomta/share/policy-extras/shaping.toml"), "{e}");
+    assert!(
+        e.contains("/opt/kumomta/share/policy-extras/shaping.toml"),
+        "{e}"
+    );
 
     stub.map_file("/opt/kumomta/share/policy-extras/shaping.toml", &default);
     stub.map_file("/opt/kumomta/etc/policy/shaping.toml", &ours);
@@ -216,7 +322,23 @@ async fn the_shaping_helper_loads_its_files_as_kumod_does() {
     stub.map_file("/opt/kumomta/share/policy-extras/shaping.toml", &default);
     stub.map_file("/opt/kumomta/etc/policy/shaping.toml", &typo);
     let e = failure(path_config(&stub));
-    assert!(e.contains("[example.com]") && e.contains("unknown field `conection_limit`"), "{e}");
+    assert!(
+        e.contains("[example.com]") && e.contains("unknown field `conection_limit`"),
+        "{e}"
+    );
+
+    // The older `shaping:setup(files)` reads the same files.
+    let stub = load(
+        "local shaping = require 'policy-extras.shaping'\n\
+         kumo.on('get_egress_path_config', shaping:setup { '/opt/kumomta/etc/policy/shaping.toml' })",
+    )
+    .unwrap();
+    stub.map_file("/opt/kumomta/share/policy-extras/shaping.toml", &default);
+    stub.map_file("/opt/kumomta/etc/policy/shaping.toml", &ours);
+    assert_eq!(
+        stub.json(&path_config(&stub).value())["params"]["connection_limit"],
+        3
+    );
 
     // Its options go through kumo.memoize, so a bad cache_ttl is refused.
     let e = refused(&SHAPING.replace("'5 minutes'", "'5 minits'"));

@@ -41,7 +41,9 @@ pub fn check(lua: &Lua, kind: &str, value: LuaValue) -> LuaResult<()> {
         "make_egress_source" => parse::<EgressSource>(lua, value),
         "make_egress_pool" => parse::<EgressPool>(lua, value),
         "make_egress_path" => parse::<EgressPathConfig>(lua, value),
-        other => Err(LuaError::runtime(format!("stub: no parameter type {other}"))),
+        other => Err(LuaError::runtime(format!(
+            "stub: no parameter type {other}"
+        ))),
     }
     // serde's message ("unknown field `x`, expected one of …") is what
     // kumod reports too; it never quotes the value, so a key in the
@@ -362,8 +364,7 @@ impl<'de> Deserialize<'de> for Throttle {
         let n_ok = n.replace('_', "").parse::<u64>().is_ok();
         let period_ok = matches!(
             period.trim(),
-            "s" | "sec" | "second" | "m" | "min" | "minute" | "h" | "hr" | "hour" | "d"
-                | "day"
+            "s" | "sec" | "second" | "m" | "min" | "minute" | "h" | "hr" | "hour" | "d" | "day"
         ) || humantime::parse_duration(period.trim()).is_ok();
         if n_ok && period_ok {
             Ok(Throttle)
@@ -423,7 +424,8 @@ pub enum RecordType {
     TransientFailure,
     Expiration,
     AdminBounce,
-    OOB,
+    #[serde(rename = "OOB")]
+    Oob,
     Feedback,
     Rejection,
     AdminRebind,
@@ -500,4 +502,3 @@ pub struct SignerConfig {
     over_sign: Option<bool>,
     ttl: Option<Dur>,
 }
-

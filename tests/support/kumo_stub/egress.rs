@@ -8,7 +8,9 @@ use std::net::IpAddr;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::config::{CidrSet, ConfigRefreshStrategy, Dur, KeySource, MemoryReductionPolicy, Throttle};
+use super::config::{
+    CidrSet, ConfigRefreshStrategy, Dur, KeySource, MemoryReductionPolicy, Throttle,
+};
 
 /// `crates/kumod/src/egress_source.rs`, `SuspendOnFailure`.
 #[derive(Deserialize)]

@@ -132,7 +132,9 @@ end
 ---------------------------------------------------------------- shaping
 
 -- assets/policy-extras/shaping.lua, `setup_with_automation`. The newest
--- helper does not type its options; these are the ones it reads.
+-- helper does not type its options; these are the ones it reads. Where
+-- the helper only logs kumo.shaping.load's errors (and fails them under
+-- --validate), the stand-in raises them, so a test sees them.
 local shaping = {}
 
 -- Keys of a shaping entry that are not egress path options
@@ -233,12 +235,22 @@ function shaping:setup_with_automation(options)
     if publish[domain] == nil then
       return
     end
-    return kumo.make_queue_config(options.tsa_queue_config or {})
+    local params = { retry_interval = '1m', max_retry_interval = '20m' }
+    for k, v in pairs(options.tsa_queue_config or {}) do
+      params[k] = v
+    end
+    params.protocol = { custom_lua = { constructor = 'make.' .. domain } }
+    return kumo.make_queue_config(params)
   end)
-  kumo.on('should_enqueue_log_record', function(_msg, hook_name)
+  kumo.on('should_enqueue_log_record', function(msg, hook_name)
     if publish[hook_name] == nil then
       return
     end
+    local record = msg:get_meta 'log_record'
+    if record.reception_protocol == 'LogRecord' or publish[record.queue] then
+      return false
+    end
+    msg:set_meta('queue', hook_name)
     return true
   end)
 
@@ -251,6 +263,15 @@ function shaping:setup_with_automation(options)
     setup_publish = setup_publish,
   }
   return self.CONFIGURED
+end
+
+-- The older entry point: shaping files only, no TSA.
+function shaping:setup(extra_files)
+  return self:setup_with_automation({
+    extra_files = extra_files,
+    publish = {},
+    subscribe = {},
+  }).get_egress_path_config
 end
 
 package.preload['policy-extras.log_hooks'] = function()

@@ -58,7 +58,9 @@ pub fn load(lua: &Lua, files: Vec<(String, String)>) -> LuaResult<LuaValue> {
 
 fn validate(lua: &Lua, file: &str, domain: &str, entry: Value) -> LuaResult<Map<String, Value>> {
     let Value::Object(entry) = entry else {
-        return Err(LuaError::runtime(format!("{file}: [{domain}] is not a table")));
+        return Err(LuaError::runtime(format!(
+            "{file}: [{domain}] is not a table"
+        )));
     };
     let context = |e: LuaError| LuaError::runtime(format!("{file}: [{domain}]: {e}"));
     let options = without(&entry, ENTRY_KEYS);
