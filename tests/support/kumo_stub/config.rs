@@ -46,8 +46,9 @@ pub fn check(lua: &Lua, kind: &str, value: LuaValue) -> LuaResult<()> {
         ))),
     }
     // serde's message ("unknown field `x`, expected one of …") is what
-    // kumod reports too; it never quotes the value, so a key in the
-    // parameters cannot leak into a log.
+    // kumod reports too. Unlike kumod (`while processing <json>`), the
+    // whole table is not appended, so key material in the parameters
+    // (a signer's `key_data`) never reaches a message.
     .map_err(|e| LuaError::runtime(format!("{kind}: {e}")))
 }
 
