@@ -19,10 +19,18 @@ local stub = {
   epoch = 0,
   clock = 0,
   env = {},
+  files = {},
 }
 
--- Events where every handler runs in registration order until one returns
--- non-nil; all others keep exactly one handler (fact sheet §1).
+-- Events declared `Multiple` (`declare_event!` / `new_with_multiple`):
+-- get_queue_config (the example in crates/config/src/lib.rs),
+-- should_enqueue_log_record (crates/kumod/src/logging/hooks.rs),
+-- requeue_message (crates/kumod/src/ready_queue.rs); pre_init,
+-- validate_config and throttle_insert_ready_queue per the fact sheet §1.
+-- Every other event takes exactly one handler, among them
+-- get_egress_path_config (`Single`, crates/kumod/src/ready_queue.rs) and
+-- get_egress_source / get_egress_pool (`CallbackSignature::new`,
+-- crates/kumod/src/egress_source.rs).
 local MULTIPLE = {
   get_queue_config = true,
   throttle_insert_ready_queue = true,
@@ -35,29 +43,51 @@ local MULTIPLE = {
 local kumo = {}
 stub.kumo = kumo
 
+-- crates/kumod/src/mod_kumo.rs, `kumo.on`.
 function kumo.on(name, fn)
   assert(type(name) == 'string' and type(fn) == 'function', 'kumo.on(name, function)')
+  if stub.current_event ~= nil then
+    error(
+      string.format(
+        "Attempting to register an event handler via `kumo.on('%s', ...)` from within the event handler '%s'",
+        name,
+        stub.current_event
+      ),
+      2
+    )
+  end
   local list = stub.handlers[name] or {}
   if #list > 0 and not MULTIPLE[name] then
-    error(string.format('stub: %s takes one handler and already has one', name), 2)
+    error(string.format('%s event already has a handler', name), 2)
   end
   table.insert(list, fn)
   stub.handlers[name] = list
 end
 
--- Fires an event as KumoMTA would; returns the first non-nil result.
+-- Fires an event as KumoMTA would (`CallbackSignature::call`,
+-- crates/config/src/lib.rs): a Multiple event tries the next handler only
+-- when one returns no value at all; an explicit `return nil` ends it.
 function stub.fire(name, ...)
   local list = stub.handlers[name]
   if list == nil then
     error('stub: no handler for ' .. name, 2)
   end
-  for _, fn in ipairs(list) do
-    local result = table.pack(fn(...))
-    if result[1] ~= nil or not MULTIPLE[name] then
-      return table.unpack(result, 1, result.n)
+  local outer = stub.current_event
+  stub.current_event = name
+  local result = table.pack(pcall(function(...)
+    for _, fn in ipairs(list) do
+      local out = table.pack(fn(...))
+      if out.n > 0 or not MULTIPLE[name] then
+        return out
+      end
     end
+    return { n = 0 }
+  end, ...))
+  stub.current_event = outer
+  if not result[1] then
+    error(result[2], 0)
   end
-  return nil
+  return table.unpack(result[2], 1, result[2].n)
 end
 
 ---------------------------------------------------------------- rejections
@@ -102,44 +132,47 @@ end
 
 ---------------------------------------------------------------- init-time calls
 
-local function record_into(list)
+-- Each constructor parses its table as kumod does (tests/support/
+-- kumo_stub/config.rs names the KumoMTA struct) and records it.
+local function typed(kind, list)
   return function(params)
-    assert(type(params) == 'table', 'expected a table of parameters')
-    table.insert(list, params)
+    native.check(kind, params)
+    if list ~= nil then
+      table.insert(list, params)
+    end
+    return params
   end
 end
 
-function kumo.start_esmtp_listener(params)
-  assert(type(params.listen) == 'string', 'start_esmtp_listener: listen is required')
-  -- "relay_hosts = {} is rejected at start-up: invalid type: map, expected a
-  -- sequence" (fact sheet, verified by running KumoMTA).
-  if params.relay_hosts ~= nil then
-    assert(#params.relay_hosts > 0, 'relay_hosts: invalid type: map, expected a sequence')
-  end
-  if params.meta ~= nil then
-    native.json_encode(params.meta) -- must be JSON-serialisable
-  end
-  table.insert(stub.listeners, params)
-end
-kumo.start_http_listener = record_into(stub.http_listeners)
-kumo.configure_local_logs = record_into(stub.local_logs)
-kumo.configure_bounce_classifier = record_into(stub.bounce_classifiers)
+kumo.start_esmtp_listener = typed('start_esmtp_listener', stub.listeners)
+kumo.start_http_listener = typed('start_http_listener', stub.http_listeners)
+kumo.configure_local_logs = typed('configure_local_logs', stub.local_logs)
+kumo.configure_bounce_classifier = typed('configure_bounce_classifier', stub.bounce_classifiers)
+kumo.define_spool = typed('define_spool', stub.spools)
+
+-- crates/kumod/src/logging/mod.rs, `Logger::init_hook`: one hook per name.
 function kumo.configure_log_hook(params)
-  assert(type(params.name) == 'string', 'configure_log_hook: name is required')
+  native.check('configure_log_hook', params)
+  for _, hook in ipairs(stub.log_hooks) do
+    if hook.name == params.name then
+      error(string.format('A logging hook with name `%s` has already been registered', params.name))
+    end
+  end
   table.insert(stub.log_hooks, params)
 end
-function kumo.define_spool(params)
-  assert(params.name == 'data' or params.name == 'meta', 'define_spool: name is data or meta')
-  assert(type(params.path) == 'string', 'define_spool: path is required')
-  table.insert(stub.spools, params)
-end
 
-function kumo.make_listener_domain(params)
-  return { kind = 'listener_domain', params = params }
-end
-
-function kumo.make_queue_config(params)
-  return { kind = 'queue_config', params = params }
+-- Constructors whose result a handler returns: `{kind, params}`.
+for _, kind in ipairs {
+  'listener_domain',
+  'queue_config',
+  'egress_source',
+  'egress_pool',
+  'egress_path',
+} do
+  local check = typed('make_' .. kind)
+  kumo['make_' .. kind] = function(params)
+    return { kind = kind, params = check(params) }
+  end
 end
 
 for _, level in ipairs { 'error', 'warn', 'info', 'debug' } do
@@ -154,30 +187,32 @@ end
 
 ---------------------------------------------------------------- memoize
 
-local UNITS = {
-  s = 1, sec = 1, secs = 1, second = 1, seconds = 1,
-  m = 60, min = 60, mins = 60, minute = 60, minutes = 60,
-  h = 3600, hour = 3600, hours = 3600, d = 86400, day = 86400, days = 86400,
-}
-
-function stub.seconds(duration)
-  local n, unit = tostring(duration):match '^%s*(%d+)%s*(%a+)%s*$'
-  assert(n and UNITS[unit], 'bad duration: ' .. tostring(duration))
-  return tonumber(n) * UNITS[unit]
-end
-
 function kumo.bump_config_epoch()
   stub.epoch = stub.epoch + 1
 end
 
 -- Process-wide caches by name; errors are not cached, nil and false are;
--- tables come back read-only and as userdata (fact sheet §3).
+-- tables come back read-only and as userdata. The parameters and every
+-- result are checked as crates/mod-memoize/src/lib.rs checks them
+-- (`MemoizeParams`, `CacheValue::from_lua`): a result holding a function or
+-- a userdata without `__memoize` (a DKIM signer, an HTTP client) fails
+-- every call and is never cached.
 function kumo.memoize(fn, params)
-  assert(type(params) == 'table', 'memoize: parameters are required')
-  assert(type(params.name) == 'string', 'memoize: name is required')
-  assert(params.name:sub(1, 5) == 'user.', 'memoize: prefix the name with user.')
-  assert(math.type(params.capacity) == 'integer', 'memoize: capacity is required')
-  local ttl = stub.seconds(params.ttl)
+  if type(fn) ~= 'function' then
+    error('memoize: error converting Lua ' .. type(fn) .. ' to function', 2)
+  end
+  native.check('memoize', params)
+  if params.detached == true and stub.current_event ~= nil then
+    error(
+      string.format(
+        'kumo.memoize cache `%s` sets `detached = true`, but is being called from within the `%s` event handler',
+        params.name,
+        stub.current_event
+      ),
+      2
+    )
+  end
+  local ttl = native.seconds(params.ttl)
   local cache = stub.caches[params.name] or { entries = {}, size = 0, hits = 0, misses = 0 }
   stub.caches[params.name] = cache
   return function(...)
@@ -198,6 +233,7 @@ function kumo.memoize(fn, params)
     end
     cache.misses = cache.misses + 1
     local value = fn(...)
+    native.memoizable(value)
     if type(value) == 'table' then
       value = native.freeze(value)
     end
@@ -378,59 +414,16 @@ function stub.log_message(json)
   return msg
 end
 
----------------------------------------------------------------- policy-extras.log_hooks
-
--- The helper's documented behaviour (fact sheet §6): pre_init configures
--- the hook; records go to queue `<name>.log_hook` unless they are about a
--- log record; that queue delivers through the constructor event.
-local log_hooks = { CONFIGURED = {} }
-function log_hooks:new(options)
-  assert(type(options.name) == 'string', 'log_hooks:new: name is required')
-  assert(type(options.constructor) == 'function', 'log_hooks:new: constructor is required')
-  assert(not self.CONFIGURED[options.name], 'log hook configured twice: ' .. options.name)
-  self.CONFIGURED[options.name] = options
-  local queue = options.name .. '.log_hook'
-  local constructor = 'make.' .. queue
-
-  kumo.on('pre_init', function()
-    local params = { name = options.name }
-    for k, v in pairs(options.log_parameters or {}) do
-      params[k] = v
-    end
-    kumo.configure_log_hook(params)
-  end)
-  kumo.on('should_enqueue_log_record', function(msg, hook_name)
-    if hook_name ~= options.name then
-      return nil
-    end
-    if msg:get_meta('log_record').reception_protocol == 'LogRecord' then
-      return false
-    end
-    msg:set_meta('queue', queue)
-    return true
-  end)
-  kumo.on('get_queue_config', function(domain)
-    if domain ~= queue then
-      return nil
-    end
-    local params = { retry_interval = '1m', max_retry_interval = '20m' }
-    for k, v in pairs(options.queue_config or {}) do
-      params[k] = v
-    end
-    params.protocol = {
-      custom_lua = { constructor = constructor, batch_size = options.batch_size },
-    }
-    return kumo.make_queue_config(params)
-  end)
-  kumo.on(constructor, options.constructor)
-end
-
 ---------------------------------------------------------------- environment
 
 package.loaded.kumo = kumo
 _G.kumo = kumo
-package.preload['policy-extras.log_hooks'] = function()
-  return log_hooks
+native.extras(stub, native)
+
+-- KumoMTA paths a test points at its own files, e.g.
+-- stub.files['/opt/kumomta/share/policy-extras/shaping.toml'] = '<temp>'.
+function stub.path(name)
+  return stub.files[name] or name
 end
 
 -- The service's environment (systemd EnvironmentFile), without touching

@@ -22,11 +22,15 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 
+mod config;
+mod egress;
 mod http;
+mod shaping;
 
 pub use http::HttpCall;
 
 const STUB: &str = include_str!("kumo_stub.lua");
+const EXTRAS: &str = include_str!("kumo_stub/extras.lua");
 
 /// What a handler did.
 #[derive(Debug)]
@@ -72,6 +76,12 @@ impl KumoStub {
 
     /// Same, returning the error the policy raised while loading.
     pub fn try_load(config: &Value) -> Result<Self, String> {
+        Self::try_load_source(config, &policy_source())
+    }
+
+    /// Loads `source` in place of `kumo-policy/init.lua` (a policy edited
+    /// by a test, or a few lines exercising the stand-in itself).
+    pub fn try_load_source(config: &Value, source: &str) -> Result<Self, String> {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         serde_json::to_writer(&mut file, config).unwrap();
         let lua = Lua::new();
@@ -90,7 +100,6 @@ impl KumoStub {
         )
         .unwrap();
         let path = policy_path();
-        let source = std::fs::read_to_string(&path).unwrap();
         tokio::task::block_in_place(|| {
             lua.load(source)
                 .set_name(format!("@{}", path.display()))
@@ -234,6 +243,15 @@ impl KumoStub {
         self.stub.set("clock", now + seconds).unwrap();
     }
 
+    /// Makes the policy read `real` where it names the KumoMTA path
+    /// `kumo_path` (the shaping files, which do not exist here).
+    pub fn map_file(&self, kumo_path: &str, real: &Path) {
+        let files: LuaTable = self.stub.get("files").unwrap();
+        files
+            .set(kumo_path, real.to_str().unwrap().to_owned())
+            .unwrap();
+    }
+
     /// `kumo.bump_config_epoch()`.
     pub fn bump_epoch(&self) {
         let kumo: LuaTable = self.stub.get("kumo").unwrap();
@@ -244,6 +262,11 @@ impl KumoStub {
 
 fn policy_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("kumo-policy/init.lua")
+}
+
+/// The text of `kumo-policy/init.lua`.
+pub fn policy_source() -> String {
+    std::fs::read_to_string(policy_path()).unwrap()
 }
 
 /// JSON null is Lua nil, as KumoMTA's serde module does (fact sheet §3).
@@ -267,19 +290,12 @@ fn natives(
     let handle = Handle::current();
     t.set(
         "build_client",
-        lua.create_function(move |_, params: Option<LuaTable>| {
-            let timeout = match params {
-                Some(p) => p
-                    .get::<Option<String>>("timeout")?
-                    .map(|d| seconds(&d))
-                    .transpose()?,
-                None => None,
+        lua.create_function(move |lua, params: Option<LuaTable>| {
+            let timeout = match params.map(|p| p.get::<LuaValue>("timeout")).transpose()? {
+                None | Some(LuaNil) => None,
+                Some(d) => Some(duration(lua, d)?),
             };
-            Ok(http::Client::new(
-                timeout.map(Duration::from_secs),
-                handle.clone(),
-                calls.clone(),
-            ))
+            Ok(http::Client::new(timeout, handle.clone(), calls.clone()))
         })?,
     )?;
     t.set(
@@ -327,8 +343,8 @@ fn natives(
     )?;
     t.set(
         "rsa_sha256_signer",
-        lua.create_function(move |_, params: LuaTable| {
-            let signer = Signer::from_params(&params)?;
+        lua.create_function(move |lua, params: LuaTable| {
+            let signer = Signer::from_params(lua, &params)?;
             signers.lock().unwrap().push(signer.recorded.clone());
             Ok(signer)
         })?,
@@ -343,23 +359,77 @@ fn natives(
         "freeze",
         lua.create_function(|_, table: LuaTable| Ok(Frozen(table)))?,
     )?;
+    t.set(
+        "check",
+        lua.create_function(|lua, (kind, params): (String, LuaValue)| {
+            config::check(lua, &kind, thaw(lua, params)?)
+        })?,
+    )?;
+    t.set(
+        "seconds",
+        lua.create_function(|lua, d: LuaValue| Ok(duration(lua, d)?.as_secs_f64()))?,
+    )?;
+    t.set(
+        "memoizable",
+        lua.create_function(|lua, v: LuaValue| memoizable(lua, &v))?,
+    )?;
+    t.set(
+        "shaping_load",
+        lua.create_function(|lua, files: Vec<Vec<String>>| {
+            let files = files.into_iter().map(|f| (f[0].clone(), f[1].clone()));
+            shaping::load(lua, files.collect())
+        })?,
+    )?;
+    t.set(
+        "extras",
+        lua.create_function(|lua, args: LuaMultiValue| {
+            lua.load(EXTRAS)
+                .set_name("@tests/support/kumo_stub/extras.lua")
+                .call::<()>(args)
+        })?,
+    )?;
     Ok(t)
 }
 
-/// `5s`, `60 seconds`, `5 minutes`… in seconds.
-fn seconds(duration: &str) -> LuaResult<u64> {
-    let d = duration.trim();
-    let split = d.find(|c: char| !c.is_ascii_digit()).unwrap_or(d.len());
-    let n: u64 = d[..split]
-        .parse()
-        .map_err(|_| LuaError::runtime(format!("bad duration {duration:?}")))?;
-    let unit = match d[split..].trim() {
-        "s" | "sec" | "secs" | "second" | "seconds" => 1,
-        "m" | "min" | "mins" | "minute" | "minutes" => 60,
-        "h" | "hour" | "hours" => 3600,
-        _ => return Err(LuaError::runtime(format!("bad duration {duration:?}"))),
+/// `CacheValue::from_lua` (crates/mod-memoize/src/lib.rs): userdata only
+/// with a `__memoize` metamethod (failing, as kumod does, with "error
+/// converting Lua nil to function"), tables keyed by strings or integers,
+/// anything else only if it converts to JSON (so never a function).
+fn memoizable(lua: &Lua, value: &LuaValue) -> LuaResult<()> {
+    match value {
+        LuaValue::UserData(ud) => ud.metatable()?.get::<LuaFunction>("__memoize").map(drop),
+        LuaValue::Table(t) => t.pairs::<LuaValue, LuaValue>().try_for_each(|pair| {
+            let (k, v) = pair?;
+            if !matches!(k, LuaValue::Integer(_) | LuaValue::String(_)) {
+                return Err(LuaError::runtime(format!(
+                    "table key {k:?} cannot be used as a key in a memoizable table"
+                )));
+            }
+            memoizable(lua, &v)
+        }),
+        other => lua.from_value::<Value>(other.clone()).map(drop),
+    }
+}
+
+/// A copy of `value` with memoized tables turned back into plain ones, as
+/// kumod's `from_lua_value` reads a userdata through its `__pairs`.
+fn thaw(lua: &Lua, value: LuaValue) -> LuaResult<LuaValue> {
+    let table = match &value {
+        LuaValue::UserData(ud) if ud.is::<Frozen>() => ud.borrow::<Frozen>()?.0.clone(),
+        LuaValue::Table(t) => t.clone(),
+        _ => return Ok(value),
     };
-    Ok(n * unit)
+    let copy = lua.create_table()?;
+    for pair in table.pairs::<LuaValue, LuaValue>() {
+        let (k, v) = pair?;
+        copy.raw_set(k, thaw(lua, v)?)?;
+    }
+    Ok(LuaValue::Table(copy))
+}
+
+/// A duration as KumoMTA reads one (`crates/duration-serde`).
+fn duration(lua: &Lua, value: LuaValue) -> LuaResult<Duration> {
+    lua.from_value::<config::Dur>(value).map(|d| d.0)
 }
 
 /// A KeySource: a path, or `{ key_data = … }` (fact sheet §4).
@@ -435,7 +505,8 @@ struct Signer {
 }
 
 impl Signer {
-    fn from_params(params: &LuaTable) -> LuaResult<Self> {
+    fn from_params(lua: &Lua, params: &LuaTable) -> LuaResult<Self> {
+        config::check(lua, "rsa_sha256_signer", LuaValue::Table(params.clone()))?;
         let domain: String = params.get("domain")?;
         let selector: String = params.get("selector")?;
         let headers: Vec<String> = params.get("headers")?;

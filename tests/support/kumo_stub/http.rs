@@ -9,7 +9,7 @@ use std::time::Duration;
 use mlua::prelude::*;
 use tokio::runtime::Handle;
 
-use super::seconds;
+use super::duration;
 
 /// One request the policy made, in order.
 #[derive(Debug, Clone)]
@@ -93,13 +93,8 @@ impl LuaUserData for Request {
             ud.borrow_mut::<Request>()?.body = Some(body.as_bytes().to_vec());
             Ok(ud)
         });
-        methods.add_function("timeout", |_, (ud, d): (LuaAnyUserData, LuaValue)| {
-            let secs = match d {
-                LuaValue::Integer(n) => u64::try_from(n).into_lua_err()?,
-                LuaValue::String(s) => seconds(&s.to_str()?)?,
-                _ => return Err(LuaError::runtime("timeout: a duration")),
-            };
-            ud.borrow_mut::<Request>()?.timeout = Some(Duration::from_secs(secs));
+        methods.add_function("timeout", |lua, (ud, d): (LuaAnyUserData, LuaValue)| {
+            ud.borrow_mut::<Request>()?.timeout = Some(duration(lua, d)?);
             Ok(ud)
         });
         methods.add_method("send", |_, this, ()| this.send());

@@ -1,0 +1,207 @@
+//! Mutation tests: each row breaks `kumo-policy/init.lua` by hand in a way
+//! a real kumod would refuse, and shows that the named check now fails.
+//! A row whose `find` text is gone fails loudly, so the table cannot rot
+//! when the policy changes. Add a row per mistake worth catching.
+
+use super::*;
+use crate::support::kumo_stub::policy_source;
+
+/// What must fail once the policy is edited.
+#[derive(Debug, Clone, Copy)]
+enum Check {
+    /// Loading the policy (top-level code: settings, memoize, log_hooks:new).
+    Load,
+    /// `pre_init` then `init` (listeners, spool, logs, log hook).
+    Init,
+    /// `get_queue_config` for this queue.
+    QueueConfig(&'static str),
+    /// `get_listener_domain` for a hosted domain on port 25.
+    InboundDomain,
+    /// A logged-in mailbox sends one message on port 587.
+    Submission,
+}
+
+struct Break {
+    what: &'static str,
+    /// `(find, replace)` edits, applied in order; each `find` must occur.
+    edits: &'static [(&'static str, &'static str)],
+    check: Check,
+    /// Part of the failure, so the check fails for this edit's reason.
+    expect: &'static str,
+}
+
+const BREAKS: &[Break] = &[
+    Break {
+        what: "memoizing the DKIM signer again (kumod cannot copy a signer)",
+        edits: &[
+            (
+                "local function dkim_signer(domain)",
+                "local dkim_signer = cached('signer', '5 minutes', function(domain)",
+            ),
+            (
+                "    key = { key_data = key.private_key_pem },\n  }\nend",
+                "    key = { key_data = key.private_key_pem },\n  }\nend)",
+            ),
+        ],
+        check: Check::Submission,
+        expect: "error converting Lua nil to function",
+    },
+    Break {
+        what: "an option start_esmtp_listener does not have",
+        edits: &[(
+            "    meta = { x_listener = 'inbound' },",
+            "    meta = { x_listener = 'inbound' },\n    max_recipients = 100,",
+        )],
+        check: Check::Init,
+        expect: "unknown field `max_recipients`",
+    },
+    Break {
+        what: "relay_hosts = {} (an empty Lua table is a map, not a sequence)",
+        edits: &[(
+            "local NOBODY = { '255.255.255.255/32' }",
+            "local NOBODY = {}",
+        )],
+        check: Check::Init,
+        expect: "invalid type: map, expected a sequence",
+    },
+    Break {
+        what: "a misspelt maildir protocol field",
+        edits: &[(
+            "maildir_path = '{{ meta.x_maildir }}',",
+            "maildir_paht = '{{ meta.x_maildir }}',",
+        )],
+        check: Check::QueueConfig("inboxgrove.maildir"),
+        expect: "did not match any variant of untagged enum DeliveryProto",
+    },
+    Break {
+        what: "a directory mode as an octal string",
+        edits: &[("dir_mode = tonumber('2770', 8),", "dir_mode = '2770',")],
+        check: Check::QueueConfig("inboxgrove.maildir"),
+        expect: "did not match any variant of untagged enum DeliveryProto",
+    },
+    Break {
+        what: "a memoize ttl humantime refuses",
+        edits: &[(
+            "cached('mailbox', '10 seconds',",
+            "cached('mailbox', '10 secs later',",
+        )],
+        check: Check::Load,
+        expect: "expected a duration",
+    },
+    Break {
+        what: "a memoize parameter kumo.memoize does not have",
+        edits: &[(
+            "    invalidate_with_epoch = true,\n  })",
+            "    invalidate_with_epoch = true,\n    stale_ok = true,\n  })",
+        )],
+        check: Check::Load,
+        expect: "unknown field `stale_ok`",
+    },
+    Break {
+        what: "a log segment duration humantime refuses",
+        edits: &[(
+            "max_segment_duration = '1 minute',",
+            "max_segment_duration = '1 minuet',",
+        )],
+        check: Check::Init,
+        expect: "expected a duration",
+    },
+    Break {
+        what: "a log_hooks:new batch size as a string",
+        edits: &[("  batch_size = 100,", "  batch_size = '100',")],
+        check: Check::Load,
+        expect: "batch_size: expected a positive integer",
+    },
+    Break {
+        what: "an option log_hooks:new does not have",
+        edits: &[("  name = LOG_HOOK,", "  name = LOG_HOOK,\n  retries = 3,")],
+        check: Check::Load,
+        expect: "unexpected field 'retries'",
+    },
+    Break {
+        what: "a log-hook queue option make_queue_config does not have",
+        edits: &[(
+            "queue_config = { retry_interval = '1m', max_retry_interval = '20m' },",
+            "queue_config = { retry_interval = '1m', max_retries = 20 },",
+        )],
+        check: Check::Load,
+        expect: "unknown field `max_retries`",
+    },
+    Break {
+        what: "a log_oob disposition KumoMTA does not know",
+        edits: &[("log_oob = 'LogThenRelay',", "log_oob = 'LogAndRelay',")],
+        check: Check::InboundDomain,
+        expect: "expected a boolean value or one of",
+    },
+];
+
+/// `check` against a policy loaded from `source`: `Err` with what failed.
+async fn run(w: &World, sender: &Mailbox, source: &str, check: Check) -> Result<(), String> {
+    let stub = KumoStub::try_load_source(&config(&w.app, &w.app.control), source)?;
+    // The policy logs why it refused, so the logs are part of the failure.
+    let ok = |out: Outcome| match out {
+        Outcome::Returned(_) => Ok(()),
+        other => Err(format!("{other:?}; logs: {}", stub.state("logs"))),
+    };
+    match check {
+        Check::Load => Ok(()),
+        Check::Init => {
+            ok(stub.fire("pre_init", ()))?;
+            ok(stub.fire("init", ()))
+        }
+        Check::QueueConfig(queue) => {
+            ok(stub.fire("get_queue_config", (queue, LuaNil, LuaNil, LuaNil)))
+        }
+        Check::InboundDomain => ok(stub.fire(
+            "get_listener_domain",
+            ("breaks.test", "0.0.0.0:25", inbound(&stub)),
+        )),
+        Check::Submission => {
+            let conn = submission(&stub);
+            login(&stub, &conn, sender);
+            let msg = mail(&stub, &conn, &sender.email, "prospect@example.net", &[]);
+            ok(stub.fire("smtp_server_message_received", (msg, conn)))
+        }
+    }
+}
+
+fn apply(source: &str, row: &Break) -> String {
+    row.edits
+        .iter()
+        .fold(source.to_owned(), |text, (find, replace)| {
+            assert_eq!(
+                text.matches(find).count(),
+                1,
+                "{}: the policy no longer has exactly one {find:?}; update the row",
+                row.what
+            );
+            text.replacen(find, replace, 1)
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_hand_made_break_of_the_policy_fails_a_check() {
+    let w = world().await;
+    // A daily limit that outlasts one submission per row.
+    let sender = mailboxes(&w, "breaks.test", 1, 500).await.remove(0);
+    let source = policy_source();
+    for row in BREAKS {
+        // The unedited policy passes the check, so the failure below is
+        // the edit's doing.
+        if let Err(e) = run(&w, &sender, &source, row.check).await {
+            panic!(
+                "{}: the unedited policy fails {:?}: {e}",
+                row.what, row.check
+            );
+        }
+        let broken = apply(&source, row);
+        match run(&w, &sender, &broken, row.check).await {
+            Ok(()) => panic!("{}: {:?} still passes with the edit", row.what, row.check),
+            Err(e) => assert!(
+                e.contains(row.expect),
+                "{}: failed otherwise: {e}",
+                row.what
+            ),
+        }
+    }
+}
