@@ -1,5 +1,7 @@
 //! Port 25: RCPT for live mailboxes only, and delivery into the maildir
-//! InboxGrove names.
+//! InboxGrove names, where Dovecot reads it.
+
+use std::os::unix::fs::PermissionsExt;
 
 use super::*;
 
@@ -45,28 +47,67 @@ async fn inbound_mail_reaches_only_live_mailboxes_in_their_own_maildir() {
     let msg = stub.message(
         json!({ "sender": "prospect@example.net", "recipients": [a.email],
                 "headers": [["Return-Path", "<forged@example.org>"], ["From", "prospect@example.net"],
-                            ["Subject", "Re: Quick question"]] }),
+                            ["Subject", "Re: Quick question"]],
+                "body": "Thanks, Thursday works.\r\n" }),
         &mx,
     );
-    let out = stub.fire("smtp_server_message_received", (msg.clone(), mx.clone()));
+    let out = stub.receive(&msg, &mx);
     assert!(returned_nil(&out), "{out:?}");
     let (user, domain) = a.email.split_once('@').unwrap();
+    let mail_root = w.app.dir.path().join("mail");
     assert_eq!(stub.meta(&msg, "queue"), "inboxgrove.maildir");
-    assert_eq!(
-        stub.meta(&msg, "x_maildir"),
-        json!(format!("{MAIL_ROOT}/{domain}/{user}/Maildir"))
-    );
     let return_path: Vec<String> = msg
         .call_method("get_all_named_header_values", "Return-Path")
         .unwrap();
     assert_eq!(return_path, ["<prospect@example.net>"]);
-    assert!(stub.signatures(&msg).is_empty());
+    // The MX listener's trace headers: kumod's Received (naming the peer),
+    // no X-KumoRef; nothing is signed.
+    let received = stub.header(&msg, "Received").unwrap();
+    assert!(
+        received.starts_with("from mx.example.net (203.0.113.25)")
+            && received.contains("by mail.grove.test"),
+        "{received}"
+    );
+    assert_eq!(stub.header(&msg, "X-KumoRef"), None);
+    assert_eq!(stub.header(&msg, "DKIM-Signature"), None);
     assert_eq!(stub.header(&msg, "List-Unsubscribe"), None);
     assert_eq!(
         sent_today(&kumo, &a.email).await,
         0,
         "inbound is not sending"
     );
+
+    // Delivery through the queue the policy chose, rendered as kumod
+    // renders it: the file lands in new/ of the maildir Dovecot reads,
+    // group-shared with it.
+    let files = stub.deliver(&msg).unwrap();
+    let maildir = mail_root.join(domain).join(user).join("Maildir");
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].parent().unwrap(), maildir.join("new"));
+    assert_eq!(std::fs::read_to_string(&files[0]).unwrap(), stub.raw(&msg));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&files[0]), 0o660);
+    for sub in ["cur", "new", "tmp"] {
+        assert_eq!(mode(&maildir.join(sub)), 0o2770, "{sub}");
+    }
+    assert!(
+        std::fs::read_dir(maildir.join("tmp"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+
+    // A message the policy gave no maildir: the template renders empty,
+    // as in kumod, and the harness refuses the relative path.
+    let stray = stub.message(
+        json!({ "sender": "x@example.net", "recipients": [a.email], "headers": [["From", "x@example.net"]] }),
+        &mx,
+    );
+    stray
+        .call_method::<()>("set_meta", ("queue", "inboxgrove.maildir"))
+        .unwrap();
+    let err = stub.deliver(&stray).unwrap_err();
+    assert!(err.contains("not absolute"), "{err}");
 
     let queue = stub.fire(
         "get_queue_config",
@@ -110,7 +151,7 @@ async fn a_mailbox_at_its_quota_is_refused_for_now_at_rcpt_and_at_data() {
                     "headers": [["From", "prospect@example.net"]] }),
             &mx,
         );
-        stub.fire("smtp_server_message_received", (msg, mx.clone()))
+        stub.receive(&msg, &mx)
     };
 
     assert!(returned_nil(&rcpt(&under.email)));

@@ -43,7 +43,6 @@ async fn log_records_are_posted_in_batches_and_retried_until_stored() {
     };
 
     let stub = policy(&w);
-    assert!(returned_nil(&stub.fire("pre_init", ())));
     let first = stub.log_message(&delivered);
     let queued = stub.fire("should_enqueue_log_record", (first.clone(), "inboxgrove"));
     assert_eq!(queued.value(), LuaValue::Boolean(true));
