@@ -69,6 +69,22 @@ impl Signer {
         if !headers.iter().any(|h| h.eq_ignore_ascii_case("from")) {
             return Err(LuaError::runtime("missing From in signed headers"));
         }
+        // configure_kumo_dkim refuses what it cannot do; `expiration` it can,
+        // but nothing here models the x= tag, so it is refused too.
+        for field in ["atps", "atpsh", "agent_user_identifier", "expiration"] {
+            if !params.get::<LuaValue>(field)?.is_nil() {
+                return Err(LuaError::runtime(format!(
+                    "{field} is not currently supported by the stand-in"
+                )));
+            }
+        }
+        for flag in ["body_length", "reporting"] {
+            if params.get::<Option<bool>>(flag)?.unwrap_or(false) {
+                return Err(LuaError::runtime(format!(
+                    "{flag} is not currently supported for RSA keys"
+                )));
+            }
+        }
         let data = key_source(params.get("key")?)?;
         let key = rsa_key(&data)?;
         let over_sign: Option<bool> = params.get("over_sign")?;
@@ -91,6 +107,12 @@ impl Signer {
     /// The DKIM-Signature value (after `DKIM-Signature: `) for `message`,
     /// dated `time`.
     pub fn sign(&self, message: &[u8], time: i64) -> LuaResult<String> {
+        // CFSigner::sign parses the message as text first.
+        if std::str::from_utf8(message).is_err() {
+            return Err(LuaError::runtime(
+                "DKIM signer: message is not ASCII or UTF-8",
+            ));
+        }
         let (headers, body) = split(message);
         let body_hash = STANDARD.encode(Sha256::digest(canonical_body(self.body_canon, body)));
 
