@@ -383,6 +383,36 @@ async fn only_authenticated_sessions_relay_and_only_as_their_mailbox() {
         (stub.address("anyone@example.net"), mx.clone())
     )));
 
+    // The same through whole transactions as kumod runs them: relay_hosts
+    // lets nobody in by address, so port 25 takes mail only for hosted
+    // mailboxes, and the logged-in client relays anywhere.
+    let mx = inbound(&stub);
+    assert_eq!(stub.mail_from(&mx, "someone@example.org").0, 250);
+    assert_eq!(
+        stub.rcpt_to(&mx, "victim@example.net"),
+        (
+            550,
+            format!("5.7.1 relaying not permitted for {PROSPECT_MTA}")
+        )
+    );
+    assert_eq!(stub.rcpt_to(&mx, "nobody@relay.test").0, 550);
+    assert_eq!(stub.rcpt_to(&mx, &a.email).0, 250);
+    let body = json!({ "headers": [["From", "someone@example.org"], ["Subject", "Hello"]], "body": "Hi\r\n" });
+    let (code, _, received) = stub.data(&mx, body);
+    assert_eq!((code, received.len()), (250, 1));
+    assert_eq!(stub.meta(&received[0], "queue"), "inboxgrove.maildir");
+
+    let anonymous = submission(&stub);
+    assert_eq!(stub.mail_from(&anonymous, &a.email).0, 530);
+    assert_eq!(stub.rcpt_to(&anonymous, "prospect@example.net").0, 503);
+    assert_eq!(stub.mail_from(&conn, &a.email).0, 250);
+    assert_eq!(stub.rcpt_to(&conn, "prospect@example.net").0, 250);
+    let body =
+        json!({ "headers": [["From", a.email], ["To", "prospect@example.net"]], "body": "Hi\r\n" });
+    let (code, text, sent) = stub.data(&conn, body);
+    assert_eq!(code, 250, "{text}");
+    assert!(stub.header(&sent[0], "DKIM-Signature").is_some());
+
     // Unsure whether a domain is hosted: an error (KumoMTA answers 421 and
     // the sender retries), neither relay nor a permanent "no".
     let down = policy_with_appliance_down(&w);

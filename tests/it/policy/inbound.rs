@@ -13,20 +13,29 @@ async fn inbound_mail_reaches_only_live_mailboxes_in_their_own_maildir() {
     let kumo = Control::of(&w.app);
     let stub = policy(&w);
     let mx = inbound(&stub);
-    let rcpt = |email: &str| stub.fire("smtp_server_rcpt_to", (stub.address(email), mx.clone()));
+    assert_eq!(stub.mail_from(&mx, "prospect@example.net").0, 250);
+    let rcpt = |email: &str| stub.rcpt_to(&mx, email);
+    let ok = |(code, _): (u16, String)| code == 250;
+    let refused = |code: u16, text: &str| (code, text.to_owned());
 
-    assert!(returned_nil(&rcpt(&a.email)));
-    assert!(returned_nil(&rcpt(&a.email.to_uppercase())));
+    assert!(ok(rcpt(&a.email)));
+    assert!(ok(rcpt(&a.email.to_uppercase())));
     assert_eq!(
-        rcpt("nobody@inbound.test").rejected(),
-        (550, "5.1.1 No such mailbox here")
+        rcpt("nobody@inbound.test"),
+        refused(550, "5.1.1 No such mailbox here")
     );
-    assert_eq!(rcpt("../../etc/passwd@inbound.test").rejected().0, 550);
-    assert_eq!(rcpt("someone@foreign.test").rejected().0, 550);
+    assert_eq!(rcpt("../../etc/passwd@inbound.test").0, 550);
+    assert_eq!(
+        rcpt("someone@foreign.test"),
+        refused(
+            550,
+            &format!("5.7.1 relaying not permitted for {PROSPECT_MTA}")
+        )
+    );
 
     // A paused mailbox: the cached "active" answer stands until InboxGrove
     // bumps the config epoch; then senders are told to retry.
-    assert!(returned_nil(&rcpt(&b.email)));
+    assert!(ok(rcpt(&b.email)));
     let (status, _) = w
         .app
         .call(
@@ -37,22 +46,25 @@ async fn inbound_mail_reaches_only_live_mailboxes_in_their_own_maildir() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(returned_nil(&rcpt(&b.email)));
+    assert!(ok(rcpt(&b.email)));
     stub.bump_epoch();
     assert_eq!(
-        rcpt(&b.email).rejected(),
-        (450, "4.2.1 Mailbox disabled, try again later")
+        rcpt(&b.email),
+        refused(450, "4.2.1 Mailbox disabled, try again later")
     );
 
-    let msg = stub.message(
-        json!({ "sender": "prospect@example.net", "recipients": [a.email],
-                "headers": [["Return-Path", "<forged@example.org>"], ["From", "prospect@example.net"],
+    // A reply from a prospect, start to end.
+    let session = inbound(&stub);
+    assert_eq!(stub.mail_from(&session, "prospect@example.net").0, 250);
+    assert_eq!(stub.rcpt_to(&session, &a.email).0, 250);
+    let (code, text, mut received) = stub.data(
+        &session,
+        json!({ "headers": [["Return-Path", "<forged@example.org>"], ["From", "prospect@example.net"],
                             ["Subject", "Re: Quick question"]],
                 "body": "Thanks, Thursday works.\r\n" }),
-        &mx,
     );
-    let out = stub.receive(&msg, &mx);
-    assert!(returned_nil(&out), "{out:?}");
+    assert_eq!(code, 250, "{text}");
+    let msg = received.pop().unwrap();
     let (user, domain) = a.email.split_once('@').unwrap();
     let mail_root = w.app.dir.path().join("mail");
     assert_eq!(stub.meta(&msg, "queue"), "inboxgrove.maildir");
@@ -109,16 +121,16 @@ async fn inbound_mail_reaches_only_live_mailboxes_in_their_own_maildir() {
     let err = stub.deliver(&stray).unwrap_err();
     assert!(err.contains("not absolute"), "{err}");
 
-    let queue = stub.fire(
-        "get_queue_config",
-        ("inboxgrove.maildir", LuaNil, LuaNil, LuaNil),
+    // Mail for anywhere else keeps KumoMTA's default (SMTP) queue.
+    let onward = stub.message(
+        json!({ "sender": "x@inbound.test", "recipients": ["friend@example.net"], "headers": [["From", "x@inbound.test"]] }),
+        &mx,
     );
-    assert_eq!(
-        stub.json(&queue.value())["params"]["protocol"],
-        json!({ "maildir_path": "{{ meta.x_maildir }}", "dir_mode": 0o2770, "file_mode": 0o660 })
+    let err = stub.deliver(&onward).unwrap_err();
+    assert!(
+        err.contains("queue example.net does not deliver to a maildir"),
+        "{err}"
     );
-    let elsewhere = stub.fire("get_queue_config", ("example.net", LuaNil, LuaNil, LuaNil));
-    assert_eq!(stub.json(&elsewhere.value())["params"], json!({}));
 
     let down = policy_with_appliance_down(&w);
     let out = down.fire(
@@ -128,6 +140,17 @@ async fn inbound_mail_reaches_only_live_mailboxes_in_their_own_maildir() {
     assert_eq!(
         out.rejected(),
         (451, "4.3.0 Mailbox lookup failed, try again later")
+    );
+    // In a session the domain lookup comes first and fails: kumod answers
+    // 421 and hangs up, and the sender retries later.
+    let session = inbound(&down);
+    assert_eq!(down.mail_from(&session, "prospect@example.net").0, 250);
+    assert_eq!(
+        down.rcpt_to(&session, &a.email),
+        (
+            421,
+            "4.3.0 mail.grove.test technical difficulties".to_owned()
+        )
     );
 }
 

@@ -69,6 +69,8 @@ function stub.session(listener, peer)
     via_ip = addr.via_ip,
     tls = false,
     closed = false,
+    -- get_listener_domain answers for this session (false: none).
+    domains = {},
   }
   return conn
 end
@@ -150,6 +152,104 @@ function stub.auth_plain(conn, authz, authc, password)
   return 235, '2.7.0 AUTH OK!'
 end
 
+---------------------------------------------------------------- MAIL FROM, RCPT TO
+
+-- Fires a session event if the policy handles it: nil when it passed,
+-- else the reply kumod sends.
+local function event(s, name, ...)
+  if stub.handlers[name] == nil then
+    return nil
+  end
+  local status, a, b = stub.call(name, ...)
+  if status == 'rejected' then
+    return rejected(s, a, b)
+  elseif status == 'error' then
+    return technical_difficulties(s)
+  end
+  return nil
+end
+
+-- lookup_listener_domain: get_listener_domain(domain, the session's local
+-- address, conn), remembered for the rest of the session (2025.12.02;
+-- earlier releases cached per listener across sessions). Errors propagate
+-- (a 421).
+local function listener_domain(s, conn, domain)
+  if s.domains[domain] == nil then
+    local found = false
+    if stub.handlers.get_listener_domain ~= nil then
+      local status, value = stub.call('get_listener_domain', domain, conn:get_meta 'received_via', conn)
+      if status ~= 'ok' then
+        error('get_listener_domain: ' .. tostring(value), 0)
+      end
+      found = value and value.params or false
+    end
+    s.domains[domain] = found
+  end
+  return s.domains[domain] or nil
+end
+
+-- LogReportDisposition: booleans are the legacy spelling (true is
+-- LogThenRelay).
+local function logs(disposition)
+  return disposition == true or disposition == 'LogThenRelay' or disposition == 'LogThenDrop'
+end
+
+-- check_relaying: the peer in relay_hosts (default loopback), or in the
+-- sender domain's relay_from, or the recipient domain's relay_to; a RCPT is
+-- also accepted when the domain logs OOB or ARF reports.
+local function check_relaying(s, conn, sender, recipient)
+  local relay_hosts = s.params.relay_hosts or { '127.0.0.1', '::1' }
+  local relay = native.cidr_contains(relay_hosts, s.peer_ip)
+  local from = listener_domain(s, conn, stub.address(sender).domain or '')
+  if from and from.relay_from then
+    relay = relay or native.cidr_contains(from.relay_from, s.peer_ip)
+  end
+  local to = listener_domain(s, conn, stub.address(recipient).domain or '')
+  relay = relay or (to ~= nil and to.relay_to == true)
+  local accept = relay or (to ~= nil and (logs(to.log_oob) or logs(to.log_arf)))
+  return relay, accept
+end
+
+-- Command::MailFrom: one transaction at a time; the event may refuse.
+function stub.mail_from(conn, sender)
+  local s = session_of(conn)
+  if s.txn ~= nil then
+    return 503, '5.5.0 MAIL FROM already issued; you must RSET first'
+  end
+  local code, text = event(s, 'smtp_server_mail_from', stub.address(sender), conn)
+  if code ~= nil then
+    return code, text
+  end
+  s.txn = { sender = sender, recipients = {} }
+  return 250, 'OK <' .. sender .. '>'
+end
+
+-- Command::RcptTo: relaying is checked before smtp_server_rcpt_to runs.
+function stub.rcpt_to(conn, recipient)
+  local s = session_of(conn)
+  if s.txn == nil then
+    return 503, '5.5.0 MAIL FROM must be issued first'
+  end
+  local ok, relay, accept = pcall(check_relaying, s, conn, s.txn.sender, recipient)
+  if not ok then
+    return technical_difficulties(s)
+  end
+  if not accept then
+    return 550, '5.7.1 relaying not permitted for ' .. conn:get_meta 'received_from'
+  end
+  local code, text = event(s, 'smtp_server_rcpt_to', stub.address(recipient), conn)
+  if code ~= nil then
+    return code, text
+  end
+  table.insert(s.txn.recipients, { email = recipient, relay = relay })
+  return 250, 'OK <' .. recipient .. '>'
+end
+
+function stub.rset(conn)
+  session_of(conn).txn = nil
+  return 250, 'Reset state'
+end
+
 ---------------------------------------------------------------- DATA
 
 -- smtp_server.rs process_data: one message per recipient, its meta a copy
@@ -214,6 +314,53 @@ function stub.receive(msg, conn)
     s.closed = true
   end
   return table.unpack(result, 1, result.n)
+end
+
+-- process_data for the open transaction: a message per recipient from
+-- `spec` ({ headers, body }); every one goes through
+-- smtp_server_message_received before any is taken (one refusal refuses the
+-- batch), then each gets its supplemental header and is relayed if its
+-- recipient may be; none relayed (and none sent to the "null" queue) is a
+-- 550. Returns the reply and the messages.
+function stub.data(conn, spec)
+  local s = session_of(conn)
+  if s.txn == nil or #s.txn.recipients == 0 then
+    return 503, '5.5.0 RCPT TO must be issued first', {}
+  end
+  local txn = s.txn
+  s.txn = nil
+  local messages = {}
+  for i, recipient in ipairs(txn.recipients) do
+    local msg = stub.message({
+      sender = txn.sender,
+      recipients = { recipient.email },
+      headers = spec.headers,
+      body = spec.body,
+    }, conn)
+    local status, a, b = stub.call('smtp_server_message_received', msg, conn)
+    if status == 'rejected' then
+      local code, text = rejected(s, a, b)
+      return code, text, {}
+    elseif status == 'error' then
+      local code, text = technical_difficulties(s)
+      return code, text, {}
+    end
+    messages[i] = msg
+  end
+  local relayed, black_holed, ids = false, false, {}
+  for i, msg in ipairs(messages) do
+    apply_supplemental(s, msg)
+    table.insert(ids, msg:id())
+    if stub.queue_name(msg) == 'null' then
+      black_holed = true
+    else
+      relayed = relayed or txn.recipients[i].relay
+    end
+  end
+  if not relayed and not black_holed then
+    return 550, '5.7.1 relaying not permitted', messages
+  end
+  return 250, 'OK ids=' .. table.concat(ids, ' '), messages
 end
 
 ---------------------------------------------------------------- queues

@@ -38,6 +38,16 @@ pub(super) fn natives(lua: &Lua, t: &LuaTable) -> LuaResult<()> {
     )?;
     t.set("hostname", lua.create_function(|_, ()| Ok(hostname()))?)?;
     t.set(
+        "cidr_contains",
+        lua.create_function(|_, (list, ip): (Vec<String>, String)| {
+            let ip: IpAddr = ip.parse().map_err(LuaError::external)?;
+            list.iter()
+                .map(|c| cidr_contains(c, ip))
+                .try_fold(false, |any, hit| hit.map(|h| any || h))
+                .map_err(LuaError::runtime)
+        })?,
+    )?;
+    t.set(
         "rfc2822",
         lua.create_function(|_, secs: i64| {
             chrono::DateTime::from_timestamp(secs, 0)
@@ -97,6 +107,32 @@ fn addresses(listen: &str, peer: &str) -> Result<(SocketAddr, SocketAddr), Strin
     Ok((SocketAddr::new(local, listen.port()), from))
 }
 
+/// Whether `cidr` (`a.b.c.d/n`, `v6/n` or a bare address) holds `ip`; an
+/// IPv4-mapped peer counts as its IPv4 address.
+fn cidr_contains(cidr: &str, ip: IpAddr) -> Result<bool, String> {
+    let (net, len) = cidr.split_once('/').unwrap_or((cidr, ""));
+    let net: IpAddr = net.parse().map_err(|e| format!("{cidr:?}: {e}"))?;
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    let (a, b, bits) = match (net, ip) {
+        (IpAddr::V4(n), IpAddr::V4(i)) => (u128::from(n.to_bits()), u128::from(i.to_bits()), 32),
+        (IpAddr::V6(n), IpAddr::V6(i)) => (n.to_bits(), i.to_bits(), 128),
+        _ => return Ok(false),
+    };
+    let len: u32 = if len.is_empty() {
+        bits
+    } else {
+        len.parse().map_err(|e| format!("{cidr:?}: {e}"))?
+    };
+    if len > bits {
+        return Err(format!("{cidr:?}: prefix longer than the address"));
+    }
+    let shift = bits - len;
+    Ok(len == 0 || (a >> shift) == (b >> shift))
+}
+
 /// kumod's default hostname is gethostname(), "localhost" if unreadable
 /// (smtp_server.rs default_hostname).
 pub(super) fn hostname() -> String {
@@ -145,6 +181,22 @@ impl KumoStub {
         self.reply("auth_plain", (conn.clone(), authz, authc, password))
     }
 
+    pub fn mail_from(&self, conn: &LuaTable, sender: &str) -> (u16, String) {
+        self.reply("mail_from", (conn.clone(), sender))
+    }
+
+    pub fn rcpt_to(&self, conn: &LuaTable, recipient: &str) -> (u16, String) {
+        self.reply("rcpt_to", (conn.clone(), recipient))
+    }
+
+    /// DATA for the open transaction, `spec` `{headers: [[n, v]…], body}`:
+    /// kumod's reply and the messages it made, one per recipient.
+    pub fn data(&self, conn: &LuaTable, spec: Value) -> (u16, String, Vec<LuaTable>) {
+        let f: LuaFunction = self.stub.get("data").unwrap();
+        let args = (conn.clone(), self.to_lua(&spec));
+        tokio::task::block_in_place(|| f.call(args)).unwrap_or_else(|e| panic!("stub.data: {e}"))
+    }
+
     /// `smtp_server_message_received` for `msg` made from `conn`, then the
     /// supplemental trace header when it was accepted.
     pub fn receive(&self, msg: &LuaTable, conn: &LuaTable) -> Outcome {
@@ -184,5 +236,10 @@ mod tests {
         assert_eq!(mapped.to_string(), "[::ffff:198.51.100.7]:1");
         let (via, _) = addresses("0.0.0.0:25", "127.0.0.1:9").unwrap();
         assert_eq!(via.to_string(), "127.0.0.1:25");
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(cidr_contains("127.0.0.1", ip("127.0.0.1")).unwrap());
+        assert!(cidr_contains("10.0.0.0/8", ip("::ffff:10.1.2.3")).unwrap());
+        assert!(!cidr_contains("255.255.255.255/32", ip("198.51.100.7")).unwrap());
+        assert!(!cidr_contains("::1", ip("127.0.0.1")).unwrap());
     }
 }
