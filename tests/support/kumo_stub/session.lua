@@ -268,6 +268,8 @@ function stub.message(spec, conn)
     'stub: kumod makes one message per recipient at DATA'
   )
   local msg = plain_message(spec, conn)
+  -- A snapshot (ConnectionMetaData::clone_inner), sharing no tables.
+  msg._meta = copy_json(conn._meta)
   local trace = s.params.trace_headers or {}
   if trace.received_header ~= false then
     msg:prepend_header(
