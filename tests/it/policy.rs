@@ -18,32 +18,41 @@ mod log_hook;
 mod strict;
 mod submission;
 
-const MAIL_ROOT: &str = "/var/lib/inboxgrove/mail";
+/// The peers of the tests' sessions (RFC 5737 documentation addresses). The
+/// MX listens on `0.0.0.0:25`, an IPv4 socket, so its peers are IPv4.
+const SUBMITTER: &str = "198.51.100.7:40123";
+const PROSPECT_MTA: &str = "203.0.113.25:50000";
 
 fn config(app: &TestApp, control: &str) -> Value {
     json!({
         "control_url": format!("{control}/kumo/v1"),
         "control_secret_file": app.dir.path().join("kumo.secret"),
         "hostname": "mail.grove.test",
-        "mail_root": MAIL_ROOT,
+        // The appliance's own mail root, where Dovecot reads the maildirs.
+        "mail_root": app.dir.path().join("mail"),
         "tls_certificate": "/etc/inboxgrove/tls/fullchain.pem",
         "tls_private_key": "/etc/inboxgrove/tls/privkey.pem",
     })
 }
 
-/// The policy, talking to the world's appliance.
+/// The policy, started as kumod starts it, talking to the world's
+/// appliance.
 fn policy(w: &World) -> KumoStub {
-    KumoStub::load(&config(&w.app, &w.app.control))
+    let stub = KumoStub::load(&config(&w.app, &w.app.control));
+    stub.start();
+    stub
 }
 
-/// The policy, pointed at a port where nothing listens.
+/// The same, pointed at a port where nothing listens.
 fn policy_with_appliance_down(w: &World) -> KumoStub {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    KumoStub::load(&config(&w.app, &format!("http://127.0.0.1:{port}")))
+    let stub = KumoStub::load(&config(&w.app, &format!("http://127.0.0.1:{port}")));
+    stub.start();
+    stub
 }
 
 struct Mailbox {
@@ -73,30 +82,33 @@ async fn mailboxes(w: &World, domain: &str, quantity: u32, daily_limit: u32) -> 
         .collect()
 }
 
+/// A client on port 587 after STARTTLS (KumoMTA offers AUTH only then).
 fn submission(stub: &KumoStub) -> LuaTable {
-    stub.conn(json!({ "x_listener": "submission", "received_from": "198.51.100.7:40123" }))
+    let conn = stub.session("submission", SUBMITTER);
+    assert_eq!(stub.starttls(&conn).0, 220);
+    conn
 }
 
+/// A sending MTA on port 25, after its EHLO.
 fn inbound(stub: &KumoStub) -> LuaTable {
-    stub.conn(json!({ "x_listener": "inbound", "received_from": "[2001:db8::25]:50000" }))
+    let conn = stub.session("inbound", PROSPECT_MTA);
+    assert_eq!(stub.ehlo(&conn, "mx.example.net").0, 250);
+    conn
 }
 
-fn auth(stub: &KumoStub, conn: &LuaTable, user: &str, password: &str) -> Outcome {
-    stub.fire(
-        "smtp_server_auth_plain",
-        (user, user, password, conn.clone()),
-    )
+/// AUTH PLAIN without an authorization id; the reply kumod sends.
+fn auth(stub: &KumoStub, conn: &LuaTable, user: &str, password: &str) -> (u16, String) {
+    stub.auth_plain(conn, "", user, password)
 }
 
-/// AUTH PLAIN as KumoMTA runs it: on `true` the server itself records
-/// `authn_id`/`authz_id` (fact sheet §2).
 fn login(stub: &KumoStub, conn: &LuaTable, m: &Mailbox) {
-    let ok = auth(stub, conn, &m.email, &m.password).value();
-    assert_eq!(ok, LuaValue::Boolean(true), "{} logs in", m.email);
-    for key in ["authn_id", "authz_id"] {
-        conn.call_method::<()>("set_meta", (key, m.email.as_str()))
-            .unwrap();
-    }
+    let reply = auth(stub, conn, &m.email, &m.password);
+    assert_eq!(
+        reply,
+        (235, "2.7.0 AUTH OK!".to_owned()),
+        "{} logs in",
+        m.email
+    );
 }
 
 fn mail(
@@ -137,7 +149,7 @@ async fn sent_today(kumo: &Control, email: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_tags_both_listeners_and_lets_nobody_relay_by_address() {
     let w = world().await;
-    let stub = policy(&w);
+    let stub = KumoStub::load(&config(&w.app, &w.app.control));
     assert!(returned_nil(&stub.fire("pre_init", ())));
     assert!(returned_nil(&stub.fire("init", ())));
 
@@ -196,6 +208,21 @@ async fn init_tags_both_listeners_and_lets_nobody_relay_by_address() {
         assert_eq!(stub.json(&out.value())["kind"], "queue_config", "{queue}");
     }
 
+    // A session on each listener starts with the meta kumod presets, the
+    // listener's tag merged in; the tag is what every handler goes by.
+    let conn = stub.session("0.0.0.0:587", SUBMITTER);
+    for (key, want) in [
+        ("reception_protocol", json!("ESMTP")),
+        ("received_via", json!("192.0.2.1:587")),
+        ("received_from", json!(SUBMITTER)),
+        ("hostname", json!("mail.grove.test")),
+        ("x_listener", json!("submission")),
+        ("authn_id", Value::Null),
+    ] {
+        assert_eq!(stub.meta(&conn, key), want, "{key}");
+    }
+    assert_eq!(stub.meta(&inbound(&stub), "x_listener"), "inbound");
+
     // A settings file without the required hostname is refused when the
     // policy loads, naming the key.
     let mut bad = config(&w.app, &w.app.control);
@@ -230,12 +257,19 @@ async fn auth_asks_inboxgrove_remembers_the_answer_and_fails_closed() {
 
     let conn = submission(&stub);
     login(&stub, &conn, a);
+    // kumod records who logged in; the policy adds the mailbox.
+    assert_eq!(stub.meta(&conn, "authn_id"), json!(a.email));
+    assert_eq!(stub.meta(&conn, "authz_id"), json!(a.email));
     assert_eq!(stub.meta(&conn, "x_mailbox_id"), json!(a.id));
     assert_eq!(stub.meta(&conn, "x_mailbox_email"), json!(a.email));
     let calls = stub.http_calls();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].method, "POST");
     assert!(calls[0].url.ends_with("/kumo/v1/auth") && calls[0].status == Some(200));
+    // Once per session, and never before TLS.
+    assert_eq!(auth(&stub, &conn, &a.email, &a.password).0, 503);
+    let clear = stub.session("submission", SUBMITTER);
+    assert_eq!(auth(&stub, &clear, &a.email, &a.password).0, 524);
 
     // A second session with the same login is answered from memory; a
     // config-epoch bump (InboxGrove changed something) forgets it.
@@ -245,24 +279,19 @@ async fn auth_asks_inboxgrove_remembers_the_answer_and_fails_closed() {
     login(&stub, &submission(&stub), a);
     assert_eq!(stub.http_calls().len(), 2);
 
-    let wrong = auth(&stub, &submission(&stub), &a.email, &b.password);
-    assert_eq!(wrong.value(), LuaValue::Boolean(false));
+    let refused = (535, "5.7.8 AUTH invalid".to_owned());
+    let wrong = submission(&stub);
+    assert_eq!(auth(&stub, &wrong, &a.email, &b.password), refused);
     assert_eq!(stub.http_calls()[2].status, Some(401));
+    assert_eq!(stub.meta(&wrong, "authn_id"), Value::Null);
 
     // Acting as another mailbox, or logging in on port 25, never reaches
     // the appliance.
-    let as_other = stub.fire(
-        "smtp_server_auth_plain",
-        (
-            b.email.as_str(),
-            a.email.as_str(),
-            a.password.as_str(),
-            submission(&stub),
-        ),
-    );
-    assert_eq!(as_other.value(), LuaValue::Boolean(false));
-    let on_mx = auth(&stub, &inbound(&stub), &a.email, &a.password);
-    assert_eq!(on_mx.value(), LuaValue::Boolean(false));
+    let as_other = stub.auth_plain(&submission(&stub), &b.email, &a.email, &a.password);
+    assert_eq!(as_other, refused);
+    let mx = inbound(&stub);
+    assert_eq!(stub.starttls(&mx).0, 220);
+    assert_eq!(auth(&stub, &mx, &a.email, &a.password), refused);
     assert_eq!(stub.http_calls().len(), 3);
 
     // No appliance: a temporary failure (RFC 4954 454), never an accept.
@@ -270,12 +299,13 @@ async fn auth_asks_inboxgrove_remembers_the_answer_and_fails_closed() {
     let conn = submission(&down);
     let out = auth(&down, &conn, &a.email, &a.password);
     assert_eq!(
-        out.rejected(),
+        out,
         (
             454,
-            "4.7.0 Temporary authentication failure, try again later"
+            "4.7.0 Temporary authentication failure, try again later".to_owned()
         )
     );
+    assert_eq!(down.meta(&conn, "authn_id"), Value::Null);
     assert_eq!(down.meta(&conn, "x_mailbox_id"), Value::Null);
     assert_eq!(down.http_calls()[0].status, None);
     let logs = down.state("logs").to_string();
@@ -291,13 +321,14 @@ async fn auth_asks_inboxgrove_remembers_the_answer_and_fails_closed() {
     let mut cfg = config(&w.app, &w.app.control);
     cfg["control_secret_file"] = json!(secret);
     let misconfigured = KumoStub::load(&cfg);
+    misconfigured.start();
     let out = auth(
         &misconfigured,
         &submission(&misconfigured),
         &a.email,
         &a.password,
     );
-    assert_eq!(out.rejected().0, 454);
+    assert_eq!(out.0, 454);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,8 +337,14 @@ async fn only_authenticated_sessions_relay_and_only_as_their_mailbox() {
     let boxes = mailboxes(&w, "relay.test", 1, 50).await;
     let a = &boxes[0];
     let stub = policy(&w);
+    // kumod passes the session's local address as the listener
+    // (smtp_server.rs lookup_listener_domain).
     let listener_domain = |domain: &str, conn: &LuaTable| {
-        let out = stub.fire("get_listener_domain", (domain, "0.0.0.0:587", conn.clone()));
+        let via = stub.meta(conn, "received_via");
+        let out = stub.fire(
+            "get_listener_domain",
+            (domain, via.as_str().unwrap(), conn.clone()),
+        );
         stub.json(&out.value())
     };
 
@@ -341,7 +378,9 @@ async fn only_authenticated_sessions_relay_and_only_as_their_mailbox() {
     );
     assert!(returned_nil(&own));
 
-    // Port 25 relays only into hosted domains, whatever the session claims.
+    // Port 25 relays only into hosted domains, whatever the session claims:
+    // the meta is forged here (kumod would not let port 25 log in) to show
+    // the policy goes by the listener, not by authn_id.
     let mx = inbound(&stub);
     mx.call_method::<()>("set_meta", ("authn_id", a.email.as_str()))
         .unwrap();
@@ -355,12 +394,42 @@ async fn only_authenticated_sessions_relay_and_only_as_their_mailbox() {
         (stub.address("anyone@example.net"), mx.clone())
     )));
 
+    // The same through whole transactions as kumod runs them: relay_hosts
+    // lets nobody in by address, so port 25 takes mail only for hosted
+    // mailboxes, and the logged-in client relays anywhere.
+    let mx = inbound(&stub);
+    assert_eq!(stub.mail_from(&mx, "someone@example.org").0, 250);
+    assert_eq!(
+        stub.rcpt_to(&mx, "victim@example.net"),
+        (
+            550,
+            format!("5.7.1 relaying not permitted for {PROSPECT_MTA}")
+        )
+    );
+    assert_eq!(stub.rcpt_to(&mx, "nobody@relay.test").0, 550);
+    assert_eq!(stub.rcpt_to(&mx, &a.email).0, 250);
+    let body = json!({ "headers": [["From", "someone@example.org"], ["Subject", "Hello"]], "body": "Hi\r\n" });
+    let (code, _, received) = stub.data(&mx, body);
+    assert_eq!((code, received.len()), (250, 1));
+    assert_eq!(stub.meta(&received[0], "queue"), "inboxgrove.maildir");
+
+    let anonymous = submission(&stub);
+    assert_eq!(stub.mail_from(&anonymous, &a.email).0, 530);
+    assert_eq!(stub.rcpt_to(&anonymous, "prospect@example.net").0, 503);
+    assert_eq!(stub.mail_from(&conn, &a.email).0, 250);
+    assert_eq!(stub.rcpt_to(&conn, "prospect@example.net").0, 250);
+    let body =
+        json!({ "headers": [["From", a.email], ["To", "prospect@example.net"]], "body": "Hi\r\n" });
+    let (code, text, sent) = stub.data(&conn, body);
+    assert_eq!(code, 250, "{text}");
+    assert!(stub.header(&sent[0], "DKIM-Signature").is_some());
+
     // Unsure whether a domain is hosted: an error (KumoMTA answers 421 and
     // the sender retries), neither relay nor a permanent "no".
     let down = policy_with_appliance_down(&w);
     let out = down.fire(
         "get_listener_domain",
-        ("relay.test", "0.0.0.0:25", inbound(&down)),
+        ("relay.test", "192.0.2.1:25", inbound(&down)),
     );
     assert!(
         matches!(&out, Outcome::Failed(e) if e.contains("/kumo/v1/domains/relay.test")),

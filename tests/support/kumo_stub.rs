@@ -2,8 +2,10 @@
 //! against a stand-in `kumo` module, so tests drive the policy's real
 //! handlers. The event registry, memoize and message objects live in
 //! `kumo_stub.lua`; this file adds what must be native: an HTTP client whose
-//! requests really go out, JSON, digests, DKIM key parsing, and the
-//! harness that fires events and reads outcomes.
+//! requests really go out, JSON, digests, and the harness that fires events
+//! and reads outcomes. Sessions, AUTH and DATA as kumod runs them are in
+//! `kumo_stub/session.{lua,rs}`, DKIM signing in `kumo_stub/dkim.rs`,
+//! maildir delivery in `kumo_stub/maildir.rs`.
 //!
 //! HTTP calls block on the test's tokio runtime, so every call into Lua
 //! goes through `block_in_place`: tests using the stub run on the
@@ -16,17 +18,19 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use mlua::prelude::*;
-use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs8::DecodePrivateKey;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 
 mod config;
+mod dkim;
 mod egress;
 mod http;
+mod maildir;
+mod session;
 mod shaping;
 
+use dkim::Signer;
 pub use http::HttpCall;
 
 const STUB: &str = include_str!("kumo_stub.lua");
@@ -65,6 +69,8 @@ pub struct KumoStub {
     stub: LuaTable,
     calls: Arc<Mutex<Vec<HttpCall>>>,
     signers: Arc<Mutex<Vec<Value>>>,
+    /// The config's `mail_root`: deliveries must land inside it.
+    mail_root: Option<PathBuf>,
     _config: tempfile::NamedTempFile,
 }
 
@@ -91,7 +97,11 @@ impl KumoStub {
         let stub: LuaTable = lua
             .load(STUB)
             .set_name("@tests/support/kumo_stub.lua")
-            .call(native)
+            .call(native.clone())
+            .unwrap();
+        lua.load(session::SESSION)
+            .set_name("@tests/support/kumo_stub/session.lua")
+            .call::<()>((stub.clone(), native))
             .unwrap();
         let env: LuaTable = stub.get("env").unwrap();
         env.set(
@@ -111,6 +121,7 @@ impl KumoStub {
             stub,
             calls,
             signers,
+            mail_root: config["mail_root"].as_str().map(PathBuf::from),
             _config: file,
         })
     }
@@ -147,13 +158,8 @@ impl KumoStub {
         }
     }
 
-    /// A connection-meta object holding `meta`.
-    pub fn conn(&self, meta: Value) -> LuaTable {
-        self.stub_fn("conn_meta", self.to_lua(&meta))
-    }
-
-    /// A message as `smtp_server_message_received` gets it, with `conn`'s
-    /// meta copied in. `spec`: `{sender, recipients, headers: [[n, v]…]}`.
+    /// A message made at DATA in session `conn` (see `session.lua`).
+    /// `spec`: `{sender, recipients: [one], headers: [[n, v]…], body}`.
     pub fn message(&self, spec: Value, conn: &LuaTable) -> LuaTable {
         self.stub_fn("message", (self.to_lua(&spec), conn.clone()))
     }
@@ -177,7 +183,7 @@ impl KumoStub {
 
     fn stub_fn(&self, name: &str, args: impl IntoLuaMulti) -> LuaTable {
         let f: LuaFunction = self.stub.get(name).unwrap();
-        f.call(args).unwrap()
+        f.call(args).unwrap_or_else(|e| panic!("stub.{name}: {e}"))
     }
 
     pub fn to_lua(&self, v: &Value) -> LuaValue {
@@ -207,24 +213,6 @@ impl KumoStub {
 
     pub fn header_names(&self, msg: &LuaTable) -> Vec<String> {
         msg.call_method("header_names", ()).unwrap()
-    }
-
-    /// `{signer: {domain, selector}, headers: [names present at signing]}`
-    /// for each `msg:dkim_sign`.
-    pub fn signatures(&self, msg: &LuaTable) -> Vec<Value> {
-        let list: LuaTable = msg.get("signatures").unwrap();
-        list.sequence_values::<LuaTable>()
-            .map(|s| {
-                let s = s.unwrap();
-                let signer: LuaAnyUserData = s.get("signer").unwrap();
-                let signer = signer.borrow::<Signer>().unwrap();
-                let headers: Vec<String> = s.get("headers").unwrap();
-                serde_json::json!({
-                    "signer": { "domain": signer.domain, "selector": signer.selector },
-                    "headers": headers,
-                })
-            })
-            .collect()
     }
 
     /// Every `kumo.dkim.rsa_sha256_signer` call's parameters.
@@ -349,6 +337,13 @@ fn natives(
             Ok(signer)
         })?,
     )?;
+    t.set(
+        "dkim_sign",
+        lua.create_function(|_, (signer, data, now): (LuaAnyUserData, LuaString, i64)| {
+            signer.borrow::<Signer>()?.sign(&data.as_bytes(), now)
+        })?,
+    )?;
+    session::natives(lua, &t)?;
     t.set(
         "is_signer",
         lua.create_function(|_, v: LuaValue| {
@@ -494,47 +489,6 @@ fn digest(lua: &Lua, bytes: &[u8]) -> LuaResult<LuaTable> {
     )?;
     t.set_metatable(Some(mt))?;
     Ok(t)
-}
-
-/// What `kumo.dkim.rsa_sha256_signer` was given; the key must be a PEM RSA
-/// key, as KumoMTA requires (fact sheet §4).
-struct Signer {
-    domain: String,
-    selector: String,
-    recorded: Value,
-}
-
-impl Signer {
-    fn from_params(lua: &Lua, params: &LuaTable) -> LuaResult<Self> {
-        config::check(lua, "rsa_sha256_signer", LuaValue::Table(params.clone()))?;
-        let domain: String = params.get("domain")?;
-        let selector: String = params.get("selector")?;
-        let headers: Vec<String> = params.get("headers")?;
-        if headers.is_empty() {
-            return Err(LuaError::runtime("rsa_sha256_signer: headers is required"));
-        }
-        let pem = String::from_utf8(key_source(params.get("key")?)?).into_lua_err()?;
-        rsa::RsaPrivateKey::from_pkcs1_pem(&pem)
-            .map(drop)
-            .or_else(|_| rsa::RsaPrivateKey::from_pkcs8_pem(&pem).map(drop))
-            .map_err(|e| LuaError::runtime(format!("rsa_sha256_signer: bad key: {e}")))?;
-        let over_sign: Option<bool> = params.get("over_sign")?;
-        Ok(Self {
-            recorded: serde_json::json!({
-                "domain": domain, "selector": selector, "headers": headers,
-                "over_sign": over_sign, "key_data": pem,
-            }),
-            domain,
-            selector,
-        })
-    }
-}
-
-impl LuaUserData for Signer {
-    fn add_fields<F: LuaUserDataFields<Self>>(fields: &mut F) {
-        fields.add_field_method_get("domain", |_, this| Ok(this.domain.clone()));
-        fields.add_field_method_get("selector", |_, this| Ok(this.selector.clone()));
-    }
 }
 
 /// A memoized table: readable (index, `#`, `pairs`), not writable, and of

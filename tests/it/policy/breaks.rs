@@ -143,20 +143,26 @@ async fn run(w: &World, sender: &Mailbox, source: &str, check: Check) -> Result<
         Outcome::Returned(_) => Ok(()),
         other => Err(format!("{other:?}; logs: {}", stub.state("logs"))),
     };
+    // Sessions open only on listeners `init` started, as in kumod.
+    let init = || -> Result<(), String> {
+        ok(stub.fire("pre_init", ()))?;
+        ok(stub.fire("init", ()))
+    };
     match check {
         Check::Load => Ok(()),
-        Check::Init => {
-            ok(stub.fire("pre_init", ()))?;
-            ok(stub.fire("init", ()))
-        }
+        Check::Init => init(),
         Check::QueueConfig(queue) => {
             ok(stub.fire("get_queue_config", (queue, LuaNil, LuaNil, LuaNil)))
         }
-        Check::InboundDomain => ok(stub.fire(
-            "get_listener_domain",
-            ("breaks.test", "0.0.0.0:25", inbound(&stub)),
-        )),
+        Check::InboundDomain => {
+            init()?;
+            ok(stub.fire(
+                "get_listener_domain",
+                ("breaks.test", "0.0.0.0:25", inbound(&stub)),
+            ))
+        }
         Check::Submission => {
+            init()?;
             let conn = submission(&stub);
             login(&stub, &conn, sender);
             let msg = mail(&stub, &conn, &sender.email, "prospect@example.net", &[]);

@@ -1,8 +1,58 @@
 //! Port 587 after DATA: the send check and its limits, List-Unsubscribe,
-//! and DKIM signing with the key InboxGrove holds.
+//! and DKIM signing with the key InboxGrove holds, verified through DNS.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use mail_auth::{AuthenticatedMessage, DkimResult};
 
 use super::*;
+use crate::dns::dkim::{authenticator, verify};
 use crate::kumo::record;
+
+/// Publishes the DKIM record exactly as the appliance tells the person to
+/// (the domain's `records`, purpose `dkim`) in the world's DNS.
+async fn publish_dkim(w: &World, domain: &str) {
+    let (_, list) = w.app.get("/api/v1/domains", &w.admin).await;
+    let id = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["domain_name"] == domain)
+        .unwrap_or_else(|| panic!("no {domain} in {list}"))["domain_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, view) = w.app.get(&format!("/api/v1/domains/{id}"), &w.admin).await;
+    let dkim = view["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["purpose"] == "dkim")
+        .unwrap_or_else(|| panic!("no DKIM record planned: {view}"));
+    assert_eq!(dkim["type"], "TXT");
+    w.zones.add_record(
+        domain,
+        "TXT",
+        dkim["name"].as_str().unwrap(),
+        dkim["content"].as_str().unwrap(),
+        None,
+    );
+}
+
+/// The one signature's verdict, `d=` and `h=` (as mail-auth read them).
+async fn dkim(w: &World, raw: &str) -> (DkimResult, String, Vec<String>) {
+    let message = AuthenticatedMessage::parse(raw.as_bytes()).unwrap();
+    let outputs = authenticator(w.dns.addr()).verify_dkim(&message).await;
+    assert_eq!(outputs.len(), 1, "one DKIM-Signature in {raw}");
+    let signature = outputs[0].signature().expect("a parsed signature");
+    let h = signature.h.iter().map(|n| n.to_ascii_lowercase()).collect();
+    (outputs[0].result().clone(), signature.d.clone(), h)
+}
+
+/// `raw` with `header` added on top, where a relay adds its headers.
+fn with_header(raw: &str, header: &str) -> String {
+    format!("{header}\r\n{raw}")
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submissions_are_checked_counted_made_unsubscribable_and_signed() {
@@ -15,7 +65,11 @@ async fn submissions_are_checked_counted_made_unsubscribable_and_signed() {
     login(&stub, &conn, a);
 
     let msg = mail(&stub, &conn, &a.email, "Prospect@Example.net", &[]);
-    let out = stub.fire("smtp_server_message_received", (msg.clone(), conn.clone()));
+    // kumod copies the connection meta into the message at DATA.
+    for key in ["authn_id", "x_mailbox_id", "x_listener", "received_from"] {
+        assert_eq!(stub.meta(&msg, key), stub.meta(&conn, key), "{key}");
+    }
+    let out = stub.receive(&msg, &conn);
     assert!(returned_nil(&out), "{out:?}");
     assert_eq!(stub.meta(&msg, "mailbox_id"), json!(a.id));
 
@@ -33,39 +87,62 @@ async fn submissions_are_checked_counted_made_unsubscribable_and_signed() {
         Some("List-Unsubscribe=One-Click")
     );
 
-    // Signed last, with the domain's key from /dkim.
-    let (_, key) = kumo.call(Method::GET, "/dkim/send.test", None).await;
-    let signatures = stub.signatures(&msg);
-    assert_eq!(signatures.len(), 1);
-    assert_eq!(signatures[0]["signer"]["selector"], key["selector"]);
-    let at_signing = signatures[0]["headers"].as_array().unwrap();
-    assert!(at_signing.contains(&json!("List-Unsubscribe")));
-    assert!(at_signing.contains(&json!("List-Unsubscribe-Post")));
-    assert_eq!(stub.header_names(&msg)[0], "DKIM-Signature");
-    let signer = &stub.signers()[0];
-    assert_eq!(signer["domain"], "send.test");
-    assert_eq!(signer["selector"], key["selector"]);
-    assert_eq!(signer["key_data"], key["private_key_pem"]);
-    assert_eq!(signer["over_sign"], true);
-    for h in [
-        "From",
-        "To",
-        "Subject",
-        "Date",
-        "Message-ID",
-        "List-Unsubscribe",
-        "List-Unsubscribe-Post",
+    // The submission listener's trace headers: no Received (it would show
+    // the client's address), and X-KumoRef carrying the mailbox id, added
+    // after the event and so outside the signature.
+    assert_eq!(stub.header(&msg, "Received"), None);
+    assert_eq!(stub.header_names(&msg)[0], "X-KumoRef");
+    let kumo_ref: Value = serde_json::from_slice(
+        &STANDARD
+            .decode(stub.header(&msg, "X-KumoRef").unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(kumo_ref["x_mailbox_id"], json!(a.id));
+    assert_eq!(kumo_ref["recipient"], "Prospect@Example.net");
+
+    // Signed with the domain's key: the bytes verify through DNS against
+    // the record the appliance asks the person to publish.
+    publish_dkim(&w, "send.test").await;
+    let raw = stub.raw(&msg);
+    let (result, d, h) = dkim(&w, &raw).await;
+    assert_eq!(result, DkimResult::Pass, "{raw}");
+    assert_eq!(d, "send.test");
+    for name in [
+        "from",
+        "to",
+        "subject",
+        "list-unsubscribe",
+        "list-unsubscribe-post",
     ] {
+        assert!(h.contains(&name.to_owned()), "{name} signed: {h:?}");
+    }
+    // Over-signed: a listed header added on top after signing, a second
+    // From or a second List-Unsubscribe, breaks the signature (verifiers
+    // take instances from the bottom, so without over-signing the added
+    // one would be ignored); an unlisted one does not.
+    let auth = authenticator(w.dns.addr());
+    let relayed = with_header(&raw, "Comments: relayed");
+    assert_eq!(verify(&auth, &relayed).await, DkimResult::Pass);
+    for added in [
+        "From: Boss <boss@send.test>",
+        "List-Unsubscribe: <https://evil.example/u>",
+    ] {
+        let tampered = with_header(&raw, added);
         assert!(
-            signer["headers"].as_array().unwrap().contains(&json!(h)),
-            "{h}"
+            matches!(verify(&auth, &tampered).await, DkimResult::Fail(_)),
+            "{added} must break the signature"
         );
     }
+    let (_, key) = kumo.call(Method::GET, "/dkim/send.test", None).await;
+    let signer = &stub.signers()[0];
+    assert_eq!(signer["selector"], key["selector"]);
+    assert_eq!(signer["key_data"], key["private_key_pem"]);
 
     // Daily limit 1: the next message waits for tomorrow (452); a spoofed
     // From is refused for good whatever the count.
     let again = mail(&stub, &conn, &a.email, "other@example.net", &[]);
-    let out = stub.fire("smtp_server_message_received", (again, conn.clone()));
+    let out = stub.receive(&again, &conn);
     let (code, text) = out.rejected();
     assert_eq!(code, 452);
     assert!(text.starts_with("4.7.1 "), "{text}");
@@ -74,7 +151,7 @@ async fn submissions_are_checked_counted_made_unsubscribable_and_signed() {
                 "headers": [["From", format!("Boss <{}>", b.email)]] }),
         &conn,
     );
-    let out = stub.fire("smtp_server_message_received", (spoof, conn.clone()));
+    let out = stub.receive(&spoof, &conn);
     let (code, text) = out.rejected();
     assert_eq!((code, text.contains("From header")), (550, true), "{text}");
     assert_eq!(sent_today(&kumo, &a.email).await, 1);
@@ -93,12 +170,9 @@ async fn submissions_are_checked_counted_made_unsubscribable_and_signed() {
     assert_eq!(status, StatusCode::OK);
     let conn_b = submission(&stub);
     login(&stub, &conn_b, b);
-    let out = stub.fire(
-        "smtp_server_message_received",
-        (
-            mail(&stub, &conn_b, &b.email, "gone@example.net", &[]),
-            conn_b.clone(),
-        ),
+    let out = stub.receive(
+        &mail(&stub, &conn_b, &b.email, "gone@example.net", &[]),
+        &conn_b,
     );
     let (code, text) = out.rejected();
     assert_eq!((code, text.contains("suppressed")), (550, true), "{text}");
@@ -108,12 +182,9 @@ async fn submissions_are_checked_counted_made_unsubscribable_and_signed() {
     // no mailbox of this owner may write to them.
     let res = reqwest::get(&url).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let out = stub.fire(
-        "smtp_server_message_received",
-        (
-            mail(&stub, &conn_b, &b.email, "prospect@example.net", &[]),
-            conn_b.clone(),
-        ),
+    let out = stub.receive(
+        &mail(&stub, &conn_b, &b.email, "prospect@example.net", &[]),
+        &conn_b,
     );
     let (code, text) = out.rejected();
     assert_eq!((code, text.contains("suppressed")), (550, true), "{text}");
@@ -128,14 +199,15 @@ async fn submissions_are_checked_counted_made_unsubscribable_and_signed() {
         "friend@example.net",
         &[("List-Unsubscribe", "<mailto:leave@send.test>")],
     );
-    let out = stub.fire("smtp_server_message_received", (own.clone(), conn_b));
+    let out = stub.receive(&own, &conn_b);
     assert!(returned_nil(&out), "{out:?}");
     let values: Vec<String> = own
         .call_method("get_all_named_header_values", "List-Unsubscribe")
         .unwrap();
     assert_eq!(values, ["<mailto:leave@send.test>"]);
     assert_eq!(stub.header(&own, "List-Unsubscribe-Post"), None);
-    assert_eq!(stub.signatures(&own).len(), 1);
+    let (result, _, _) = dkim(&w, &stub.raw(&own)).await;
+    assert_eq!(result, DkimResult::Pass);
     let key_fetches = stub
         .http_calls()
         .iter()
@@ -144,14 +216,12 @@ async fn submissions_are_checked_counted_made_unsubscribable_and_signed() {
     assert_eq!(key_fetches, 1, "the key is memoized");
     assert!(stub.signers().len() >= 2, "a signer per message");
 
-    // No appliance: 451, and nothing is signed.
-    let down = policy_with_appliance_down(&w);
-    let conn = down.conn(json!({
-        "x_listener": "submission", "authn_id": b.email,
-        "x_mailbox_email": b.email, "x_mailbox_id": b.id,
-    }));
-    let msg = mail(&down, &conn, &b.email, "late@example.net", &[]);
-    let out = down.fire("smtp_server_message_received", (msg.clone(), conn));
-    assert_eq!(out.rejected().0, 451);
-    assert!(down.signatures(&msg).is_empty());
+    // The appliance goes away mid-session: the next message is refused
+    // for now (451) and nothing is signed.
+    let msg = mail(&stub, &conn_b, &b.email, "late@example.net", &[]);
+    let World { app, .. } = w;
+    app.stop().await;
+    let out = stub.receive(&msg, &conn_b);
+    assert_eq!(out.rejected().0, 451, "{out:?}");
+    assert_eq!(stub.header(&msg, "DKIM-Signature"), None);
 }
