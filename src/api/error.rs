@@ -75,6 +75,18 @@ impl ApiError {
         )
     }
 
+    /// A fault that may pass (a store or datasource that failed): logs
+    /// the cause and answers 503, which callers take as "try again later",
+    /// never as a "no".
+    pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "temporary failure");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "the server could not answer for now; try again later (the X-Request-Id of this response finds the cause in the server log)",
+        )
+    }
+
     /// The generic error for a bare status produced outside our handlers
     /// (routing, body limits, panics).
     pub fn from_status(status: StatusCode) -> Self {

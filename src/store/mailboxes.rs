@@ -283,17 +283,35 @@ pub fn count_send(
         .optional()?)
 }
 
+/// Gives back one send counted for `id` on `today` (a later step refused
+/// the message), never below zero. Returns today's count after it, or
+/// `None` when the mailbox does not exist.
+pub fn release_send(conn: &Connection, id: Uuid, today: NaiveDate) -> Result<Option<u32>> {
+    let day = today.to_string();
+    conn.prepare_cached(
+        "UPDATE mailboxes SET emails_sent_today = emails_sent_today - 1,
+            total_sent = max(total_sent - 1, 0)
+         WHERE id = ?1 AND last_reset_date IS ?2 AND emails_sent_today > 0",
+    )?
+    .execute(params![id.to_string(), day])?;
+    counted_on(conn, id, today)
+}
+
 /// Sends counted today (0 when the last count was on another day).
 pub fn sent_today(conn: &Connection, id: Uuid, today: NaiveDate) -> Result<u32> {
+    Ok(counted_on(conn, id, today)?.unwrap_or(0))
+}
+
+/// Sends counted on `day`, or `None` when the mailbox does not exist.
+fn counted_on(conn: &Connection, id: Uuid, day: NaiveDate) -> Result<Option<u32>> {
     Ok(conn
         .query_row(
             "SELECT CASE WHEN last_reset_date IS ?2 THEN emails_sent_today ELSE 0 END
              FROM mailboxes WHERE id = ?1",
-            params![id.to_string(), today.to_string()],
+            params![id.to_string(), day.to_string()],
             |r| r.get(0),
         )
-        .optional()?
-        .unwrap_or(0))
+        .optional()?)
 }
 
 /// The mailbox with this address, if any.
