@@ -176,6 +176,7 @@ impl From<AuthError> for ApiError {
             AuthError::Store(e) => e.into(),
             AuthError::Vault(e) => Self::internal(&e),
             AuthError::Hash(e) => Self::internal(&e),
+            AuthError::Sync(e) => Self::unavailable(&e),
         }
     }
 }
@@ -207,6 +208,7 @@ impl From<DomainError> for ApiError {
             DomainError::Store(e) => e.into(),
             DomainError::Vault(e) => Self::internal(&e),
             DomainError::Key(e) => Self::internal(&e),
+            DomainError::Sync(e) => Self::unavailable(&e),
         }
     }
 }
@@ -228,7 +230,7 @@ impl From<InboxError> for ApiError {
                 Self::invalid(field, n.to_string())
             }
             InboxError::Store(e) => e.into(),
-            InboxError::Datasource(e) => Self::internal(&e),
+            InboxError::Sync(e) => Self::unavailable(&e),
             InboxError::Hash(e) => Self::internal(&e),
         }
     }

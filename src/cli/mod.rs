@@ -153,7 +153,7 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
 }
 
 async fn init(settings: Settings, clock: SharedClock) -> anyhow::Result<()> {
-    let core = server::open_core(&settings, clock).await?;
+    let core = server::open_core(&settings, clock, server::Holder::Console).await?;
     let dir = settings.data_dir.display();
     if core.key_created {
         println!(

@@ -49,7 +49,7 @@ pub enum UserCommand {
 }
 
 pub async fn run(cmd: UserCommand, settings: Settings, clock: SharedClock) -> anyhow::Result<()> {
-    let (store, accounts) = server::open_accounts(&settings.data_dir, clock.clone())?;
+    let (store, accounts) = server::open_accounts(&settings, clock.clone())?;
     let (action, raw_email) = match &cmd {
         UserCommand::List => return list_users(&accounts).await,
         UserCommand::Create { email, .. } => ("cli user create", email.clone()),

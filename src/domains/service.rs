@@ -18,6 +18,7 @@ use super::provider::{DnsProvider, ProviderError};
 use super::verify::DnsChecker;
 use crate::audit;
 use crate::clock::SharedClock;
+use crate::inboxes::sync::{MailboxSync, Refresh, SyncError};
 use crate::jobs::Waker;
 use crate::remote::RetryPolicy;
 use crate::settings::LiveSettings;
@@ -61,6 +62,8 @@ pub enum DomainError {
     Vault(#[from] VaultError),
     #[error(transparent)]
     Key(#[from] dkim::KeyError),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
 }
 
 /// Builds DNS-provider clients for a token; the real one talks to
@@ -157,6 +160,8 @@ pub struct Orchestrator {
     pub(super) providers: Arc<dyn ProviderFactory>,
     pub(super) checker: DnsChecker,
     pub(super) waker: Waker,
+    /// Removing a domain revokes its mailboxes' datasource entries.
+    mailboxes: Arc<MailboxSync>,
 }
 
 impl Orchestrator {
@@ -167,6 +172,7 @@ impl Orchestrator {
         settings: Arc<LiveSettings>,
         providers: Arc<dyn ProviderFactory>,
         waker: Waker,
+        mailboxes: Arc<MailboxSync>,
     ) -> Self {
         // The DNS servers are not a run-time setting.
         let checker = DnsChecker::new(settings.get().domains.dns_servers.clone());
@@ -178,6 +184,7 @@ impl Orchestrator {
             providers,
             checker,
             waker,
+            mailboxes,
         }
     }
 
@@ -285,6 +292,11 @@ impl Orchestrator {
                 enqueue(tx, first_job, domain_id, now)?;
                 Ok::<_, StoreError>(())
             })
+            .await?;
+        // Nothing may log in under a name added again: clear whatever an
+        // interrupted removal left.
+        self.mailboxes
+            .refresh(Refresh::Domain(domain.to_string()))
             .await?;
         self.waker.wake();
         self.view(domain_id, None).await
@@ -448,6 +460,7 @@ impl Orchestrator {
         remove_records: bool,
     ) -> Result<(), DomainError> {
         let domain = self.get(id, scope).await?;
+        let name = domain.domain_name.clone();
         let mailboxes = self.store.read(move |c| repo::mailbox_count(c, id)).await?;
         if mailboxes > 0 && !force {
             return Err(DomainError::HasMailboxes(mailboxes));
@@ -467,6 +480,7 @@ impl Orchestrator {
                 repo::delete(tx, id)
             })
             .await?;
+        self.mailboxes.refresh(Refresh::Domain(name)).await?;
         Ok(())
     }
 

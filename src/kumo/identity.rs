@@ -150,7 +150,11 @@ mod tests {
             // Folded over two lines.
             "Me\r\n <me@mine.test>",
         ] {
-            assert_eq!(from(&[ok]).map(|v| v.address().to_owned()), Ok(ME.into()), "{ok}");
+            assert_eq!(
+                from(&[ok]).map(|v| v.address().to_owned()),
+                Ok(ME.into()),
+                "{ok}"
+            );
         }
     }
 
@@ -198,7 +202,10 @@ mod tests {
         ] {
             let e = refused(bad);
             assert!(
-                matches!(e, IdentityError::NotOne("From", _) | IdentityError::Other(..)),
+                matches!(
+                    e,
+                    IdentityError::NotOne("From", _) | IdentityError::Other(..)
+                ),
                 "{bad:?}: {e:?}"
             );
         }
@@ -229,10 +236,7 @@ mod tests {
     #[test]
     fn exactly_one_from_header() {
         assert_eq!(from(&[]), Err(IdentityError::NoFrom(ME.into())));
-        assert_eq!(
-            from(&[ME, ME]),
-            Err(IdentityError::ManyFrom(2, ME.into()))
-        );
+        assert_eq!(from(&[ME, ME]), Err(IdentityError::ManyFrom(2, ME.into())));
     }
 
     #[test]

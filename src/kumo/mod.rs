@@ -34,6 +34,7 @@ use crate::clock::SharedClock;
 use crate::config::MailSettings;
 use crate::dovecot::quota;
 use crate::inboxes::datasource::{Datasource, Entry};
+use crate::inboxes::sync::{MailboxSync, Refresh};
 use crate::settings::LiveSettings;
 use crate::store::{self, Store};
 use crate::vault::{Slot, Vault, VaultError, secret_file};
@@ -61,10 +62,11 @@ pub struct Control {
     pub auth: SmtpAuth,
     /// Password checks per asking service (SMTP, IMAP) and outcome.
     pub logins: LoginCounters,
+    /// Resyncs the datasource when a console command asks.
+    pub mailboxes: Arc<MailboxSync>,
     pub secret: SecretString,
     /// Where unsubscribe links in outgoing mail point.
     pub public_url: String,
-    pub epoch: epoch::EpochBumper,
     /// Whose midnight starts each mailbox's sending day (read at use
     /// time: an admin may change it while the server runs).
     pub settings: Arc<LiveSettings>,
@@ -417,14 +419,10 @@ async fn events(State(c): State<Arc<Control>>, body: Bytes) -> Result<Response, 
 /// A CLI command changed mailboxes in SQLite while this server holds the
 /// datasource: resync it from SQLite, and tell KumoMTA.
 async fn sync(State(c): State<Arc<Control>>) -> Result<Json<Value>, ApiError> {
-    let truth = c
-        .store
-        .read(|conn| store::mailboxes::entries(conn, None))
-        .await?;
     let repaired = c
-        .datasource
-        .reconcile(&truth)
-        .map_err(|e| ApiError::internal(&e))?;
-    c.epoch.bump();
+        .mailboxes
+        .refresh(Refresh::All)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
     Ok(Json(json!({ "repaired": repaired })))
 }
