@@ -33,6 +33,8 @@ mod limits;
 mod policy;
 mod process;
 mod push;
+mod revoke;
+mod send;
 mod sessions;
 mod settings;
 mod web;
