@@ -107,6 +107,16 @@ pub enum LogFormat {
 }
 
 /// Flags for the listeners and limits of `serve`.
+/// Where a console command (`user`, `domain`) finds the running server,
+/// whose datasource takes its changes.
+#[derive(Debug, Default, Clone, Args)]
+pub struct ConsoleArgs {
+    /// The running server's control listener [default: control_listen
+    /// from --config, else 127.0.0.1:8081]
+    #[arg(long, env = "INBOXGROVE_CONTROL_LISTEN")]
+    pub control_listen: Option<SocketAddr>,
+}
+
 #[derive(Debug, Default, Clone, Args)]
 pub struct ServeArgs {
     /// Public listener: JSON API and web UI [default: 127.0.0.1:8080]

@@ -3,7 +3,7 @@
 use std::io::{BufRead, IsTerminal};
 
 use anyhow::Context;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use rand::distributions::{Alphanumeric, DistString};
 use rand::rngs::OsRng;
 use secrecy::{ExposeSecret, SecretString};
@@ -13,9 +13,17 @@ use crate::audit;
 use crate::auth::Accounts;
 use crate::auth::users::UserPatch;
 use crate::clock::SharedClock;
-use crate::config::Settings;
+use crate::config::{ConsoleArgs, Settings};
 use crate::server;
 use crate::types::{EmailAddress, Password, Role, SubscriptionTier};
+
+#[derive(Debug, Args)]
+pub struct UserCli {
+    #[command(flatten)]
+    pub console: ConsoleArgs,
+    #[command(subcommand)]
+    pub command: UserCommand,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {

@@ -20,6 +20,9 @@ fn bin() -> Command {
         }
     }
     cmd.env("INBOXGROVE_LOG", "warn");
+    // No KumoMTA runs here; "" turns the epoch bumps off, so a stray
+    // listener on the default port is never bumped.
+    cmd.env("INBOXGROVE_KUMO_HTTP_URL", "");
     cmd
 }
 
@@ -33,16 +36,21 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        let args = [
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--control-listen",
+            "127.0.0.1:0",
+        ];
+        Server::start_with(data_dir, &args, env)
+    }
+
+    fn start_with(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = bin();
         cmd.arg("--data-dir")
             .arg(data_dir)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--control-listen",
-                "127.0.0.1:0",
-            ])
+            .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -309,8 +317,17 @@ async fn user_commands_work_beside_a_running_server() {
         StatusCode::OK
     );
 
+    let port = server.control.rsplit(':').next().unwrap().to_owned();
+    let control_listen = format!("127.0.0.1:{port}");
     let disabled = run(
-        &["user", "disable", "--email", "eve@example.com"],
+        &[
+            "user",
+            "--control-listen",
+            &control_listen,
+            "disable",
+            "--email",
+            "eve@example.com",
+        ],
         &data,
         None,
     );
@@ -552,6 +569,8 @@ async fn inbox_commands_reach_the_running_server_at_once() {
             "domain",
             "--public-ipv4",
             "203.0.113.5",
+            "--control-listen",
+            &control_listen,
             "add",
             "console.test",
         ],
@@ -651,5 +670,115 @@ async fn inbox_commands_reach_the_running_server_at_once() {
         std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
         0o600
     );
+    server.stop();
+}
+
+/// A loopback port nothing listens on (bound, then let go).
+fn unused_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn console_changes_reach_the_server_at_its_configured_address_or_say_why_not() {
+    let (tmp, data) = fresh_dir();
+    assert!(run(&["init"], &data, None).status.success());
+    // The server's control listener on a port other than the default,
+    // from the config file every command is given.
+    let port = unused_port();
+    let config = tmp.path().join("inboxgrove.toml");
+    std::fs::write(
+        &config,
+        format!("control_listen = \"127.0.0.1:{port}\"\npublic_ipv4 = \"203.0.113.7\"\n"),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let server = Server::start_with(
+        &data,
+        &["--config", &config, "serve", "--listen", "127.0.0.1:0"],
+        &[],
+    );
+    assert!(
+        server.control.ends_with(&format!(":{port}")),
+        "{}",
+        server.control
+    );
+    let with_config =
+        |args: &[&str]| run(&[&["--config", &config][..], args].concat(), &data, None);
+
+    let added = with_config(&["domain", "add", "configured.test"]);
+    assert!(added.status.success(), "{added:?}");
+    let bulk = with_config(&[
+        "inbox",
+        "bulk",
+        "--domain",
+        "configured.test",
+        "--quantity",
+        "1",
+        "--no-warmup",
+    ]);
+    assert!(bulk.status.success(), "{bulk:?}");
+    let out = stdout(&bulk);
+    let (email, password) = out
+        .lines()
+        .find_map(|l| l.split_once('\t'))
+        .map(|(e, p)| (e.to_owned(), p.to_owned()))
+        .unwrap();
+    let secret = std::fs::read_to_string(data.join("kumo.secret")).unwrap();
+    let auth = async || {
+        reqwest::Client::new()
+            .post(format!("{}/kumo/v1/auth", server.control))
+            .bearer_auth(secret.trim())
+            .json(&json!({ "username": email, "password": password }))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(
+        auth().await,
+        StatusCode::OK,
+        "the server took the new mailbox"
+    );
+    let paused = with_config(&["inbox", "pause", &email]);
+    assert!(stdout(&paused).contains("is paused"), "{paused:?}");
+    assert_eq!(auth().await, StatusCode::UNAUTHORIZED, "paused at once");
+
+    let member = with_config(&["user", "create", "--email", "m@example.com"]);
+    assert!(member.status.success(), "{member:?}");
+    // At a wrong address no server answers: the command says so, with the
+    // address it tried and what to do, prints no success and fails.
+    let wrong = format!("127.0.0.1:{}", unused_port());
+    for args in [
+        vec!["inbox", "--control-listen", &wrong, "resume", &email],
+        vec![
+            "user",
+            "--control-listen",
+            &wrong,
+            "disable",
+            "--email",
+            "m@example.com",
+        ],
+        vec![
+            "domain",
+            "--control-listen",
+            &wrong,
+            "add",
+            "elsewhere.test",
+        ],
+    ] {
+        let o = with_config(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?}: {o:?}");
+        assert!(
+            err.contains(&format!("did not answer at http://{wrong}/kumo/v1/sync"))
+                && err.contains("--control-listen"),
+            "{args:?}: {err}"
+        );
+        assert!(!stdout(&o).contains("is active"), "{args:?}");
+    }
     server.stop();
 }
