@@ -493,6 +493,18 @@ async fn a_mailbox_is_full_once_its_maildirsize_or_its_messages_reach_the_quota(
     assert_eq!(full("ghost@full.test").await, Value::Null);
 }
 
+/// A server with `opts` and a public IPv4 address, so domains can be added.
+pub async fn app_with_ip(opts: crate::helpers::Options) -> crate::helpers::TestApp {
+    crate::helpers::spawn_app_with(crate::helpers::Options {
+        domains: inboxgrove::config::DomainArgs {
+            public_ipv4: Some(IPV4.parse().unwrap()),
+            ..Default::default()
+        },
+        ..opts
+    })
+    .await
+}
+
 /// A server with `opts`, one manual domain and one mailbox on it; returns
 /// the server, the mailbox's id and its address.
 async fn one_mailbox(
@@ -500,14 +512,7 @@ async fn one_mailbox(
     domain: &str,
     daily_limit: u32,
 ) -> (crate::helpers::TestApp, String, String) {
-    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
-        domains: inboxgrove::config::DomainArgs {
-            public_ipv4: Some(IPV4.parse().unwrap()),
-            ..Default::default()
-        },
-        ..opts
-    })
-    .await;
+    let app = app_with_ip(opts).await;
     let admin = app.admin_token().await;
     let (_, added) = app
         .post(

@@ -22,6 +22,7 @@ mod support {
 mod accounts;
 mod at_rest;
 mod cloudflare;
+mod console;
 mod dns;
 mod domains;
 mod dovecot;

@@ -6,10 +6,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::domains::IPV4;
-use crate::helpers::{Options, TestApp, spawn_app_with};
+use crate::helpers::{Options, TestApp};
 use crate::inboxes::Control;
-use crate::kumo::check;
+use crate::kumo::{app_with_ip, check};
 
 /// A server with a member who owns `domain` with two mailboxes.
 struct Fleet {
@@ -23,14 +22,7 @@ struct Fleet {
 }
 
 async fn fleet(opts: Options, domain: &str) -> Fleet {
-    let app = spawn_app_with(Options {
-        domains: inboxgrove::config::DomainArgs {
-            public_ipv4: Some(IPV4.parse().unwrap()),
-            ..Default::default()
-        },
-        ..opts
-    })
-    .await;
+    let app = app_with_ip(opts).await;
     let admin = app.admin_token().await;
     let (member_id, member) = app.member(&admin, "owner@example.com").await;
     let (domain_id, mailboxes) = add_with_mailboxes(&app, &member, domain).await;
