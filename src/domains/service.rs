@@ -293,12 +293,12 @@ impl Orchestrator {
                 Ok::<_, StoreError>(())
             })
             .await?;
+        self.waker.wake();
         // Nothing may log in under a name added again: clear whatever an
         // interrupted removal left.
         self.mailboxes
             .refresh(Refresh::Domain(domain.to_string()))
             .await?;
-        self.waker.wake();
         self.view(domain_id, None).await
     }
 
