@@ -23,6 +23,7 @@ Settings come from the JSON file named by $INBOXGROVE_POLICY_CONFIG, else
 local kumo = require 'kumo'
 -- Installed with KumoMTA in /opt/kumomta/share/policy-extras (fact sheet §1).
 local log_hooks = require 'policy-extras.log_hooks'
+local shaping = require 'policy-extras.shaping'
 
 local DEFAULT_CONFIG = '/opt/kumomta/etc/policy/inboxgrove.json'
 
@@ -30,6 +31,9 @@ local DEFAULT_CONFIG = '/opt/kumomta/etc/policy/inboxgrove.json'
 -- collide with them (the log_hooks helper uses the same trick).
 local MAILDIR_QUEUE = 'inboxgrove.maildir'
 local LOG_HOOK = 'inboxgrove'
+-- The pool of domains bound to no address (the appliance's
+-- `domains::egress::DEFAULT_POOL`).
+local DEFAULT_POOL = 'inboxgrove'
 
 -- Meta keys that log records (local logs and the log hook) carry; the
 -- appliance reads `mailbox_id` (or `x_mailbox_id`) to attribute events.
@@ -99,6 +103,7 @@ local function load_settings(path)
     submission_listen = text('submission_listen', '0.0.0.0:587'),
     http_listen = text('http_listen', '127.0.0.1:8000'),
     spool_dir = text('spool_dir', '/var/spool/kumomta'),
+    shaping_file = text('shaping_file', '/opt/kumomta/etc/policy/inboxgrove-shaping.toml'),
     log_dir = text('log_dir', '/var/log/kumomta'),
   }
 end
@@ -188,9 +193,17 @@ local mailbox_info = cached('mailbox', '10 seconds', function(address)
   return answer
 end)
 
-local domain_hosted = cached('domain', '5 minutes', function(domain)
+-- `{hosted, egress_pool}`; a domain's change bumps the epoch.
+local domain_info = cached('domain', '5 minutes', function(domain)
   local _, answer = control_json('GET', '/domains/' .. segment(domain))
-  return answer.hosted == true
+  return { hosted = answer.hosted == true, egress_pool = answer.egress_pool }
+end)
+
+-- The egress sources and pools (`{sources = {{name, source_address}},
+-- pools = {{name, sources}}}`); see `get_egress_source` below.
+local egress_plan = cached('egress', '1 minute', function()
+  local _, answer = control_json('GET', '/egress')
+  return answer
 end)
 
 -- The domain's key material, not a signer: kumo.memoize copies a result
@@ -339,7 +352,7 @@ kumo.on('get_listener_domain', function(domain, _listener, conn_meta)
     end
     return nil
   end
-  if listener == 'inbound' and domain_hosted(domain:lower()) then
+  if listener == 'inbound' and domain_info(domain:lower()).hosted then
     -- DSNs go to the mailbox and are logged as OOB records; ARF reports
     -- are logged as Feedback and kept out of the inbox (fact sheet §5).
     return kumo.make_listener_domain {
@@ -422,18 +435,28 @@ local function submitted(msg)
     kumo.reject(530, '5.7.0 Authentication required')
   end
 
-  -- The signer first: a key that cannot be had refuses the message before
-  -- the appliance counts it.
-  local built, signer = pcall(dkim_signer, domain_of(mailbox))
+  -- The signer and the egress pool first: a lookup that fails refuses the
+  -- message before the appliance counts it.
+  local domain = domain_of(mailbox)
+  local built, signer = pcall(dkim_signer, domain)
   if not built then
     kumo.log_error('inboxgrove: DKIM key lookup failed: ' .. tostring(signer))
     kumo.reject(451, '4.3.0 Signing key unavailable, try again later')
   end
+  local found, info = pcall(domain_info, domain)
+  if not found then
+    kumo.log_error('inboxgrove: domain lookup failed: ' .. tostring(info))
+    kumo.reject(451, '4.3.0 Domain lookup failed, try again later')
+  end
 
+  -- Every From and Sender header goes to the appliance, which parses them
+  -- as RFC 5322 says: a second From, or a second address hidden in one
+  -- (a group, a list, a comment), must not slip past a check of the first.
   local ok, failure, decision = pcall(control_json, 'POST', '/send-check', {
     authn_id = mailbox,
     envelope_from = msg:sender().email,
-    header_from = msg:get_first_named_header_value 'From' or '',
+    from_headers = msg:get_all_named_header_values 'From',
+    sender_headers = msg:get_all_named_header_values 'Sender',
     recipients = recipients_of(msg),
   })
   if not ok then
@@ -451,9 +474,25 @@ local function submitted(msg)
   end
 
   msg:set_meta('mailbox_id', mailbox_id)
+  -- The tenant names the domain's egress pool: the queue is
+  -- `<tenant>@<recipient domain>`, and get_queue_config sends it through
+  -- that pool.
+  msg:set_meta('tenant', info.egress_pool or DEFAULT_POOL)
   add_list_unsubscribe(msg, decision.list_unsubscribe)
   -- Last: nothing may change a signed header after this (fact sheet §4).
-  msg:dkim_sign(signer)
+  local sealed, sign_error = pcall(msg.dkim_sign, msg, signer)
+  if not sealed then
+    -- Counted but not sent: give the count back, then let the client
+    -- retry. If even that fails the mailbox loses one send for today,
+    -- never a message.
+    kumo.log_error('inboxgrove: DKIM signing failed: ' .. tostring(sign_error))
+    local released, release_error =
+      pcall(control_json, 'POST', '/send-release', { authn_id = mailbox })
+    if not released then
+      kumo.log_error('inboxgrove: send-release failed: ' .. tostring(release_error))
+    end
+    kumo.reject(451, '4.3.0 Signing failed, try again later')
+  end
 end
 
 ---------------------------------------------------------------- inbound
@@ -549,11 +588,59 @@ log_hooks:new {
   end,
 }
 
+---------------------------------------------------------------- egress
+
+-- KumoMTA's community shaping rules (per-provider connection and message
+-- rate limits for Gmail, Microsoft, Yahoo…, shipped as
+-- /opt/kumomta/share/policy-extras/shaping.toml) and InboxGrove's own
+-- additions (kumo-policy/shaping.toml), so a burst of warmup or campaign
+-- mail stays inside what each provider accepts. Registered before the
+-- catch-all get_queue_config below, like the log hook: the helper adds
+-- handlers of its own (assets/policy-extras/shaping.lua).
+local shaper = shaping:setup_with_automation {
+  extra_files = { S.shaping_file },
+  publish = {},
+  subscribe = {},
+}
+kumo.on('get_egress_path_config', shaper.get_egress_path_config)
+
+-- One source per public address (and the default, which binds none),
+-- named and listed by the appliance; an unknown name raises, which defers
+-- the mail instead of sending it from another address.
+local function planned(list, name)
+  for i = 1, #list do
+    if list[i].name == name then
+      return list[i]
+    end
+  end
+  error('inboxgrove: the appliance lists no egress ' .. tostring(name), 0)
+end
+
+kumo.on('get_egress_source', function(name)
+  local source = planned(egress_plan().sources, name)
+  return kumo.make_egress_source {
+    name = name,
+    source_address = source.source_address,
+    -- The EHLO name must be the address's PTR name, which is the server's
+    -- hostname, for every address it sends from.
+    ehlo_domain = S.hostname,
+  }
+end)
+
+kumo.on('get_egress_pool', function(name)
+  local pool = planned(egress_plan().pools, name)
+  local entries = {}
+  for i = 1, #pool.sources do
+    entries[i] = { name = pool.sources[i] }
+  end
+  return kumo.make_egress_pool { name = name, entries = entries }
+end)
+
 ---------------------------------------------------------------- queues
 
--- Registered after log_hooks:new: get_queue_config handlers run in
--- registration order until one answers (fact sheet §6).
-kumo.on('get_queue_config', function(domain, _tenant, _campaign, _routing_domain)
+-- Registered after log_hooks:new and the shaper: get_queue_config handlers
+-- run in registration order until one answers (fact sheet §6).
+kumo.on('get_queue_config', function(domain, tenant, _campaign, _routing_domain)
   if domain == MAILDIR_QUEUE then
     return kumo.make_queue_config {
       protocol = {
@@ -570,7 +657,8 @@ kumo.on('get_queue_config', function(domain, _tenant, _campaign, _routing_domain
       },
     }
   end
-  return kumo.make_queue_config {}
+  -- Submitted mail: the tenant is its domain's pool (see `submitted`).
+  return kumo.make_queue_config { egress_pool = tenant or DEFAULT_POOL }
 end)
 
 ---------------------------------------------------------------- init

@@ -21,6 +21,9 @@ use crate::types::{EmailAddress, Password};
 mod mail;
 pub use mail::{MailArgs, MailSettings};
 
+/// The HTTP listener our KumoMTA policy opens (`kumo-policy/init.lua`),
+/// where `POST /api/admin/bump-config-epoch` lives.
+pub const DEFAULT_KUMO_HTTP_URL: &str = "http://127.0.0.1:8000";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read the config file {path}: {source}")]
@@ -104,6 +107,16 @@ pub enum LogFormat {
 }
 
 /// Flags for the listeners and limits of `serve`.
+/// Where a console command (`user`, `domain`) finds the running server,
+/// whose datasource takes its changes.
+#[derive(Debug, Default, Clone, Args)]
+pub struct ConsoleArgs {
+    /// The running server's control listener [default: control_listen
+    /// from --config, else 127.0.0.1:8081]
+    #[arg(long, env = "INBOXGROVE_CONTROL_LISTEN")]
+    pub control_listen: Option<SocketAddr>,
+}
+
 #[derive(Debug, Default, Clone, Args)]
 pub struct ServeArgs {
     /// Public listener: JSON API and web UI [default: 127.0.0.1:8080]
@@ -114,7 +127,7 @@ pub struct ServeArgs {
     #[arg(long, env = "INBOXGROVE_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// KumoMTA's HTTP listener, told to drop its caches when a mailbox or
-    /// key changes, e.g. http://127.0.0.1:8000 [default: none]
+    /// key changes; "" turns it off [default: http://127.0.0.1:8000]
     #[arg(long, env = "INBOXGROVE_KUMO_HTTP_URL")]
     pub kumo_http_url: Option<String>,
     /// Time zone whose midnight starts each mailbox's sending day (IANA
@@ -475,7 +488,14 @@ impl Settings {
                 .unwrap_or_else(|| PathBuf::from("inboxgrove-data")),
             listen,
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
-            kumo_http_url: serve.kumo_http_url.clone().or(file.kumo_http_url),
+            kumo_http_url: Some(
+                serve
+                    .kumo_http_url
+                    .clone()
+                    .or(file.kumo_http_url)
+                    .unwrap_or_else(|| DEFAULT_KUMO_HTTP_URL.to_owned()),
+            )
+            .filter(|u| !u.trim().is_empty()),
             timezone,
             export_link_hours: serve
                 .export_link_hours

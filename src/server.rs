@@ -29,8 +29,9 @@ use crate::domains::work;
 use crate::exports::push::Integrations;
 use crate::exports::push::client::Sequencers;
 use crate::exports::service::Exports;
-use crate::inboxes::datasource::{Datasource, Sink};
+use crate::inboxes::datasource::Datasource;
 use crate::inboxes::service::Inboxes;
+use crate::inboxes::sync::{MailboxSync, Refresh, Sink};
 use crate::jobs::{Scheduler, Waker, maintenance};
 use crate::kumo::epoch::EpochBumper;
 use crate::kumo::{self, Control, smtp_auth::SmtpAuth};
@@ -56,18 +57,28 @@ fn hasher() -> Hasher {
     Hasher::new(std::thread::available_parallelism().map_or(2, usize::from))
 }
 
-/// The store and user accounts of an existing data dir, for CLI commands
-/// that work whether or not the server runs (SQLite's WAL and busy timeout
-/// let both write).
-pub fn open_accounts(data_dir: &Path, clock: SharedClock) -> anyhow::Result<(Store, Accounts)> {
+fn require_data(data_dir: &Path) -> anyhow::Result<()> {
     if !Store::path_in(data_dir).exists() {
         bail!(
             "no InboxGrove data in {}; run `inboxgrove init` first or pass --data-dir",
             data_dir.display()
         );
     }
-    let store = Store::open(data_dir)?;
-    Ok((store.clone(), Accounts::new(store, clock, hasher())))
+    Ok(())
+}
+
+/// The store and user accounts of an existing data dir, for CLI commands
+/// that work whether or not the server runs (SQLite's WAL and busy timeout
+/// let both write).
+pub fn open_accounts(settings: &Settings, clock: SharedClock) -> anyhow::Result<(Store, Accounts)> {
+    require_data(&settings.data_dir)?;
+    let store = Store::open(&settings.data_dir)?;
+    let secret = kumo::load_secret(&settings.data_dir)?;
+    let mailboxes = mailbox_sync(settings, &store, secret, Holder::Console)?;
+    Ok((
+        store.clone(),
+        Accounts::new(store, clock, hasher(), mailboxes),
+    ))
 }
 
 /// The orchestrator over an existing data dir, for CLI commands.
@@ -75,61 +86,70 @@ pub async fn open_domains(
     settings: &Settings,
     clock: SharedClock,
 ) -> anyhow::Result<(Core, Orchestrator)> {
-    if !Store::path_in(&settings.data_dir).exists() {
-        bail!(
-            "no InboxGrove data in {}; run `inboxgrove init` first or pass --data-dir",
-            settings.data_dir.display()
-        );
-    }
-    let core = open_core(settings, clock.clone()).await?;
-    let domains = orchestrator(
-        &core,
-        clock,
-        Remotes::real(settings).dns,
-        Waker::detached(),
-        EpochBumper::new(settings.kumo_http_url.as_deref()),
-    );
+    require_data(&settings.data_dir)?;
+    let core = open_core(settings, clock.clone(), Holder::Console).await?;
+    let domains = orchestrator(&core, clock, Remotes::real(settings).dns, Waker::detached());
     Ok((core, domains))
 }
 
-/// The inbox service over an existing data dir, for CLI commands. The
-/// datasource belongs to the running server when there is one (sled lets
-/// one process hold it); changes then reach it through the control
-/// listener.
+/// The inbox service over an existing data dir, for CLI commands.
 pub async fn open_inboxes(
     settings: &Settings,
     clock: SharedClock,
 ) -> anyhow::Result<(Core, Inboxes)> {
-    if !Store::path_in(&settings.data_dir).exists() {
-        bail!(
-            "no InboxGrove data in {}; run `inboxgrove init` first or pass --data-dir",
-            settings.data_dir.display()
-        );
-    }
-    let core = open_core(settings, clock.clone()).await?;
-    let sink = match Datasource::open(&settings.data_dir) {
-        Ok(ds) => Sink::Local(ds),
-        Err(_) => {
-            let mut control = settings.control_listen;
-            if control.ip().is_unspecified() {
-                control.set_ip([127, 0, 0, 1].into());
-            }
-            Sink::Server {
-                control_url: format!("http://{control}"),
-                secret: core.kumo_secret.clone(),
-            }
-        }
-    };
-    let inboxes = Inboxes::new(
+    require_data(&settings.data_dir)?;
+    let core = open_core(settings, clock.clone(), Holder::Console).await?;
+    let inboxes = inboxes(&core, clock);
+    Ok((core, inboxes))
+}
+
+fn inboxes(core: &Core, clock: SharedClock) -> Inboxes {
+    Inboxes::new(
         core.store.clone(),
         core.vault.clone(),
         clock,
-        sink,
+        core.mailboxes.clone(),
         core.hasher.clone(),
         core.live.clone(),
-        EpochBumper::new(settings.kumo_http_url.as_deref()),
-    );
-    Ok((core, inboxes))
+    )
+}
+
+/// Who opens the data dir: the server, which must hold the mailbox
+/// datasource, or a console command, which holds it only when no server
+/// runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    Serve,
+    Console,
+}
+
+/// Where mailbox changes go. sled lets one process hold the datasource, so
+/// while `serve` runs (it holds `serve.lock`) a console command's changes
+/// reach it through the server's control listener, at `control_listen`
+/// from the flags or the config file.
+fn mailbox_sync(
+    settings: &Settings,
+    store: &Store,
+    secret: SecretString,
+    holder: Holder,
+) -> anyhow::Result<Arc<MailboxSync>> {
+    let served = holder == Holder::Console
+        && File::open(settings.data_dir.join(LOCK_FILE)).is_ok_and(|f| f.try_lock().is_err());
+    let sink = if served {
+        let mut control = settings.control_listen;
+        if control.ip().is_unspecified() {
+            control.set_ip([127, 0, 0, 1].into());
+        }
+        Sink::Server {
+            control_url: format!("http://{control}"),
+            secret,
+            data_dir: settings.data_dir.clone(),
+        }
+    } else {
+        Sink::Local(Datasource::open(&settings.data_dir)?)
+    };
+    let epoch = EpochBumper::new(settings.kumo_http_url.as_deref());
+    Ok(Arc::new(MailboxSync::new(store.clone(), sink, epoch)))
 }
 
 /// Everything `init` and `serve` share: the data dir, master key, store,
@@ -142,11 +162,17 @@ pub struct Core {
     pub kumo_secret: SecretString,
     /// The configured server settings with those saved at run time.
     pub live: Arc<LiveSettings>,
+    /// Where mailbox changes reach the datasource KumoMTA reads.
+    pub mailboxes: Arc<MailboxSync>,
     pub key_created: bool,
     pub bootstrap: Bootstrap,
 }
 
-pub async fn open_core(settings: &Settings, clock: SharedClock) -> anyhow::Result<Core> {
+pub async fn open_core(
+    settings: &Settings,
+    clock: SharedClock,
+    holder: Holder,
+) -> anyhow::Result<Core> {
     prepare_data_dir(&settings.data_dir)?;
     // A new key beside an existing database would make every sealed
     // secret unreadable; refuse instead of creating one.
@@ -161,6 +187,7 @@ pub async fn open_core(settings: &Settings, clock: SharedClock) -> anyhow::Resul
     let store = Store::open(&settings.data_dir)?;
     let vault = Arc::new(vault);
     let kumo_secret = kumo::load_secret(&settings.data_dir)?;
+    let mailboxes = mailbox_sync(settings, &store, kumo_secret.clone(), holder)?;
     let live = LiveSettings::new(
         store.clone(),
         vault.clone(),
@@ -171,7 +198,14 @@ pub async fn open_core(settings: &Settings, clock: SharedClock) -> anyhow::Resul
     );
     live.load().await?;
     let hasher = hasher();
-    let auth = Auth::load(store.clone(), clock, vault.clone(), hasher.clone()).await?;
+    let auth = Auth::load(
+        store.clone(),
+        clock,
+        vault.clone(),
+        hasher.clone(),
+        mailboxes.clone(),
+    )
+    .await?;
     let bootstrap = auth
         .accounts
         .bootstrap(
@@ -186,6 +220,7 @@ pub async fn open_core(settings: &Settings, clock: SharedClock) -> anyhow::Resul
         auth: Arc::new(auth),
         kumo_secret,
         live: Arc::new(live),
+        mailboxes,
         key_created,
         bootstrap,
     })
@@ -221,7 +256,6 @@ fn orchestrator(
     clock: SharedClock,
     providers: Arc<dyn ProviderFactory>,
     waker: Waker,
-    epoch: EpochBumper,
 ) -> Orchestrator {
     Orchestrator::new(
         core.store.clone(),
@@ -230,7 +264,7 @@ fn orchestrator(
         core.live.clone(),
         providers,
         waker,
-        epoch,
+        core.mailboxes.clone(),
     )
 }
 
@@ -241,6 +275,7 @@ pub struct Application {
     state: AppState,
     scheduler: Arc<Scheduler>,
     pub bootstrap: Bootstrap,
+    datasource: Datasource,
     /// Held while serving: one server per data dir.
     _lock: File,
 }
@@ -273,33 +308,25 @@ impl Application {
         let control_socket = TcpListener::bind(settings.control_listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.control_listen))?;
-        let core = open_core(settings, clock.clone()).await?;
+        let core = open_core(settings, clock.clone(), Holder::Serve).await?;
 
         let mut scheduler =
             Scheduler::new(core.store.clone(), clock.clone(), StdRng::from_entropy());
         maintenance::register(&mut scheduler, core.store.clone(), clock.clone());
-        let epoch = EpochBumper::new(settings.kumo_http_url.as_deref());
         let domains = Arc::new(orchestrator(
             &core,
             clock.clone(),
             remotes.dns,
             scheduler.waker(),
-            epoch.clone(),
         ));
         work::register(&mut scheduler, domains.clone());
         scheduler.recover().await?;
 
-        let datasource = Datasource::open(&settings.data_dir)?;
-        let inboxes = Arc::new(Inboxes::new(
-            core.store.clone(),
-            core.vault.clone(),
-            clock.clone(),
-            Sink::Local(datasource.clone()),
-            core.hasher.clone(),
-            core.live.clone(),
-            epoch.clone(),
-        ));
-        let repaired = inboxes.sync_datasource().await?;
+        let Some(datasource) = core.mailboxes.datasource().cloned() else {
+            bail!("the server must hold the mailbox datasource itself");
+        };
+        let inboxes = Arc::new(inboxes(&core, clock.clone()));
+        let repaired = core.mailboxes.refresh(Refresh::All).await?;
         if repaired > 0 {
             tracing::warn!(repaired, "mailbox datasource repaired from the database");
         }
@@ -327,9 +354,9 @@ impl Application {
             vault: core.vault.clone(),
             auth: SmtpAuth::new(datasource.clone(), core.hasher.clone(), clock.clone()),
             logins: Default::default(),
-            datasource,
+            datasource: datasource.clone(),
+            mailboxes: core.mailboxes.clone(),
             secret: core.kumo_secret.clone(),
-            epoch,
             settings: core.live.clone(),
             public_url: public_url.clone(),
             mail: settings.mail.clone(),
@@ -358,8 +385,15 @@ impl Application {
             state,
             scheduler: Arc::new(scheduler),
             bootstrap: core.bootstrap,
+            datasource,
             _lock: lock,
         })
+    }
+
+    /// The mailbox datasource this server holds (tests damage it to show
+    /// that a fault answers "try again later").
+    pub fn datasource(&self) -> Datasource {
+        self.datasource.clone()
     }
 
     pub fn public_addr(&self) -> SocketAddr {

@@ -75,6 +75,18 @@ impl ApiError {
         )
     }
 
+    /// A fault that may pass (a store or datasource that failed): logs
+    /// the cause and answers 503, which callers take as "try again later",
+    /// never as a "no".
+    pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "temporary failure");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "the server could not answer for now; try again later (the X-Request-Id of this response finds the cause in the server log)",
+        )
+    }
+
     /// The generic error for a bare status produced outside our handlers
     /// (routing, body limits, panics).
     pub fn from_status(status: StatusCode) -> Self {
@@ -164,6 +176,7 @@ impl From<AuthError> for ApiError {
             AuthError::Store(e) => e.into(),
             AuthError::Vault(e) => Self::internal(&e),
             AuthError::Hash(e) => Self::internal(&e),
+            AuthError::Sync(e) => Self::unavailable(&e),
         }
     }
 }
@@ -195,6 +208,7 @@ impl From<DomainError> for ApiError {
             DomainError::Store(e) => e.into(),
             DomainError::Vault(e) => Self::internal(&e),
             DomainError::Key(e) => Self::internal(&e),
+            DomainError::Sync(e) => Self::unavailable(&e),
         }
     }
 }
@@ -216,7 +230,7 @@ impl From<InboxError> for ApiError {
                 Self::invalid(field, n.to_string())
             }
             InboxError::Store(e) => e.into(),
-            InboxError::Datasource(e) => Self::internal(&e),
+            InboxError::Sync(e) => Self::unavailable(&e),
             InboxError::Hash(e) => Self::internal(&e),
         }
     }

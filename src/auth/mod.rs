@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::clock::SharedClock;
+use crate::inboxes::sync::{MailboxSync, SyncError};
 use crate::store::users::User;
 use crate::store::{self, Store, StoreError};
 use crate::types::Role;
@@ -65,6 +66,8 @@ pub enum AuthError {
     Vault(#[from] VaultError),
     #[error(transparent)]
     Hash(#[from] password::HashError),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
 }
 
 /// The authenticated caller of a request, with their user record as it is
@@ -147,6 +150,7 @@ impl Auth {
         clock: SharedClock,
         vault: Arc<Vault>,
         hasher: Hasher,
+        mailboxes: Arc<MailboxSync>,
     ) -> Result<Self, AuthError> {
         let slot = || Slot {
             table: "settings",
@@ -165,7 +169,7 @@ impl Auth {
             jwt: JwtKeys::from_secret(secret.expose_secret()),
             csrf_key: keyed_hash(secret.expose_secret(), b"inboxgrove csrf key"),
             throttle: LoginThrottle::new(clock.clone()),
-            accounts: Accounts::new(store.clone(), clock.clone(), hasher),
+            accounts: Accounts::new(store.clone(), clock.clone(), hasher, mailboxes),
             store,
             clock,
         })

@@ -1,6 +1,8 @@
 //! User accounts: creation, changes by an admin, and the first-start
 //! bootstrap admin. The API, the CLI and the bootstrap all call these.
 
+use std::sync::Arc;
+
 use rand::distributions::{Alphanumeric, DistString};
 use rand::rngs::OsRng;
 use secrecy::SecretString;
@@ -10,6 +12,7 @@ use uuid::Uuid;
 use super::AuthError;
 use super::password::Hasher;
 use crate::clock::SharedClock;
+use crate::inboxes::sync::{MailboxSync, Refresh};
 use crate::store::users::{Changes, NewUser, User};
 use crate::store::{self, Store, StoreError};
 use crate::types::{EmailAddress, Password, Role, SubscriptionTier};
@@ -41,14 +44,23 @@ pub struct Accounts {
     store: Store,
     clock: SharedClock,
     pub(super) hasher: Hasher,
+    /// Disabling a user revokes their mailboxes' logins; enabling gives
+    /// them back.
+    mailboxes: Arc<MailboxSync>,
 }
 
 impl Accounts {
-    pub fn new(store: Store, clock: SharedClock, hasher: Hasher) -> Self {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        hasher: Hasher,
+        mailboxes: Arc<MailboxSync>,
+    ) -> Self {
         Self {
             store,
             clock,
             hasher,
+            mailboxes,
         }
     }
 
@@ -90,6 +102,8 @@ impl Accounts {
     /// Applies an admin's changes in one transaction. Disabling a user or
     /// resetting their password ends all their sessions; the last active
     /// admin cannot be disabled or demoted, or nobody could manage users.
+    /// Disabling also stops their mailboxes logging in (SMTP and IMAP) at
+    /// once; enabling lets them again.
     pub async fn update(&self, id: Uuid, patch: UserPatch) -> Result<User, AuthError> {
         let password_hash = match &patch.password {
             Some(p) => Some(self.hasher.hash(p.secret().clone()).await?),
@@ -97,13 +111,15 @@ impl Accounts {
         };
         let now = self.clock.now();
         let ends_sessions = patch.disabled == Some(true) || password_hash.is_some();
+        let access_changes = patch.disabled.is_some();
         let changes = Changes {
             role: patch.role,
             subscription_tier: patch.subscription_tier,
             disabled: patch.disabled,
             password_hash,
         };
-        self.store
+        let user = self
+            .store
             .write(move |tx| {
                 let user = store::users::update(tx, id, &changes, now)?;
                 if store::users::count_active_admins(tx)? == 0 {
@@ -113,9 +129,13 @@ impl Accounts {
                 if ends_sessions {
                     store::sessions::revoke_all_of_user(tx, id, "account changed by admin", now)?;
                 }
-                Ok(user)
+                Ok::<_, AuthError>(user)
             })
-            .await
+            .await?;
+        if access_changes {
+            self.mailboxes.refresh(Refresh::User(id)).await?;
+        }
+        Ok(user)
     }
 
     /// A person changes their own password, proving the current one. Like

@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use crate::clock::SharedClock;
-use crate::config::{DomainArgs, Settings};
+use crate::config::{ConsoleArgs, DomainArgs, Settings};
 use crate::domains::name::DomainName;
 use crate::domains::plan::DmarcPolicy;
 use crate::domains::service::{AddDomain, DomainView};
@@ -22,6 +22,8 @@ use crate::types::{EmailAddress, Role};
 pub struct DomainCli {
     #[command(flatten)]
     pub settings: DomainArgs,
+    #[command(flatten)]
+    pub console: ConsoleArgs,
     #[command(subcommand)]
     pub command: DomainCommand,
 }

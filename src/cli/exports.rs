@@ -37,7 +37,7 @@ pub struct ExportCli {
 pub async fn run(args: ExportCli, settings: Settings, clock: SharedClock) -> anyhow::Result<()> {
     let format = Format::parse(&args.format).map_err(|e| anyhow!("--format: {e}"))?;
     let name = DomainName::parse(&args.domain).map_err(|e| anyhow!("--domain: {e}"))?;
-    let core = server::open_core(&settings, clock.clone()).await?;
+    let core = server::open_core(&settings, clock.clone(), server::Holder::Console).await?;
     let core_clock = clock.clone();
     let (domain, admin) = core
         .store

@@ -19,7 +19,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::{BootstrapArgs, FileConfig, Global, LogFormat, ServeArgs, Settings};
 use crate::server::{self, Application};
 use crate::store::SCHEMA_VERSION;
-use users::UserCommand;
+use users::UserCli;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,8 +51,7 @@ pub enum Command {
     /// Create the data dir, master key, database and first admin, then exit
     Init(BootstrapArgs),
     /// Manage users (works whether or not the server is running)
-    #[command(subcommand)]
-    User(UserCommand),
+    User(UserCli),
     /// Manage sending domains and their DNS records
     Domain(domains::DomainCli),
     /// Manage mailboxes
@@ -83,6 +82,11 @@ impl Cli {
             },
             Command::Domain(d) => ServeArgs {
                 domains: d.settings.clone(),
+                control_listen: d.console.control_listen,
+                ..Default::default()
+            },
+            Command::User(u) => ServeArgs {
+                control_listen: u.console.control_listen,
                 ..Default::default()
             },
             Command::Inbox(i) => i.settings.clone(),
@@ -105,7 +109,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(_) => serve(settings, clock).await,
         Command::Init(_) => init(settings, clock).await,
-        Command::User(cmd) => users::run(cmd, settings, clock).await,
+        Command::User(u) => users::run(u.command, settings, clock).await,
         Command::Domain(d) => domains::run(d.command, settings, clock).await,
         Command::Inbox(i) => inboxes::run(i.command, settings, clock).await,
         Command::Export(e) => exports::run(e, settings, clock).await,
@@ -153,7 +157,7 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
 }
 
 async fn init(settings: Settings, clock: SharedClock) -> anyhow::Result<()> {
-    let core = server::open_core(&settings, clock).await?;
+    let core = server::open_core(&settings, clock, server::Holder::Console).await?;
     let dir = settings.data_dir.display();
     if core.key_created {
         println!(

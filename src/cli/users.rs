@@ -3,7 +3,7 @@
 use std::io::{BufRead, IsTerminal};
 
 use anyhow::Context;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use rand::distributions::{Alphanumeric, DistString};
 use rand::rngs::OsRng;
 use secrecy::{ExposeSecret, SecretString};
@@ -13,9 +13,17 @@ use crate::audit;
 use crate::auth::Accounts;
 use crate::auth::users::UserPatch;
 use crate::clock::SharedClock;
-use crate::config::Settings;
+use crate::config::{ConsoleArgs, Settings};
 use crate::server;
 use crate::types::{EmailAddress, Password, Role, SubscriptionTier};
+
+#[derive(Debug, Args)]
+pub struct UserCli {
+    #[command(flatten)]
+    pub console: ConsoleArgs,
+    #[command(subcommand)]
+    pub command: UserCommand,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -49,7 +57,7 @@ pub enum UserCommand {
 }
 
 pub async fn run(cmd: UserCommand, settings: Settings, clock: SharedClock) -> anyhow::Result<()> {
-    let (store, accounts) = server::open_accounts(&settings.data_dir, clock.clone())?;
+    let (store, accounts) = server::open_accounts(&settings, clock.clone())?;
     let (action, raw_email) = match &cmd {
         UserCommand::List => return list_users(&accounts).await,
         UserCommand::Create { email, .. } => ("cli user create", email.clone()),

@@ -36,6 +36,39 @@ fn flags_win_over_file_over_defaults() {
     assert_eq!(s.rate_limit_per_minute.get(), 1000);
     assert_eq!(s.data_dir, PathBuf::from("/srv/ig"));
     assert_eq!(s.control_listen.port(), 8081);
+    assert_eq!(s.kumo_http_url.as_deref(), Some(DEFAULT_KUMO_HTTP_URL));
+}
+
+#[test]
+fn kumomta_is_told_of_changes_unless_its_url_is_emptied() {
+    let resolve = |file: &str, flag: Option<&str>| {
+        let serve = ServeArgs {
+            kumo_http_url: flag.map(str::to_owned),
+            ..Default::default()
+        };
+        Settings::resolve(
+            global(),
+            &serve,
+            toml::from_str(file).unwrap(),
+            &env_of(&[]),
+        )
+        .unwrap()
+        .kumo_http_url
+    };
+    assert_eq!(
+        resolve("kumo_http_url = \"http://127.0.0.1:9000\"", None).as_deref(),
+        Some("http://127.0.0.1:9000")
+    );
+    assert_eq!(
+        resolve(
+            "kumo_http_url = \"http://127.0.0.1:9000\"",
+            Some("http://[::1]:8000")
+        )
+        .as_deref(),
+        Some("http://[::1]:8000")
+    );
+    assert_eq!(resolve("kumo_http_url = \"\"", None), None);
+    assert_eq!(resolve("", Some("")), None);
 }
 
 #[test]

@@ -102,7 +102,7 @@ impl Orchestrator {
         self.store
             .write(move |tx| repo::set_egress_ip(tx, id, ip, now))
             .await?;
-        self.epoch.bump();
+        self.mailboxes.tell_kumomta();
         self.view(id, None).await
     }
 

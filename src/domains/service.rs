@@ -18,8 +18,8 @@ use super::provider::{DnsProvider, ProviderError};
 use super::verify::DnsChecker;
 use crate::audit;
 use crate::clock::SharedClock;
+use crate::inboxes::sync::{MailboxSync, Refresh, SyncError};
 use crate::jobs::Waker;
-use crate::kumo::epoch::EpochBumper;
 use crate::remote::RetryPolicy;
 use crate::settings::LiveSettings;
 use crate::store::domains::{self as repo, DkimKey, Domain, NewDomain, RecordRow};
@@ -62,6 +62,8 @@ pub enum DomainError {
     Vault(#[from] VaultError),
     #[error(transparent)]
     Key(#[from] dkim::KeyError),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
 }
 
 /// Builds DNS-provider clients for a token; the real one talks to
@@ -162,8 +164,8 @@ pub struct Orchestrator {
     pub(super) providers: Arc<dyn ProviderFactory>,
     pub(super) checker: DnsChecker,
     pub(super) waker: Waker,
-    /// Tells KumoMTA to drop what it cached about a changed domain.
-    pub(super) epoch: EpochBumper,
+    /// Removing a domain revokes its mailboxes' datasource entries.
+    pub(super) mailboxes: Arc<MailboxSync>,
 }
 
 impl Orchestrator {
@@ -174,7 +176,7 @@ impl Orchestrator {
         settings: Arc<LiveSettings>,
         providers: Arc<dyn ProviderFactory>,
         waker: Waker,
-        epoch: EpochBumper,
+        mailboxes: Arc<MailboxSync>,
     ) -> Self {
         // The DNS servers are not a run-time setting.
         let checker = DnsChecker::new(settings.get().domains.dns_servers.clone());
@@ -186,7 +188,7 @@ impl Orchestrator {
             providers,
             checker,
             waker,
-            epoch,
+            mailboxes,
         }
     }
 
@@ -296,6 +298,11 @@ impl Orchestrator {
             })
             .await?;
         self.waker.wake();
+        // Nothing may log in under a name added again: clear whatever an
+        // interrupted removal left.
+        self.mailboxes
+            .refresh(Refresh::Domain(domain.to_string()))
+            .await?;
         self.view(domain_id, None).await
     }
 
@@ -464,6 +471,7 @@ impl Orchestrator {
         remove_records: bool,
     ) -> Result<(), DomainError> {
         let domain = self.get(id, scope).await?;
+        let name = domain.domain_name.clone();
         let mailboxes = self.store.read(move |c| repo::mailbox_count(c, id)).await?;
         if mailboxes > 0 && !force {
             return Err(DomainError::HasMailboxes(mailboxes));
@@ -483,6 +491,7 @@ impl Orchestrator {
                 repo::delete(tx, id)
             })
             .await?;
+        self.mailboxes.refresh(Refresh::Domain(name)).await?;
         Ok(())
     }
 

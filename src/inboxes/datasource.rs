@@ -3,11 +3,13 @@
 //! `kumo:mailbox:{domain}:{username}`, holding only what the control
 //! plane's hot path needs.
 //!
-//! SQLite stays the source of truth. Every change to a mailbox is written
-//! there first and then here; at start the datasource is compared with
-//! SQLite and repaired, so a crash between the two writes, or a deleted
-//! sled directory, heals on restart.
+//! SQLite stays the source of truth. Every change to a mailbox, its owner
+//! or its domain is written there first; then the entries it touched are
+//! reconciled here ([`super::sync`]). At start the whole datasource is
+//! compared with SQLite and repaired, so a crash between the two writes,
+//! or a deleted sled directory, heals on restart.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -22,56 +24,36 @@ pub enum DatasourceError {
     Sled { path: PathBuf, source: sled::Error },
     #[error("a datasource entry could not be read: {0}")]
     Corrupt(String),
-    #[error("the running server did not take the change: {0}; restart it to resync")]
-    Server(String),
 }
 
-/// Where mailbox changes go after SQLite: the datasource itself, or, when
-/// the running server holds it (sled allows one process), a request that
-/// the server resync it. A server that is not running needs nothing: it
-/// resyncs when it starts.
-pub enum Sink {
-    Local(Datasource),
-    Server {
-        control_url: String,
-        secret: secrecy::SecretString,
-    },
+/// Which entries a reconcile is about; entries outside it are left alone.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    All,
+    /// These keys (see [`key`]), whatever their entries hold.
+    Keys(HashSet<String>),
+    /// Every entry under this domain name, so a domain removed and added
+    /// again never finds an old entry.
+    Domain(String),
+    /// Every entry whose mailbox belongs to this user.
+    User(Uuid),
 }
 
-impl Sink {
-    pub async fn changed(
-        &self,
-        entries: &[Entry],
-        removed: &[(String, String)],
-    ) -> Result<(), DatasourceError> {
+impl Selection {
+    /// Whether the entry at `key` (holding `entry`, or bytes that did not
+    /// parse) is selected.
+    fn holds(&self, key: &str, entry: Option<&Entry>) -> bool {
         match self {
-            Sink::Local(ds) => {
-                ds.put(entries)?;
-                for (domain, username) in removed {
-                    ds.remove(domain, username)?;
-                }
-                Ok(())
-            }
-            Sink::Server {
-                control_url,
-                secret,
-            } => {
-                use secrecy::ExposeSecret;
-                let sent = reqwest::Client::new()
-                    .post(format!("{control_url}/kumo/v1/sync"))
-                    .bearer_auth(secret.expose_secret())
-                    .send()
-                    .await;
-                match sent {
-                    Ok(r) if r.status().is_success() => Ok(()),
-                    Ok(r) => Err(DatasourceError::Server(format!("HTTP {}", r.status()))),
-                    // Not running: it resyncs at start.
-                    Err(e) if e.is_connect() => Ok(()),
-                    Err(e) => Err(DatasourceError::Server(e.to_string())),
-                }
-            }
+            Selection::All => true,
+            Selection::Keys(keys) => keys.contains(key),
+            Selection::Domain(name) => key.starts_with(&domain_prefix(name)),
+            Selection::User(id) => entry.is_some_and(|e| e.user_id == *id),
         }
     }
+}
+
+fn domain_prefix(domain: &str) -> String {
+    format!("{PREFIX}{}:", domain.to_ascii_lowercase())
 }
 
 /// What KumoMTA's hot path needs about one mailbox.
@@ -148,57 +130,82 @@ impl Datasource {
             .map_err(|e| DatasourceError::Corrupt(e.to_string()))
     }
 
-    /// Writes entries (a whole bulk request at once, atomically).
-    pub fn put(&self, entries: &[Entry]) -> Result<(), DatasourceError> {
-        let mut batch = sled::Batch::default();
-        for e in entries {
-            let value =
-                serde_json::to_vec(e).map_err(|e| DatasourceError::Corrupt(e.to_string()))?;
-            batch.insert(e.key().as_bytes(), value);
-        }
-        self.db.apply_batch(batch).map_err(|e| self.err(e))?;
-        self.db.flush().map_err(|e| self.err(e))?;
-        Ok(())
-    }
-
-    pub fn remove(&self, domain: &str, username: &str) -> Result<(), DatasourceError> {
+    /// Writes `bytes` at a mailbox's key without checking them: tests use
+    /// it to damage the datasource the way a failing disk would.
+    pub fn put_raw(
+        &self,
+        domain: &str,
+        username: &str,
+        bytes: &[u8],
+    ) -> Result<(), DatasourceError> {
         self.db
-            .remove(key(domain, username))
+            .insert(key(domain, username), bytes)
             .map_err(|e| self.err(e))?;
         self.db.flush().map_err(|e| self.err(e))?;
         Ok(())
     }
 
-    /// Makes the datasource hold exactly `truth` (from SQLite): missing or
-    /// different entries are written, stale ones removed. Returns how many
-    /// entries had to change.
-    pub fn reconcile(&self, truth: &[Entry]) -> Result<usize, DatasourceError> {
-        let wanted: std::collections::HashMap<String, &Entry> =
-            truth.iter().map(|e| (e.key(), e)).collect();
+    /// Makes the `selected` entries hold exactly `truth` (from SQLite):
+    /// missing or different entries are written, selected ones not in
+    /// `truth` removed, all in one batch. Returns how many changed.
+    pub fn reconcile(
+        &self,
+        selected: &Selection,
+        truth: &[Entry],
+    ) -> Result<usize, DatasourceError> {
+        let wanted: HashMap<String, &Entry> = truth.iter().map(|e| (e.key(), e)).collect();
+        let current = self.current(selected, &wanted)?;
         let mut batch = sled::Batch::default();
         let mut changed = 0;
-        for item in self.db.scan_prefix(PREFIX) {
-            let (k, _) = item.map_err(|e| self.err(e))?;
-            if !wanted.contains_key(String::from_utf8_lossy(&k).as_ref()) {
-                batch.remove(k);
-                changed += 1;
-            }
+        for k in current.keys().filter(|k| !wanted.contains_key(*k)) {
+            batch.remove(k.as_bytes());
+            changed += 1;
         }
         for (k, e) in &wanted {
-            let current = self.db.get(k).map_err(|e| self.err(e))?;
-            let same = current
-                .and_then(|v| serde_json::from_slice::<Entry>(&v).ok())
-                .is_some_and(|c| &c == *e);
-            if !same {
-                let value =
-                    serde_json::to_vec(e).map_err(|e| DatasourceError::Corrupt(e.to_string()))?;
-                batch.insert(k.as_bytes(), value);
-                changed += 1;
+            if current.get(k).is_some_and(|c| c.as_ref() == Some(*e)) {
+                continue;
             }
+            let value =
+                serde_json::to_vec(e).map_err(|e| DatasourceError::Corrupt(e.to_string()))?;
+            batch.insert(k.as_bytes(), value);
+            changed += 1;
         }
         self.db.apply_batch(batch).map_err(|e| self.err(e))?;
         self.db.flush().map_err(|e| self.err(e))?;
         Ok(changed)
+    }
+
+    /// The stored entries that are selected or wanted, by key (`None`:
+    /// bytes that do not parse). Named keys are read one by one; the other
+    /// selections scan (a domain only its own prefix).
+    fn current(
+        &self,
+        selected: &Selection,
+        wanted: &HashMap<String, &Entry>,
+    ) -> Result<HashMap<String, Option<Entry>>, DatasourceError> {
+        let parse = |v: &[u8]| serde_json::from_slice::<Entry>(v).ok();
+        let mut current = HashMap::new();
+        if let Selection::Keys(keys) = selected {
+            for k in keys.iter().chain(wanted.keys()) {
+                if let Some(v) = self.db.get(k).map_err(|e| self.err(e))? {
+                    current.insert(k.clone(), parse(&v));
+                }
+            }
+            return Ok(current);
+        }
+        let scan = match selected {
+            Selection::Domain(name) => self.db.scan_prefix(domain_prefix(name)),
+            _ => self.db.scan_prefix(PREFIX),
+        };
+        for item in scan {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            let k = String::from_utf8_lossy(&k).into_owned();
+            let entry = parse(&v);
+            if selected.holds(&k, entry.as_ref()) || wanted.contains_key(&k) {
+                current.insert(k, entry);
+            }
+        }
+        Ok(current)
     }
 
     pub fn len(&self) -> usize {
@@ -227,24 +234,78 @@ mod tests {
         }
     }
 
+    fn on(domain: &str, username: &str, user: Uuid) -> Entry {
+        Entry {
+            domain: domain.into(),
+            user_id: user,
+            ..entry(username, 40)
+        }
+    }
+
     #[test]
     fn reconcile_repairs_missing_changed_and_stale_entries() {
         let dir = tempfile::tempdir().unwrap();
         let ds = Datasource::open(dir.path()).unwrap();
         let (a, b, c) = (entry("ada", 40), entry("bob", 40), entry("cy", 40));
-        ds.put(&[a.clone(), b.clone(), entry("stale", 1)]).unwrap();
+        let all = Selection::All;
+        ds.reconcile(&all, &[a.clone(), b.clone(), entry("stale", 1)])
+            .unwrap();
         let b2 = Entry {
             daily_limit: 10,
             ..b
         };
-        assert_eq!(
-            ds.reconcile(&[a.clone(), b2.clone(), c.clone()]).unwrap(),
-            3
-        );
+        ds.put_raw("acme.test", "dan", b"not json").unwrap();
+        let truth = [a.clone(), b2.clone(), c.clone()];
+        assert_eq!(ds.reconcile(&all, &truth).unwrap(), 4);
         assert_eq!(ds.get("ACME.test", "Bob").unwrap(), Some(b2.clone()));
         assert_eq!(ds.get("acme.test", "cy").unwrap(), Some(c.clone()));
         assert_eq!(ds.get("acme.test", "stale").unwrap(), None);
-        assert_eq!(ds.reconcile(&[a, b2, c]).unwrap(), 0, "nothing left to fix");
+        assert_eq!(ds.get("acme.test", "dan").unwrap(), None);
+        assert_eq!(
+            ds.reconcile(&all, &truth).unwrap(),
+            0,
+            "nothing left to fix"
+        );
         assert_eq!(ds.len(), 3);
+    }
+
+    #[test]
+    fn a_selection_touches_only_its_own_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let ds = Datasource::open(dir.path()).unwrap();
+        let (ann, bo) = (Uuid::new_v4(), Uuid::new_v4());
+        let entries = [
+            on("one.test", "a", ann),
+            on("one.test", "b", bo),
+            on("two.test", "c", ann),
+            on("one.testing", "d", bo),
+        ];
+        ds.reconcile(&Selection::All, &entries).unwrap();
+
+        // A domain: its entries only, not a longer name sharing its prefix.
+        assert_eq!(
+            ds.reconcile(&Selection::Domain("ONE.test".into()), &[])
+                .unwrap(),
+            2
+        );
+        assert_eq!(ds.get("one.test", "a").unwrap(), None);
+        assert!(ds.get("one.testing", "d").unwrap().is_some());
+        assert!(ds.get("two.test", "c").unwrap().is_some());
+
+        // A user: whatever domain their mailboxes are on.
+        assert_eq!(ds.reconcile(&Selection::User(ann), &[]).unwrap(), 1);
+        assert_eq!(ds.get("two.test", "c").unwrap(), None);
+        assert!(ds.get("one.testing", "d").unwrap().is_some());
+
+        // Named keys: removed unless in truth, truth written.
+        let keys = [key("one.testing", "d")].into_iter().collect();
+        let back = on("one.test", "a", ann);
+        assert_eq!(
+            ds.reconcile(&Selection::Keys(keys), std::slice::from_ref(&back))
+                .unwrap(),
+            2
+        );
+        assert_eq!(ds.get("one.test", "a").unwrap(), Some(back));
+        assert_eq!(ds.len(), 1);
     }
 }

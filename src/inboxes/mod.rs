@@ -4,6 +4,7 @@
 pub mod datasource;
 pub mod naming;
 pub mod service;
+pub mod sync;
 pub mod unsubscribe;
 
 /// Where mail clients and sequencers reach a mailbox: submission with

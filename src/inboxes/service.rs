@@ -1,6 +1,7 @@
 //! The bulk inbox generator and mailbox management (spec endpoint 2). The
 //! API, the UI and the CLI call these; every change is written to SQLite and
-//! then to the datasource KumoMTA's questions are answered from.
+//! then reaches the datasource KumoMTA's questions are answered from
+//! ([`super::sync`]).
 
 use std::sync::Arc;
 
@@ -11,12 +12,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::datasource::{DatasourceError, Sink};
 use super::naming::{self, CustomName, NamingError, NamingScheme, PersonName};
+use super::sync::{MailboxSync, Refresh, SyncError};
 use super::{IMAP_PORT, SMTP_PORT};
 use crate::auth::password::{HashError, Hasher};
 use crate::clock::SharedClock;
-use crate::kumo::epoch::EpochBumper;
 use crate::settings::LiveSettings;
 use crate::store::mailboxes::{self as repo, Changes, Filter, Mailbox, NewMailbox};
 use crate::store::{self, Store, StoreError};
@@ -44,7 +44,7 @@ pub enum InboxError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Datasource(#[from] DatasourceError),
+    Sync(#[from] SyncError),
     #[error(transparent)]
     Hash(#[from] HashError),
 }
@@ -120,10 +120,9 @@ pub struct Inboxes {
     store: Store,
     vault: Arc<Vault>,
     clock: SharedClock,
-    datasource: Sink,
+    sync: Arc<MailboxSync>,
     hasher: Hasher,
     settings: Arc<LiveSettings>,
-    epoch: EpochBumper,
 }
 
 fn check_limit(limit: u32) -> Result<u32, InboxError> {
@@ -142,30 +141,18 @@ impl Inboxes {
         store: Store,
         vault: Arc<Vault>,
         clock: SharedClock,
-        datasource: Sink,
+        sync: Arc<MailboxSync>,
         hasher: Hasher,
         settings: Arc<LiveSettings>,
-        epoch: EpochBumper,
     ) -> Self {
         Self {
             store,
             vault,
             clock,
-            datasource,
+            sync,
             hasher,
             settings,
-            epoch,
         }
-    }
-
-    /// Makes the datasource match SQLite (at start, and after a crash
-    /// between the two writes). Returns how many entries were repaired.
-    pub async fn sync_datasource(&self) -> Result<usize, InboxError> {
-        let Sink::Local(ds) = &self.datasource else {
-            return Ok(0);
-        };
-        let truth = self.store.read(|c| repo::entries(c, None)).await?;
-        Ok(ds.reconcile(&truth)?)
     }
 
     pub async fn bulk(
@@ -247,16 +234,10 @@ impl Inboxes {
             })
             .collect();
         let ids: Vec<Uuid> = mailboxes.iter().map(|m| m.id).collect();
-        let created_ids = ids.clone();
-        let entries = self
-            .store
-            .write(move |tx| {
-                repo::insert_many(tx, &mailboxes, now)?;
-                repo::entries(tx, Some(&created_ids))
-            })
+        self.store
+            .write(move |tx| repo::insert_many(tx, &mailboxes, now))
             .await?;
-        self.datasource.changed(&entries, &[]).await?;
-        self.epoch.bump();
+        self.sync.refresh(Refresh::Mailboxes(ids.clone())).await?;
 
         let host = super::mail_host(
             &self.settings.get().domains.mail_host_pattern,
@@ -347,15 +328,10 @@ impl Inboxes {
     /// Writes `changes` to SQLite and then to the datasource.
     async fn apply(&self, id: Uuid, changes: Changes) -> Result<(), InboxError> {
         let now = self.clock.now();
-        let entries = self
-            .store
-            .write(move |tx| {
-                repo::update(tx, id, &changes, now)?;
-                repo::entries(tx, Some(&[id]))
-            })
+        self.store
+            .write(move |tx| repo::update(tx, id, &changes, now))
             .await?;
-        self.datasource.changed(&entries, &[]).await?;
-        self.epoch.bump();
+        self.sync.refresh(Refresh::Mailboxes(vec![id])).await?;
         Ok(())
     }
 
@@ -392,9 +368,9 @@ impl Inboxes {
         let m = self.get(id, scope).await?;
         self.store.write(move |tx| repo::delete(tx, id)).await?;
         let (username, domain) = m.email.split_once('@').unwrap_or((&m.username, ""));
-        let gone = [(domain.to_owned(), username.to_owned())];
-        self.datasource.changed(&[], &gone).await?;
-        self.epoch.bump();
+        self.sync
+            .refresh(Refresh::Address(domain.to_owned(), username.to_owned()))
+            .await?;
         Ok(())
     }
 }

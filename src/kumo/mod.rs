@@ -6,6 +6,7 @@
 
 pub mod epoch;
 pub mod events;
+pub mod identity;
 pub mod logins;
 pub mod send;
 pub mod smtp_auth;
@@ -33,7 +34,8 @@ use crate::clock::SharedClock;
 use crate::config::MailSettings;
 use crate::domains::egress;
 use crate::dovecot::quota;
-use crate::inboxes::datasource::Datasource;
+use crate::inboxes::datasource::{Datasource, Entry};
+use crate::inboxes::sync::{MailboxSync, Refresh};
 use crate::settings::LiveSettings;
 use crate::store::{self, Store};
 use crate::vault::{Slot, Vault, VaultError, secret_file};
@@ -61,10 +63,11 @@ pub struct Control {
     pub auth: SmtpAuth,
     /// Password checks per asking service (SMTP, IMAP) and outcome.
     pub logins: LoginCounters,
+    /// Resyncs the datasource when a console command asks.
+    pub mailboxes: Arc<MailboxSync>,
     pub secret: SecretString,
     /// Where unsubscribe links in outgoing mail point.
     pub public_url: String,
-    pub epoch: epoch::EpochBumper,
     /// Whose midnight starts each mailbox's sending day (read at use
     /// time: an admin may change it while the server runs).
     pub settings: Arc<LiveSettings>,
@@ -82,7 +85,7 @@ impl Control {
     }
 
     /// Counts a password check for the service that asked, and audits it
-    /// if it was refused.
+    /// if it was refused. A fault is neither: it is logged by the handler.
     async fn record_login(
         &self,
         service: Service,
@@ -94,6 +97,7 @@ impl Control {
             Outcome::Ok(_) => LoginResult::Ok,
             Outcome::Refused => LoginResult::Refused,
             Outcome::Throttled(_) => LoginResult::Throttled,
+            Outcome::Unavailable(_) => return,
         };
         self.logins.count(service, result);
         if result == LoginResult::Ok {
@@ -108,23 +112,34 @@ impl Control {
 
     /// Whether the mailbox is at its quota, from Dovecot's `maildirsize`
     /// and the messages on disk (blocking I/O, so off the async workers),
-    /// as [`quota::is_full`] explains.
-    async fn is_full(&self, domain: &str, local: &str) -> bool {
+    /// as [`quota::is_full`] explains. A check that could not run is a
+    /// fault, not "not full".
+    async fn is_full(&self, domain: &str, local: &str) -> Result<bool, ApiError> {
         let path = quota::maildir_path(&self.mail.root, domain, local);
         let limit = self.mail.quota.clone();
         tokio::task::spawn_blocking(move || quota::is_full(&path, &limit))
             .await
-            .unwrap_or(false)
+            .map_err(|e| ApiError::unavailable(&e))
     }
 
-    /// Messages `mailbox` has sent today (0 if the store does not answer:
-    /// the figure is informational, send-check enforces the limit).
-    async fn sent_today(&self, mailbox: uuid::Uuid) -> u32 {
+    /// Messages `mailbox` has sent today. A store that does not answer is
+    /// a fault (503), not a count of 0: the policy would show the wrong
+    /// figure and the next send-check would fail anyway.
+    async fn sent_today(&self, mailbox: uuid::Uuid) -> Result<u32, ApiError> {
         let today = self.today();
         self.store
             .read(move |conn| store::mailboxes::sent_today(conn, mailbox, today))
             .await
-            .unwrap_or(0)
+            .map_err(|e| ApiError::unavailable(&e))
+    }
+
+    /// The datasource entry of `address`; a datasource fault is a 503.
+    fn entry(&self, address: &str) -> Result<Option<Entry>, ApiError> {
+        let address = address.trim().to_ascii_lowercase();
+        let (local, domain) = address.split_once('@').unwrap_or((&address, ""));
+        self.datasource
+            .get(domain, local)
+            .map_err(|e| ApiError::unavailable(&e))
     }
 }
 
@@ -133,6 +148,7 @@ pub fn router(control: Arc<Control>) -> Router {
         .route("/auth", post(auth))
         .route("/stats", get(stats))
         .route("/send-check", post(send_check))
+        .route("/send-release", post(send_release))
         .route("/mailboxes/{address}", get(mailbox))
         .route("/domains/{domain}", get(domain))
         .route("/dkim/{domain}", get(dkim))
@@ -194,7 +210,10 @@ struct AuthRequest {
     service: Service,
 }
 
-async fn auth(State(c): State<Arc<Control>>, ApiJson(req): ApiJson<AuthRequest>) -> Response {
+async fn auth(
+    State(c): State<Arc<Control>>,
+    ApiJson(req): ApiJson<AuthRequest>,
+) -> Result<Response, ApiError> {
     let source = req.source_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let outcome = c
         .auth
@@ -202,9 +221,9 @@ async fn auth(State(c): State<Arc<Control>>, ApiJson(req): ApiJson<AuthRequest>)
         .await;
     c.record_login(req.service, &req.username, req.source_ip, &outcome)
         .await;
-    match outcome {
+    Ok(match outcome {
         Outcome::Ok(e) => {
-            let sent = c.sent_today(e.mailbox_id).await;
+            let sent = c.sent_today(e.mailbox_id).await?;
             Json(json!({
                 "ok": true,
                 "mailbox_id": e.mailbox_id,
@@ -217,7 +236,8 @@ async fn auth(State(c): State<Arc<Control>>, ApiJson(req): ApiJson<AuthRequest>)
         Outcome::Refused | Outcome::Throttled(_) => {
             (StatusCode::UNAUTHORIZED, Json(json!({ "ok": false }))).into_response()
         }
-    }
+        Outcome::Unavailable(e) => return Err(ApiError::unavailable(&e)),
+    })
 }
 
 /// Login counters since start, per service, and the log records kept aside
@@ -236,32 +256,63 @@ async fn send_check(
     ApiJson(req): ApiJson<send::SendCheck>,
 ) -> Result<Json<send::Decision>, ApiError> {
     let now = c.clock.now();
-    Ok(Json(
-        send::decide(
-            &c.store,
-            &c.datasource,
-            send::LinkMaker {
-                vault: &c.vault,
-                public_url: &c.public_url,
-            },
-            req,
-            c.today(),
-            now,
-        )
-        .await?,
-    ))
+    let decision = send::decide(
+        &c.store,
+        &c.datasource,
+        send::LinkMaker {
+            vault: &c.vault,
+            public_url: &c.public_url,
+        },
+        req,
+        c.today(),
+        now,
+    )
+    .await
+    .map_err(|e| ApiError::unavailable(&e))?;
+    Ok(Json(decision))
 }
 
-async fn mailbox(State(c): State<Arc<Control>>, UrlPath(address): UrlPath<String>) -> Json<Value> {
-    let address = address.trim().to_ascii_lowercase();
-    let (local, domain) = address.split_once('@').unwrap_or((&address, ""));
-    let entry = c.datasource.get(domain, local).ok().flatten();
-    let Some(e) = entry else {
-        return Json(json!({ "exists": false, "active": false }));
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendRelease {
+    authn_id: String,
+}
+
+/// Gives back the send that send-check counted, when a later step of the
+/// policy refused the message (never below zero). Looked up in SQLite, not
+/// the datasource: a mailbox revoked since its send was counted still gets
+/// it back.
+async fn send_release(
+    State(c): State<Arc<Control>>,
+    ApiJson(req): ApiJson<SendRelease>,
+) -> Result<Json<Value>, ApiError> {
+    let address = crate::types::EmailAddress::parse(&req.authn_id)
+        .map_err(|e| ApiError::invalid("authn_id", e.0))?;
+    let today = c.today();
+    let sent = c
+        .store
+        .write(move |tx| {
+            let Some(id) = store::mailboxes::by_address(tx, address.as_str())? else {
+                return Ok(None);
+            };
+            store::mailboxes::release_send(tx, id, today)
+        })
+        .await
+        .map_err(|e: store::StoreError| ApiError::unavailable(&e))?
+        .ok_or_else(|| ApiError::not_found("mailbox"))?;
+    Ok(Json(json!({ "sent_today": sent })))
+}
+
+async fn mailbox(
+    State(c): State<Arc<Control>>,
+    UrlPath(address): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let Some(e) = c.entry(&address)? else {
+        return Ok(Json(json!({ "exists": false, "active": false })));
     };
-    let sent = c.sent_today(e.mailbox_id).await;
-    let full = c.is_full(&e.domain, &e.username).await;
-    Json(json!({
+    let sent = c.sent_today(e.mailbox_id).await?;
+    let full = c.is_full(&e.domain, &e.username).await?;
+    Ok(Json(json!({
         "exists": true,
         "active": e.is_active(),
         "daily_limit": e.daily_limit,
@@ -271,7 +322,7 @@ async fn mailbox(State(c): State<Arc<Control>>, UrlPath(address): UrlPath<String
         // Relative to the mail root; both parts are validated names, so
         // they cannot climb out of it.
         "maildir": format!("{}/{}", e.domain, e.username),
-    }))
+    })))
 }
 
 async fn domain(
@@ -385,14 +436,10 @@ async fn events(State(c): State<Arc<Control>>, body: Bytes) -> Result<Json<Value
 /// A CLI command changed mailboxes in SQLite while this server holds the
 /// datasource: resync it from SQLite, and tell KumoMTA.
 async fn sync(State(c): State<Arc<Control>>) -> Result<Json<Value>, ApiError> {
-    let truth = c
-        .store
-        .read(|conn| store::mailboxes::entries(conn, None))
-        .await?;
     let repaired = c
-        .datasource
-        .reconcile(&truth)
-        .map_err(|e| ApiError::internal(&e))?;
-    c.epoch.bump();
+        .mailboxes
+        .refresh(Refresh::All)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
     Ok(Json(json!({ "repaired": repaired })))
 }

@@ -4,11 +4,14 @@
 //! message is counted in the same statement that checks the limit.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::inboxes::datasource::Datasource;
+use super::identity;
+use crate::domains::model::DomainStatus;
+use crate::inboxes::datasource::{Datasource, DatasourceError};
 use crate::inboxes::unsubscribe::{self, Links};
-use crate::store::{Store, StoreError, mailboxes};
+use crate::store::{Store, StoreError, domains, mailboxes};
 use crate::vault::Vault;
 
 #[derive(Debug, Deserialize)]
@@ -17,15 +20,59 @@ pub struct SendCheck {
     /// The mailbox the SMTP session authenticated as.
     pub authn_id: String,
     pub envelope_from: String,
-    pub header_from: String,
+    /// The raw value of each From header, in message order.
+    #[serde(deserialize_with = "header_values")]
+    pub from_headers: Vec<String>,
+    /// The raw value of each Sender header.
+    #[serde(deserialize_with = "header_values")]
+    pub sender_headers: Vec<String>,
     pub recipients: Vec<String>,
+}
+
+/// A list of strings, where `{}` also means the empty list: KumoMTA's
+/// `kumo.serde.json_encode` cannot tell an empty Lua table from an empty
+/// object and writes `{}`.
+fn header_values<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    struct Values;
+    impl<'de> Visitor<'de> for Values {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of header values (or {} for none)")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(v) = seq.next_element::<String>()? {
+                out.push(v);
+            }
+            Ok(out)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            match map.next_key::<de::IgnoredAny>()? {
+                None => Ok(Vec::new()),
+                Some(_) => Err(de::Error::custom(
+                    "expected a list of header values; only an empty object {} may stand for none",
+                )),
+            }
+        }
+    }
+    d.deserialize_any(Values)
+}
+
+/// A fault on the way to a decision: the answer is "try again later".
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error(transparent)]
+    Datasource(#[from] DatasourceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct Decision {
     pub allow: bool,
     /// The SMTP reply code KumoMTA should give: 250, 550 (never with this
-    /// sender or recipient), 452 (limit reached: try again tomorrow).
+    /// sender or recipient), 451 (the domain is not verified yet) or 452
+    /// (limit reached: try again tomorrow).
     pub code: u16,
     pub reason: String,
     pub remaining_today: u32,
@@ -45,11 +92,25 @@ fn refuse(code: u16, reason: impl Into<String>) -> Decision {
     }
 }
 
-/// The address inside a From header value: `Name <a@b>` or `a@b`.
-pub fn header_address(value: &str) -> &str {
-    match (value.rfind('<'), value.rfind('>')) {
-        (Some(l), Some(r)) if l < r => value[l + 1..r].trim(),
-        _ => value.trim(),
+/// A domain sends only once its records are verified (`active`); before
+/// that the answer is temporary, after a failed verification permanent.
+fn domain_refusal(name: &str, status: Option<DomainStatus>) -> Option<Decision> {
+    match status {
+        Some(DomainStatus::Active) => None,
+        // Removed while an entry was still cached: not a mailbox any more.
+        None => Some(refuse(550, "5.7.1 not an InboxGrove mailbox")),
+        Some(DomainStatus::Failed) => Some(refuse(
+            550,
+            format!(
+                "5.7.1 {name} failed DNS verification; fix its records and verify it again in InboxGrove"
+            ),
+        )),
+        Some(state) => Some(refuse(
+            451,
+            format!(
+                "4.7.1 {name} is {state} (its DNS records are not verified yet), try again later"
+            ),
+        )),
     }
 }
 
@@ -66,7 +127,7 @@ pub async fn decide(
     req: SendCheck,
     today: NaiveDate,
     now: DateTime<Utc>,
-) -> Result<Decision, StoreError> {
+) -> Result<Decision, SendError> {
     let authn = req.authn_id.trim().to_ascii_lowercase();
     let Some((local, domain)) = authn.split_once('@') else {
         return Ok(refuse(
@@ -74,7 +135,7 @@ pub async fn decide(
             "5.7.1 the session is not authenticated as a mailbox",
         ));
     };
-    let Ok(Some(entry)) = datasource.get(domain, local) else {
+    let Some(entry) = datasource.get(domain, local)? else {
         return Ok(refuse(550, "5.7.1 not an InboxGrove mailbox"));
     };
     if !req.envelope_from.trim().eq_ignore_ascii_case(&authn) {
@@ -83,8 +144,8 @@ pub async fn decide(
             format!("5.7.1 envelope sender must be {authn}"),
         ));
     }
-    if !header_address(&req.header_from).eq_ignore_ascii_case(&authn) {
-        return Ok(refuse(550, format!("5.7.1 From header must be {authn}")));
+    if let Err(e) = identity::check(&authn, &req.from_headers, &req.sender_headers) {
+        return Ok(refuse(550, format!("5.7.1 {e}")));
     }
     if !entry.is_active() {
         return Ok(refuse(550, format!("5.7.1 {authn} is {}", entry.status)));
@@ -100,8 +161,17 @@ pub async fn decide(
         &req.recipients[0],
     );
     let (owner, id, recipients) = (entry.user_id, entry.mailbox_id, req.recipients);
-    store
+    let (domain_id, domain) = (entry.domain_id, entry.domain);
+    Ok(store
         .write(move |tx| {
+            // Read here, not cached in the entry: a status change (or a
+            // removal) takes effect with the next message.
+            let status = domains::get(tx, domain_id, None)?
+                .filter(|d| d.domain_name == domain)
+                .map(|d| d.status);
+            if let Some(refusal) = domain_refusal(&domain, status) {
+                return Ok(refusal);
+            }
             for r in &recipients {
                 if mailboxes::is_suppressed(tx, owner, r.trim())? {
                     return Ok(refuse(
@@ -110,7 +180,7 @@ pub async fn decide(
                     ));
                 }
             }
-            Ok(match mailboxes::count_send(tx, id, today, now)? {
+            Ok::<_, StoreError>(match mailboxes::count_send(tx, id, today, now)? {
                 Some(remaining) => Decision {
                     allow: true,
                     code: 250,
@@ -121,23 +191,62 @@ pub async fn decide(
                 None => refuse(452, "4.7.1 daily sending limit reached; try again tomorrow"),
             })
         })
-        .await
+        .await?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn parse(body: &str) -> Result<SendCheck, serde_json::Error> {
+        serde_json::from_str(body)
+    }
+
     #[test]
-    fn finds_the_address_in_a_from_header() {
-        assert_eq!(
-            header_address("Ada Lovelace <ada@acme.test>"),
-            "ada@acme.test"
-        );
-        assert_eq!(header_address(" ada@acme.test "), "ada@acme.test");
-        assert_eq!(
-            header_address("\"Lovelace, Ada\" <ada@acme.test>"),
-            "ada@acme.test"
-        );
+    fn header_lists_accept_an_empty_object_for_none() {
+        let req = parse(
+            r#"{"authn_id":"a@b.test","envelope_from":"a@b.test","from_headers":["a@b.test"],
+                "sender_headers":{},"recipients":["x@y.test"]}"#,
+        )
+        .unwrap();
+        assert_eq!(req.from_headers, ["a@b.test"]);
+        assert!(req.sender_headers.is_empty());
+        let none = parse(
+            r#"{"authn_id":"a","envelope_from":"a","from_headers":[],"sender_headers":[],"recipients":[]}"#,
+        )
+        .unwrap();
+        assert!(none.from_headers.is_empty());
+    }
+
+    #[test]
+    fn header_lists_refuse_other_shapes_and_unknown_fields() {
+        for bad in [
+            r#"{"authn_id":"a","envelope_from":"a","from_headers":{"1":"a@b.test"},"sender_headers":[],"recipients":[]}"#,
+            r#"{"authn_id":"a","envelope_from":"a","from_headers":"a@b.test","sender_headers":[],"recipients":[]}"#,
+            r#"{"authn_id":"a","envelope_from":"a","from_headers":[1],"sender_headers":[],"recipients":[]}"#,
+            r#"{"authn_id":"a","envelope_from":"a","header_from":"a","from_headers":[],"sender_headers":[],"recipients":[]}"#,
+            r#"{"authn_id":"a","envelope_from":"a","sender_headers":[],"recipients":[]}"#,
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_an_active_domain_sends() {
+        assert_eq!(domain_refusal("d.test", Some(DomainStatus::Active)), None);
+        for waiting in [
+            DomainStatus::Pending,
+            DomainStatus::Publishing,
+            DomainStatus::Verifying,
+            DomainStatus::AwaitingDns,
+        ] {
+            let r = domain_refusal("d.test", Some(waiting)).unwrap();
+            assert_eq!(r.code, 451);
+            assert!(r.reason.starts_with("4.7.1 d.test is "), "{}", r.reason);
+            assert!(r.reason.contains(waiting.as_str()), "{}", r.reason);
+        }
+        let failed = domain_refusal("d.test", Some(DomainStatus::Failed)).unwrap();
+        assert_eq!((failed.code, &failed.reason[..6]), (550, "5.7.1 "));
+        assert_eq!(domain_refusal("d.test", None).unwrap().code, 550);
     }
 }

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::password::Hasher;
 use crate::auth::throttle::LoginThrottle;
 use crate::clock::SharedClock;
-use crate::inboxes::datasource::{Datasource, Entry};
+use crate::inboxes::datasource::{Datasource, DatasourceError, Entry};
 use crate::types::EmailAddress;
 
 /// Bound on remembered logins; the map is emptied when it is reached.
@@ -33,6 +33,9 @@ pub enum Outcome {
     Ok(Entry),
     Refused,
     Throttled(u64),
+    /// The datasource failed: no answer either way, and nothing counts
+    /// against the mailbox.
+    Unavailable(DatasourceError),
 }
 
 pub struct SmtpAuth {
@@ -84,7 +87,10 @@ impl SmtpAuth {
             return Outcome::Throttled(wait);
         }
         let (local, domain) = email.as_str().split_once('@').unwrap_or_default();
-        let entry = self.datasource.get(domain, local).ok().flatten();
+        let entry = match self.datasource.get(domain, local) {
+            Ok(entry) => entry,
+            Err(e) => return Outcome::Unavailable(e),
+        };
         let digest = self.digest(email.as_str(), password);
         if let Some(e) = &entry {
             let map = self.remembered.lock().unwrap_or_else(|p| p.into_inner());

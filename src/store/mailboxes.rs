@@ -217,9 +217,12 @@ pub fn delete(conn: &Connection, id: Uuid) -> Result<()> {
     Ok(())
 }
 
+/// Only mailboxes whose owner is enabled have an entry; the join on
+/// domains leaves out those of a removed domain.
 const ENTRY_SQL: &str = "SELECT m.id, m.user_id, m.domain_id, d.domain_name, m.username,
     m.password_hash, m.daily_limit, m.status
-    FROM mailboxes m JOIN domains d ON d.id = m.domain_id";
+    FROM mailboxes m JOIN domains d ON d.id = m.domain_id JOIN users u ON u.id = m.user_id
+    WHERE u.disabled_at IS NULL";
 
 fn entry_row(r: &Row<'_>) -> rusqlite::Result<Entry> {
     Ok(Entry {
@@ -234,25 +237,62 @@ fn entry_row(r: &Row<'_>) -> rusqlite::Result<Entry> {
     })
 }
 
-/// The datasource entries of every mailbox, or of the given ones.
-pub fn entries(conn: &Connection, ids: Option<&[Uuid]>) -> Result<Vec<Entry>> {
-    match ids {
-        None => {
-            let mut stmt = conn.prepare(ENTRY_SQL)?;
-            let rows = stmt.query_map([], entry_row)?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        }
-        Some(ids) => {
-            let mut stmt = conn.prepare_cached(&format!("{ENTRY_SQL} WHERE m.id = ?1"))?;
+/// Which mailboxes' datasource entries to read.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    All,
+    Ids(&'a [Uuid]),
+    /// (domain name, username)
+    Address(&'a str, &'a str),
+    Domain(&'a str),
+    User(Uuid),
+}
+
+/// The datasource entries in `scope`: what may log in and send.
+pub fn entries(conn: &Connection, scope: Scope<'_>) -> Result<Vec<Entry>> {
+    let query = |clause: &str, args: &[String]| -> Result<Vec<Entry>> {
+        let mut stmt = conn.prepare_cached(&format!("{ENTRY_SQL}{clause}"))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), entry_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    };
+    let lower = str::to_ascii_lowercase;
+    match scope {
+        Scope::All => query("", &[]),
+        Scope::Domain(name) => query(" AND d.domain_name = ?1", &[lower(name)]),
+        Scope::User(id) => query(" AND m.user_id = ?1", &[id.to_string()]),
+        Scope::Address(domain, username) => query(
+            " AND d.domain_name = ?1 AND m.username = ?2",
+            &[lower(domain), lower(username)],
+        ),
+        Scope::Ids(ids) => {
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
-                if let Some(e) = stmt.query_row([id.to_string()], entry_row).optional()? {
-                    out.push(e);
-                }
+                out.extend(query(" AND m.id = ?1", &[id.to_string()])?);
             }
             Ok(out)
         }
     }
+}
+
+/// The datasource keys of these mailboxes, whether or not they may log in.
+pub fn keys_of(conn: &Connection, ids: &[Uuid]) -> Result<std::collections::HashSet<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.domain_name, m.username FROM mailboxes m JOIN domains d ON d.id = m.domain_id
+         WHERE m.id = ?1",
+    )?;
+    let mut keys = std::collections::HashSet::with_capacity(ids.len());
+    for id in ids {
+        let found = stmt
+            .query_row([id.to_string()], |r| {
+                Ok(crate::inboxes::datasource::key(
+                    &r.get::<_, String>(0)?,
+                    &r.get::<_, String>(1)?,
+                ))
+            })
+            .optional()?;
+        keys.extend(found);
+    }
+    Ok(keys)
 }
 
 pub fn sealed_password(conn: &Connection, id: Uuid) -> Result<Option<Vec<u8>>> {
@@ -290,17 +330,35 @@ pub fn count_send(
         .optional()?)
 }
 
+/// Gives back one send counted for `id` on `today` (a later step refused
+/// the message), never below zero. Returns today's count after it, or
+/// `None` when the mailbox does not exist.
+pub fn release_send(conn: &Connection, id: Uuid, today: NaiveDate) -> Result<Option<u32>> {
+    let day = today.to_string();
+    conn.prepare_cached(
+        "UPDATE mailboxes SET emails_sent_today = emails_sent_today - 1,
+            total_sent = max(total_sent - 1, 0)
+         WHERE id = ?1 AND last_reset_date IS ?2 AND emails_sent_today > 0",
+    )?
+    .execute(params![id.to_string(), day])?;
+    counted_on(conn, id, today)
+}
+
 /// Sends counted today (0 when the last count was on another day).
 pub fn sent_today(conn: &Connection, id: Uuid, today: NaiveDate) -> Result<u32> {
+    Ok(counted_on(conn, id, today)?.unwrap_or(0))
+}
+
+/// Sends counted on `day`, or `None` when the mailbox does not exist.
+fn counted_on(conn: &Connection, id: Uuid, day: NaiveDate) -> Result<Option<u32>> {
     Ok(conn
         .query_row(
             "SELECT CASE WHEN last_reset_date IS ?2 THEN emails_sent_today ELSE 0 END
              FROM mailboxes WHERE id = ?1",
-            params![id.to_string(), today.to_string()],
+            params![id.to_string(), day.to_string()],
             |r| r.get(0),
         )
-        .optional()?
-        .unwrap_or(0))
+        .optional()?)
 }
 
 /// The mailbox with this address, if any.

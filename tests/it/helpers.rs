@@ -6,9 +6,11 @@ use inboxgrove::config::{
     BootstrapArgs, DomainArgs, FileConfig, Global, MailArgs, SequencerArgs, ServeArgs, Settings,
 };
 use inboxgrove::domains::service::ProviderFactory;
+use inboxgrove::inboxes::datasource::Datasource;
 use inboxgrove::jobs::Scheduler;
 use inboxgrove::remote::RetryPolicy;
 use inboxgrove::server::{Application, Remotes};
+use inboxgrove::store::Store;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -56,6 +58,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub dir: TempDir,
     pub scheduler: Arc<Scheduler>,
+    /// The mailbox datasource the server holds (fault tests damage it).
+    pub datasource: Datasource,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -70,7 +74,9 @@ pub fn settings(dir: &std::path::Path, opts: &Options) -> Settings {
             admin_email: Some(ADMIN_EMAIL.into()),
         },
         domains: opts.domains.clone(),
-        kumo_http_url: opts.kumo_http_url.clone(),
+        // Off unless a test runs a KumoMTA double: the default port may be
+        // another process's on a shared machine.
+        kumo_http_url: Some(opts.kumo_http_url.clone().unwrap_or_default()),
         timezone: opts.timezone.clone(),
         sequencers: opts.sequencers.clone(),
         // Inside the data dir, so each test has its own maildirs.
@@ -120,6 +126,7 @@ pub async fn spawn_app_in(dir: TempDir, opts: Options) -> TestApp {
         .await
         .unwrap();
     let scheduler = app.scheduler();
+    let datasource = app.datasource();
     let base = format!("http://{}", app.public_addr());
     let control = format!("http://{}", app.control_addr());
     let (tx, rx) = oneshot::channel();
@@ -132,6 +139,7 @@ pub async fn spawn_app_in(dir: TempDir, opts: Options) -> TestApp {
         client: reqwest::Client::new(),
         dir,
         scheduler,
+        datasource,
         stop: Some(tx),
         handle: Some(handle),
     }
@@ -157,6 +165,21 @@ impl TestApp {
             .join("Maildir");
         std::fs::create_dir_all(&maildir).unwrap();
         std::fs::write(maildir.join("maildirsize"), text).unwrap();
+    }
+
+    /// Sets a domain's status in SQLite, as the verification job would
+    /// (tests of sending need a verified domain without waiting for DNS).
+    pub fn set_domain_status(&self, domain: &str, status: &str) {
+        let conn = rusqlite::Connection::open(Store::path_in(self.dir.path())).unwrap();
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
+        let n = conn
+            .execute(
+                "UPDATE domains SET status = ?2 WHERE domain_name = ?1",
+                [domain, status],
+            )
+            .unwrap();
+        assert_eq!(n, 1, "no domain {domain}");
     }
 
     /// Stops the server gracefully and waits for it.

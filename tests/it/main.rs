@@ -22,6 +22,7 @@ mod support {
 mod accounts;
 mod at_rest;
 mod cloudflare;
+mod console;
 mod dns;
 mod domains;
 mod dovecot;
@@ -33,6 +34,8 @@ mod limits;
 mod policy;
 mod process;
 mod push;
+mod revoke;
+mod send;
 mod sessions;
 mod settings;
 mod web;

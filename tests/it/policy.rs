@@ -7,12 +7,14 @@ use mlua::prelude::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::domains::lifecycle::create_by_hand;
 use crate::domains::{World, world};
 use crate::helpers::TestApp;
 use crate::inboxes::{Control, bulk, with_domain};
 use crate::support::kumo_stub::{KumoStub, Outcome};
 
 mod breaks;
+mod egress;
 mod inbound;
 mod log_hook;
 mod strict;
@@ -61,9 +63,19 @@ struct Mailbox {
     id: String,
 }
 
-/// `quantity` active mailboxes on a fresh manual domain.
+/// `quantity` active mailboxes on a fresh manual domain whose records are
+/// published and verified: only a verified domain sends.
 async fn mailboxes(w: &World, domain: &str, quantity: u32, daily_limit: u32) -> Vec<Mailbox> {
     let id = with_domain(w, domain).await;
+    for r in w.domain(&id).await["records"].as_array().unwrap() {
+        create_by_hand(w, domain, r);
+    }
+    assert_eq!(w.verify(&id).await["status"], "active");
+    mailboxes_on(w, &id, quantity, daily_limit).await
+}
+
+/// `quantity` active mailboxes on the domain `id`, in whatever state it is.
+async fn mailboxes_on(w: &World, id: &str, quantity: u32, daily_limit: u32) -> Vec<Mailbox> {
     let (status, created) = bulk(
         w,
         json!({ "domain_id": id, "quantity": quantity, "daily_limit": daily_limit, "enable_warmup": false }),

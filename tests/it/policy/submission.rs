@@ -9,36 +9,6 @@ use super::*;
 use crate::dns::dkim::{authenticator, verify};
 use crate::kumo::record;
 
-/// Publishes the DKIM record exactly as the appliance tells the person to
-/// (the domain's `records`, purpose `dkim`) in the world's DNS.
-async fn publish_dkim(w: &World, domain: &str) {
-    let (_, list) = w.app.get("/api/v1/domains", &w.admin).await;
-    let id = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["domain_name"] == domain)
-        .unwrap_or_else(|| panic!("no {domain} in {list}"))["domain_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (_, view) = w.app.get(&format!("/api/v1/domains/{id}"), &w.admin).await;
-    let dkim = view["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["purpose"] == "dkim")
-        .unwrap_or_else(|| panic!("no DKIM record planned: {view}"));
-    assert_eq!(dkim["type"], "TXT");
-    w.zones.add_record(
-        domain,
-        "TXT",
-        dkim["name"].as_str().unwrap(),
-        dkim["content"].as_str().unwrap(),
-        None,
-    );
-}
-
 /// The one signature's verdict, `d=` and `h=` (as mail-auth read them).
 async fn dkim(w: &World, raw: &str) -> (DkimResult, String, Vec<String>) {
     let message = AuthenticatedMessage::parse(raw.as_bytes()).unwrap();
@@ -102,8 +72,8 @@ async fn submissions_are_checked_counted_made_unsubscribable_and_signed() {
     assert_eq!(kumo_ref["recipient"], "Prospect@Example.net");
 
     // Signed with the domain's key: the bytes verify through DNS against
-    // the record the appliance asks the person to publish.
-    publish_dkim(&w, "send.test").await;
+    // the record the appliance asks the person to publish (`mailboxes`
+    // published every planned record as a person would).
     let raw = stub.raw(&msg);
     let (result, d, h) = dkim(&w, &raw).await;
     assert_eq!(result, DkimResult::Pass, "{raw}");
