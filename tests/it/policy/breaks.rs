@@ -19,6 +19,14 @@ enum Check {
     InboundDomain,
     /// A logged-in mailbox sends one message on port 587.
     Submission,
+    /// The policy refuses, 550 5.7.1, the forged From/Sender headers of
+    /// `senders::forgeries` with this label.
+    RefusesForged(&'static str),
+    /// The log hook retries (451) a batch the appliance answers 400.
+    LogHookRetries,
+    /// A message whose domain key cannot be had is refused and not
+    /// counted.
+    CountsOnlyQueued,
 }
 
 struct Break {
@@ -128,6 +136,48 @@ const BREAKS: &[Break] = &[
         expect: "unknown field `max_retries`",
     },
     Break {
+        what: "only the first From header goes to the send check",
+        edits: &[(
+            "    from_headers = msg:get_all_named_header_values 'From',",
+            "    from_headers = { msg:get_first_named_header_value 'From' },",
+        )],
+        check: Check::RefusesForged("two From headers"),
+        expect: "accepted",
+    },
+    Break {
+        what: "Sender headers are not sent to the send check",
+        edits: &[(
+            "    sender_headers = msg:get_all_named_header_values 'Sender',",
+            "    sender_headers = {},",
+        )],
+        check: Check::RefusesForged("someone else's Sender"),
+        expect: "accepted",
+    },
+    Break {
+        what: "a 4xx from the appliance bounces the log batch (the Rejection records were lost so)",
+        edits: &[(
+            "  kumo.reject(451, string.format('4.3.0 InboxGrove answered %d, will retry', status))",
+            "  if status < 500 then\n    kumo.reject(500, '5.6.0 InboxGrove refused records')\n  end\n  kumo.reject(451, string.format('4.3.0 InboxGrove answered %d, will retry', status))",
+        )],
+        check: Check::LogHookRetries,
+        expect: "Rejected(500",
+    },
+    Break {
+        what: "the signer is built after the send is counted",
+        edits: &[
+            (
+                "  local built, signer = pcall(dkim_signer, domain)\n  if not built then\n    kumo.log_error('inboxgrove: DKIM key lookup failed: ' .. tostring(signer))\n    kumo.reject(451, '4.3.0 Signing key unavailable, try again later')\n  end\n",
+                "",
+            ),
+            (
+                "  msg:set_meta('mailbox_id', mailbox_id)\n",
+                "  local built, signer = pcall(dkim_signer, domain)\n  if not built then\n    kumo.reject(451, '4.3.0 Signing key unavailable, try again later')\n  end\n  msg:set_meta('mailbox_id', mailbox_id)\n",
+            ),
+        ],
+        check: Check::CountsOnlyQueued,
+        expect: "counted",
+    },
+    Break {
         what: "a log_oob disposition KumoMTA does not know",
         edits: &[("log_oob = 'LogThenRelay',", "log_oob = 'LogAndRelay',")],
         check: Check::InboundDomain,
@@ -168,6 +218,71 @@ async fn run(w: &World, sender: &Mailbox, source: &str, check: Check) -> Result<
             let msg = mail(&stub, &conn, &sender.email, "prospect@example.net", &[]);
             ok(stub.fire("smtp_server_message_received", (msg, conn)))
         }
+        Check::RefusesForged(label) => {
+            init()?;
+            let conn = submission(&stub);
+            login(&stub, &conn, sender);
+            let (_, headers) = senders::forgeries(&sender.email)
+                .into_iter()
+                .find(|(why, _)| *why == label)
+                .unwrap_or_else(|| panic!("no forgery {label:?}"));
+            let mut all: Vec<Value> = headers.iter().map(|(n, v)| json!([n, v])).collect();
+            all.push(json!(["To", "prospect@example.net"]));
+            let msg = stub.message(
+                json!({ "sender": sender.email, "recipients": ["prospect@example.net"], "headers": all }),
+                &conn,
+            );
+            match stub.receive(&msg, &conn) {
+                Outcome::Rejected(550, text) if text.starts_with("5.7.1 ") => Ok(()),
+                other => Err(format!("{label}: accepted or refused otherwise: {other:?}")),
+            }
+        }
+        Check::LogHookRetries => log_hook_retries(w, source).await,
+        Check::CountsOnlyQueued => counts_only_queued(w, source).await,
+    }
+}
+
+/// The log hook against an appliance that answers every batch with 400.
+async fn log_hook_retries(w: &World, source: &str) -> Result<(), String> {
+    let refusing = axum::Router::new().route(
+        "/kumo/v1/events",
+        axum::routing::post(|| async { (axum::http::StatusCode::BAD_REQUEST, "{}") }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, refusing).await });
+    let stub = KumoStub::try_load_source(&config(&w.app, &url), source)?;
+    let record = crate::kumo::record("Delivery", "breaks-1", "a@b.test", "c@d.test", json!({}));
+    let hook = stub.fire(
+        "make.inboxgrove.log_hook",
+        ("inboxgrove.log_hook", LuaNil, LuaNil),
+    );
+    let LuaValue::Table(hook) = hook.value() else {
+        return Err(format!("no log-hook connection: {hook:?}"));
+    };
+    match stub.invoke(&hook, "send_batch", stub.list(&[stub.log_message(&record)])) {
+        Outcome::Rejected(451, _) => Ok(()),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+/// A fresh mailbox whose domain key is gone sends one message.
+async fn counts_only_queued(w: &World, source: &str) -> Result<(), String> {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let domain = format!("unsigned{n}.test");
+    let m = mailboxes(w, &domain, 1, 50).await.remove(0);
+    senders::without_dkim_key(&w.app, &domain);
+    let stub = KumoStub::try_load_source(&config(&w.app, &w.app.control), source)?;
+    stub.start();
+    let conn = submission(&stub);
+    login(&stub, &conn, &m);
+    let msg = mail(&stub, &conn, &m.email, "prospect@example.net", &[]);
+    let out = stub.receive(&msg, &conn);
+    let counted = sent_today(&Control::of(&w.app), &m.email).await;
+    match (out, counted.as_u64()) {
+        (Outcome::Rejected(451, _), Some(0)) => Ok(()),
+        (out, counted) => Err(format!("{out:?}, counted {counted:?}")),
     }
 }
 
