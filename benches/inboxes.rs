@@ -1,6 +1,8 @@
 //! Inbox and control-plane benchmark: bulk creation of 50 and 1000
 //! mailboxes through the API, `/kumo/v1/auth` for first logins (argon2) and
-//! repeated ones (the fast path), and `/kumo/v1/send-check` decisions.
+//! repeated ones (the fast path), `/kumo/v1/send-check` decisions (From
+//! header parsed, limit counted), and `/kumo/v1/events` batches as the
+//! policy's log hook posts them.
 //! Run with `cargo bench --bench inboxes`; it prints its figures.
 
 use std::sync::Arc;
@@ -62,6 +64,11 @@ fn main() {
             }));
         }
         let logins = Arc::new(all);
+        // Only a verified domain sends; the benchmark has no DNS to verify
+        // against, so it marks its domains verified in the database.
+        let db = rusqlite::Connection::open(dir.path().join("inboxgrove.db")).expect("db");
+        db.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
+        db.execute("UPDATE domains SET status = 'active'", []).expect("activate");
 
         let auth_url = format!("{control}/auth");
         let call = {
@@ -95,17 +102,56 @@ fn main() {
         report("POST /kumo/v1/auth (repeat login)", n, 64, &f);
 
         let send_url = format!("{control}/send-check");
+        let check = |u: &str, i: usize| {
+            json!({ "authn_id": u, "envelope_from": u, "from_headers": [format!("Ada Lovelace <{u}>")],
+                    "sender_headers": [], "recipients": [format!("r{i}@example.net")] })
+        };
+        let sample: Value = client
+            .post(&send_url)
+            .bearer_auth(&secret)
+            .json(&check(&logins[0].0, 0))
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(sample["allow"], true, "{sample}");
         let f = measure(n, 64, {
             let (call, logins) = (call.clone(), logins.clone());
             move |i| {
                 let (u, _) = &logins[i % logins.len()];
-                call(
-                    send_url.clone(),
-                    json!({ "authn_id": u, "envelope_from": u, "header_from": u, "recipients": [format!("r{i}@example.net")] }),
-                )
+                call(send_url.clone(), check(u, i))
             }
         })
         .await;
         report("POST /kumo/v1/send-check", n, 64, &f);
+
+        // The log hook: 100 records a batch, each wrapped with its log-hook
+        // message id, as the policy sends them.
+        let events_url = format!("{control}/events");
+        let batches = 400;
+        let f = measure(batches, 4, {
+            let (call, logins) = (call.clone(), logins.clone());
+            move |b| {
+                let batch: Vec<Value> = (0..100)
+                    .map(|k| {
+                        let (u, _) = &logins[(b * 100 + k) % logins.len()];
+                        json!({ "hook_id": format!("hook{b}-{k}"), "record": {
+                            "type": "Delivery", "id": format!("spool{b}-{k}"), "sender": u,
+                            "recipient": format!("r{k}@example.net"), "timestamp": 1_900_000_000 + b,
+                            "num_attempts": 1, "meta": {},
+                            "response": { "code": 250, "content": "ok" } } })
+                    })
+                    .collect();
+                call(events_url.clone(), Value::Array(batch))
+            }
+        })
+        .await;
+        report("POST /kumo/v1/events (100)", batches, 4, &f);
+        println!(
+            "  = {:.0} records/s",
+            f.rps * 100.0
+        );
     });
 }
