@@ -226,12 +226,9 @@ async fn run(w: &World, sender: &Mailbox, source: &str, check: Check) -> Result<
                 .into_iter()
                 .find(|(why, _)| *why == label)
                 .unwrap_or_else(|| panic!("no forgery {label:?}"));
-            let mut all: Vec<Value> = headers.iter().map(|(n, v)| json!([n, v])).collect();
-            all.push(json!(["To", "prospect@example.net"]));
-            let msg = stub.message(
-                json!({ "sender": sender.email, "recipients": ["prospect@example.net"], "headers": all }),
-                &conn,
-            );
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            let msg = senders::with_headers(&stub, &conn, sender, &headers);
             match stub.receive(&msg, &conn) {
                 Outcome::Rejected(550, text) if text.starts_with("5.7.1 ") => Ok(()),
                 other => Err(format!("{label}: accepted or refused otherwise: {other:?}")),

@@ -5,7 +5,7 @@
 use super::*;
 
 /// A message from `m`'s session with exactly `headers` (no From added).
-fn with_headers(
+pub(super) fn with_headers(
     stub: &KumoStub,
     conn: &LuaTable,
     m: &Mailbox,
