@@ -8,6 +8,7 @@ pub mod model;
 pub mod name;
 pub mod plan;
 pub mod provider;
+pub mod providers;
 pub mod reconcile;
 pub mod service;
 pub mod verify;

@@ -9,18 +9,17 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::cloudflare::{CloudflareLimiter, CloudflareProvider};
 use super::dkim;
 use super::model::{DnsMode, DomainStatus, RecordState};
 use super::name::DomainName;
 use super::plan::{self, DmarcPolicy, PlannedRecord, Purpose, Server};
-use super::provider::{DnsProvider, ProviderError};
+use super::provider::ProviderError;
+pub use super::providers::{CloudflareFactory, ProviderFactory};
 use super::verify::DnsChecker;
 use crate::audit;
 use crate::clock::SharedClock;
 use crate::inboxes::sync::{MailboxSync, Refresh, SyncError};
 use crate::jobs::Waker;
-use crate::remote::RetryPolicy;
 use crate::settings::LiveSettings;
 use crate::store::domains::{self as repo, DkimKey, Domain, NewDomain, RecordRow};
 use crate::store::jobs::NewJob;
@@ -64,42 +63,6 @@ pub enum DomainError {
     Key(#[from] dkim::KeyError),
     #[error(transparent)]
     Sync(#[from] SyncError),
-}
-
-/// Builds DNS-provider clients for a token; the real one talks to
-/// Cloudflare's API at the configured base URL.
-pub trait ProviderFactory: Send + Sync {
-    fn cloudflare(
-        &self,
-        token: SecretString,
-        account_id: Option<String>,
-    ) -> Result<Box<dyn DnsProvider>, ProviderError>;
-}
-
-/// The real factory: Cloudflare's v4 API at `base_url`, every client
-/// sharing one process-wide request limiter.
-pub struct CloudflareFactory {
-    pub base_url: String,
-    pub limiter: Arc<CloudflareLimiter>,
-    pub retry: RetryPolicy,
-}
-
-impl ProviderFactory for CloudflareFactory {
-    fn cloudflare(
-        &self,
-        token: SecretString,
-        account_id: Option<String>,
-    ) -> Result<Box<dyn DnsProvider>, ProviderError> {
-        CloudflareProvider::new(
-            &self.base_url,
-            token,
-            account_id,
-            self.limiter.clone(),
-            self.retry,
-        )
-        .map(|p| Box::new(p) as Box<dyn DnsProvider>)
-        .map_err(|e| ProviderError::Transient(e.to_string()))
-    }
 }
 
 /// `POST /api/v1/domains/add` (spec endpoint 1).
@@ -306,22 +269,6 @@ impl Orchestrator {
         self.view(domain_id, None).await
     }
 
-    async fn check_token(
-        &self,
-        token: Option<&SecretString>,
-        account_id: Option<String>,
-    ) -> Result<(), DomainError> {
-        let Some(token) = token else { return Ok(()) };
-        let provider = self
-            .providers
-            .cloudflare(token.clone(), account_id)
-            .map_err(DomainError::Token)?;
-        provider.verify_token().await.map_err(|e| match e {
-            e if e.is_transient() => DomainError::Provider(e),
-            e => DomainError::Token(e),
-        })
-    }
-
     pub async fn get(&self, id: Uuid, scope: Option<Uuid>) -> Result<Domain, DomainError> {
         self.store
             .read(move |c| repo::get(c, id, scope))
@@ -494,70 +441,6 @@ impl Orchestrator {
         self.mailboxes.refresh(Refresh::Domain(name)).await?;
         Ok(())
     }
-
-    /// The provider client for a domain: its own token, or the server's.
-    pub(super) async fn provider(&self, d: &Domain) -> Result<Box<dyn DnsProvider>, ProviderError> {
-        let token = if d.has_own_token {
-            let id = d.id;
-            let sealed = self
-                .store
-                .read(move |c| repo::sealed_token(c, id))
-                .await
-                .map_err(|e| ProviderError::Transient(e.to_string()))?
-                .unwrap_or_default();
-            let row = d.id.to_string();
-            let open = self
-                .vault
-                .open(
-                    Slot {
-                        table: "domains",
-                        column: "cloudflare_api_token",
-                        row_id: &row,
-                    },
-                    &sealed,
-                )
-                .map_err(|e| ProviderError::Unauthorized(e.to_string()))?;
-            SecretString::from(String::from_utf8_lossy(open.expose_secret()).into_owned())
-        } else {
-            self.settings.get().domains.cloudflare_api_token.clone().ok_or_else(|| {
-                ProviderError::Unauthorized(
-                    "no Cloudflare token: the domain has none and no default token is set (settings page, or INBOXGROVE_CLOUDFLARE_API_TOKEN)".into(),
-                )
-            })?
-        };
-        self.providers
-            .cloudflare(token, d.cloudflare_account_id.clone())
-    }
-
-    async fn unpublish(&self, d: &Domain) -> Result<(), ProviderError> {
-        let provider = self.provider(d).await?;
-        let zone = match &d.cloudflare_zone_id {
-            Some(z) if !z.is_empty() => z.clone(),
-            _ => return Ok(()),
-        };
-        let existing = provider.list_records(&zone).await?;
-        let ids = id_of_ours(&existing, d);
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let changes = super::provider::ChangeSet {
-            deletes: ids,
-            ..Default::default()
-        };
-        provider.apply(&zone, &changes).await
-    }
-}
-
-/// The ids of the records InboxGrove created for `d` (tagged with the
-/// managed comment and inside the domain).
-fn id_of_ours(existing: &[super::provider::ExistingRecord], d: &Domain) -> Vec<String> {
-    let suffix = format!(".{}", d.domain_name);
-    existing
-        .iter()
-        .filter(|e| e.comment.as_deref() == Some(super::provider::MANAGED_COMMENT))
-        .filter(|e| e.name == d.domain_name || e.name.ends_with(&suffix))
-        .map(|e| e.id.clone())
-        .collect()
 }
 
 fn planned(records: &[PlannedRecord], purpose: Purpose) -> Option<String> {
