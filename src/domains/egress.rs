@@ -106,12 +106,20 @@ impl Orchestrator {
         self.view(id, None).await
     }
 
-    fn check_egress_ip(&self, ip: IpAddr) -> Result<(), DomainError> {
+    /// The addresses a domain may be bound to: the server's public ones.
+    pub fn egress_choices(&self) -> Vec<IpAddr> {
         let settings = self.settings.get();
         let s = &settings.domains;
-        let public = [s.public_ipv4.map(IpAddr::V4), s.public_ipv6.map(IpAddr::V6)];
-        if !public.contains(&Some(ip)) {
-            let listed: Vec<String> = public.iter().flatten().map(IpAddr::to_string).collect();
+        [s.public_ipv4.map(IpAddr::V4), s.public_ipv6.map(IpAddr::V6)]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    fn check_egress_ip(&self, ip: IpAddr) -> Result<(), DomainError> {
+        let public = self.egress_choices();
+        if !public.contains(&ip) {
+            let listed: Vec<String> = public.iter().map(IpAddr::to_string).collect();
             return Err(DomainError::Invalid {
                 field: "egress_ip",
                 message: format!(

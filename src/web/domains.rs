@@ -157,6 +157,10 @@ pub struct ShowPage {
     pub chrome: Chrome,
     pub view: DomainView,
     pub records: RecordsFragment,
+    /// The server's public addresses the domain may send from.
+    pub egress_choices: Vec<String>,
+    /// The one it is bound to, or "" for the default.
+    pub egress_current: String,
 }
 
 pub async fn show(
@@ -169,6 +173,17 @@ pub async fn show(
     html(&ShowPage {
         chrome: viewer.chrome("domains"),
         records: RecordsFragment::of(&view),
+        egress_choices: state
+            .domains
+            .egress_choices()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        egress_current: view
+            .domain
+            .egress_ip
+            .map(|ip| ip.to_string())
+            .unwrap_or_default(),
         view,
     })
 }
@@ -221,6 +236,31 @@ pub async fn dmarc(
         ..Default::default()
     };
     state.domains.update(id, viewer.scope(), patch).await?;
+    Ok(Redirect::to(&format!("/domains/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct EgressForm {
+    /// An address, or empty for the default.
+    egress_ip: String,
+}
+
+pub async fn egress(
+    State(state): State<AppState>,
+    audit: AuditContext,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    WebForm(form): WebForm<EgressForm>,
+) -> Result<Response, WebError> {
+    let id = parse_id(&id, "domain")?;
+    audit.resource("domain", id);
+    let ip = match form.egress_ip.trim() {
+        "" => None,
+        text => Some(text.parse().map_err(|_| {
+            ApiError::invalid("egress_ip", format!("{text:?} is not an IP address"))
+        })?),
+    };
+    state.domains.set_egress_ip(id, viewer.scope(), ip).await?;
     Ok(Redirect::to(&format!("/domains/{id}")).into_response())
 }
 

@@ -68,6 +68,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/domains/{id}/records", get(domains::records))
         .route("/domains/{id}/verify", post(domains::verify))
         .route("/domains/{id}/dmarc", post(domains::dmarc))
+        .route("/domains/{id}/egress", post(domains::egress))
         .route("/domains/{id}/remove", post(domains::remove))
         .route("/inboxes", get(inboxes::list))
         .route("/inboxes/new", get(inboxes::new).post(inboxes::bulk))

@@ -252,10 +252,17 @@ fn pages_escape_html_in_names_and_take_long_ones() {
         chrome: chrome(),
         records: RecordsFragment::of(&v),
         view: v,
+        egress_choices: vec!["203.0.113.7".into(), "2001:db8::7".into()],
+        egress_current: "2001:db8::7".into(),
     }
     .render()
     .unwrap();
     check(&shown);
+    assert!(
+        shown.contains("<option value=\"2001:db8::7\" selected>"),
+        "the bound address is the one selected"
+    );
+    assert!(shown.contains("<option value=\"\">the server's default route"));
     assert!(
         shown.contains("hx-trigger=\"every 2s\""),
         "awaiting DNS polls"

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::inboxes::{Control, with_domain};
+use crate::web::{form_sign_in, page_with_csrf};
 
 #[tokio::test]
 async fn a_domain_sends_from_a_bound_address_only_if_it_is_public_and_ours() {
@@ -89,4 +90,65 @@ async fn a_domain_sends_from_a_bound_address_only_if_it_is_public_and_ours() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["egress_ip"], Value::Null);
     assert_eq!(pool().await, "inboxgrove");
+}
+
+#[tokio::test]
+async fn the_domain_page_binds_the_address_and_says_why_one_cannot_be() {
+    let w = world_around(Options {
+        domains: DomainArgs {
+            public_ipv4: Some("127.0.0.1".parse().unwrap()),
+            public_ipv6: Some("2001:db8::7".parse().unwrap()),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let id = with_domain(&w, "page.test").await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cookie = form_sign_in(&w.app, &client).await;
+    let page_path = format!("/domains/{id}");
+    let (csrf, page) = page_with_csrf(&w.app, &client, &cookie, &page_path).await;
+    for choice in ["127.0.0.1", "2001:db8::7"] {
+        assert!(
+            page.contains(&format!("<option value=\"{choice}\">")),
+            "{page}"
+        );
+    }
+    let post = |ip: &'static str| {
+        let (client, cookie, csrf) = (client.clone(), cookie.clone(), csrf.clone());
+        let url = format!("{}/domains/{id}/egress", w.app.base);
+        async move {
+            let res = client
+                .post(url)
+                .header("cookie", cookie)
+                .form(&[("_csrf", csrf.as_str()), ("egress_ip", ip)])
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.text().await.unwrap())
+        }
+    };
+
+    let (status, _) = post("127.0.0.1").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(w.domain(&id).await["egress_ip"], "127.0.0.1");
+    let (_, page) = page_with_csrf(&w.app, &client, &cookie, &page_path).await;
+    assert!(
+        page.contains("<option value=\"127.0.0.1\" selected>"),
+        "{page}"
+    );
+
+    // An address this machine does not have: refused, in words, and the
+    // binding stays as it was.
+    let (status, page) = post("2001:db8::7").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("no interface with 2001:db8::7"), "{page}");
+    assert_eq!(w.domain(&id).await["egress_ip"], "127.0.0.1");
+
+    let (status, _) = post("").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(w.domain(&id).await["egress_ip"], Value::Null);
 }
