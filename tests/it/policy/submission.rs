@@ -148,9 +148,16 @@ async fn submissions_are_checked_counted_made_unsubscribable_and_signed() {
     assert_eq!((code, text.contains("suppressed")), (550, true), "{text}");
     assert_eq!(sent_today(&kumo, &b.email).await, 0);
 
-    // The prospect follows the link from the first message: from now on
-    // no mailbox of this owner may write to them.
-    let res = reqwest::get(&url).await.unwrap();
+    // The prospect's mail client sends the one-click POST for the first
+    // message (RFC 8058 §3.1): from now on no mailbox of this owner may
+    // write to them.
+    let res = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let out = stub.receive(
         &mail(&stub, &conn_b, &b.email, "prospect@example.net", &[]),
