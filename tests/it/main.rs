@@ -31,6 +31,7 @@ mod exports;
 mod inboxes;
 mod kumo;
 mod limits;
+mod logging;
 mod policy;
 mod process;
 mod push;
