@@ -77,7 +77,7 @@ pub fn open_accounts(settings: &Settings, clock: SharedClock) -> anyhow::Result<
     let mailboxes = mailbox_sync(settings, &store, secret, Holder::Console)?;
     Ok((
         store.clone(),
-        Accounts::new(store, clock, hasher(), mailboxes),
+        Accounts::new(store, clock, hasher(), mailboxes, settings.data_dir.clone()),
     ))
 }
 
@@ -204,6 +204,7 @@ pub async fn open_core(
         vault.clone(),
         hasher.clone(),
         mailboxes.clone(),
+        settings.data_dir.clone(),
     )
     .await?;
     let bootstrap = auth

@@ -13,7 +13,7 @@ use super::extract::{ApiJson, ClientIp};
 use crate::auth::Principal;
 use crate::auth::session::TokenPair;
 use crate::store::users::User;
-use crate::types::EmailAddress;
+use crate::types::{EmailAddress, Password};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,4 +62,38 @@ pub async fn logout(
 
 pub async fn me(principal: Principal) -> Json<User> {
     Json(principal.user)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    current_password: SecretString,
+    new_password: Password,
+    /// Also delete the caller's API tokens (the old password may be known
+    /// to someone else).
+    #[serde(default)]
+    revoke_api_tokens: bool,
+}
+
+/// `POST /api/v1/me/password`: like the settings page, it ends every
+/// session of the account, so the caller signs in again.
+pub async fn change_password(
+    State(state): State<AppState>,
+    audit: AuditContext,
+    principal: Principal,
+    ApiJson(req): ApiJson<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    audit.resource("user", principal.user_id());
+    audit.meta("revoke_api_tokens", req.revoke_api_tokens);
+    state
+        .auth
+        .accounts
+        .change_own_password(
+            &principal.user,
+            req.current_password,
+            req.new_password,
+            req.revoke_api_tokens,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

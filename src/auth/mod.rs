@@ -2,6 +2,7 @@
 //! JWT access tokens, long-lived API tokens, and user management.
 
 pub mod api_tokens;
+pub mod initial_password;
 pub mod jwt;
 pub mod password;
 pub mod session;
@@ -151,6 +152,7 @@ impl Auth {
         vault: Arc<Vault>,
         hasher: Hasher,
         mailboxes: Arc<MailboxSync>,
+        data_dir: std::path::PathBuf,
     ) -> Result<Self, AuthError> {
         let slot = || Slot {
             table: "settings",
@@ -169,7 +171,7 @@ impl Auth {
             jwt: JwtKeys::from_secret(secret.expose_secret()),
             csrf_key: keyed_hash(secret.expose_secret(), b"inboxgrove csrf key"),
             throttle: LoginThrottle::new(clock.clone()),
-            accounts: Accounts::new(store.clone(), clock.clone(), hasher, mailboxes),
+            accounts: Accounts::new(store.clone(), clock.clone(), hasher, mailboxes, data_dir),
             store,
             clock,
         })

@@ -1,6 +1,7 @@
 //! User accounts: creation, changes by an admin, and the first-start
 //! bootstrap admin. The API, the CLI and the bootstrap all call these.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rand::distributions::{Alphanumeric, DistString};
@@ -10,6 +11,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::AuthError;
+use super::initial_password;
 use super::password::Hasher;
 use crate::clock::SharedClock;
 use crate::inboxes::sync::{MailboxSync, Refresh};
@@ -47,6 +49,8 @@ pub struct Accounts {
     /// Disabling a user revokes their mailboxes' logins; enabling gives
     /// them back.
     mailboxes: Arc<MailboxSync>,
+    /// Where a generated first admin password may wait to be read.
+    data_dir: PathBuf,
 }
 
 impl Accounts {
@@ -55,12 +59,14 @@ impl Accounts {
         clock: SharedClock,
         hasher: Hasher,
         mailboxes: Arc<MailboxSync>,
+        data_dir: PathBuf,
     ) -> Self {
         Self {
             store,
             clock,
             hasher,
             mailboxes,
+            data_dir,
         }
     }
 
@@ -100,17 +106,30 @@ impl Accounts {
     }
 
     /// Applies an admin's changes in one transaction. Disabling a user or
-    /// resetting their password ends all their sessions; the last active
-    /// admin cannot be disabled or demoted, or nobody could manage users.
-    /// Disabling also stops their mailboxes logging in (SMTP and IMAP) at
-    /// once; enabling lets them again.
+    /// resetting their password ends all their sessions and deletes their
+    /// API tokens (a reset is for an account someone else may hold; a token
+    /// made by them must not outlive it); the last active admin cannot be
+    /// disabled or demoted, or nobody could manage users. Disabling also
+    /// stops their mailboxes logging in (SMTP and IMAP) at once; enabling
+    /// lets them again.
     pub async fn update(&self, id: Uuid, patch: UserPatch) -> Result<User, AuthError> {
+        let revoke_tokens = patch.disabled == Some(true) || patch.password.is_some();
+        self.apply(id, patch, revoke_tokens).await
+    }
+
+    async fn apply(
+        &self,
+        id: Uuid,
+        patch: UserPatch,
+        revoke_tokens: bool,
+    ) -> Result<User, AuthError> {
         let password_hash = match &patch.password {
             Some(p) => Some(self.hasher.hash(p.secret().clone()).await?),
             None => None,
         };
         let now = self.clock.now();
         let ends_sessions = patch.disabled == Some(true) || password_hash.is_some();
+        let changes_password = password_hash.is_some();
         let access_changes = patch.disabled.is_some();
         let changes = Changes {
             role: patch.role,
@@ -129,22 +148,31 @@ impl Accounts {
                 if ends_sessions {
                     store::sessions::revoke_all_of_user(tx, id, "account changed by admin", now)?;
                 }
+                if revoke_tokens {
+                    store::api_tokens::delete_all_of_user(tx, id)?;
+                }
                 Ok::<_, AuthError>(user)
             })
             .await?;
         if access_changes {
             self.mailboxes.refresh(Refresh::User(id)).await?;
         }
+        if changes_password {
+            initial_password::forget(&self.data_dir, &user.email);
+        }
         Ok(user)
     }
 
     /// A person changes their own password, proving the current one. Like
-    /// an admin's reset it ends all their sessions, so they sign in again.
+    /// an admin's reset it ends all their sessions, so they sign in again;
+    /// their API tokens go too when they ask (`revoke_api_tokens`), e.g.
+    /// because the old password leaked.
     pub async fn change_own_password(
         &self,
         user: &User,
         current: SecretString,
         new: Password,
+        revoke_api_tokens: bool,
     ) -> Result<User, AuthError> {
         let email = EmailAddress::parse(&user.email).map_err(|e| AuthError::Invalid {
             field: "email",
@@ -165,7 +193,7 @@ impl Accounts {
             password: Some(new),
             ..Default::default()
         };
-        self.update(user.id, patch).await
+        self.apply(user.id, patch, revoke_api_tokens).await
     }
 
     /// Creates the first admin when there is no user at all: from the

@@ -8,12 +8,15 @@ mod exports;
 mod inboxes;
 mod users;
 
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 
+use crate::auth::initial_password;
 use crate::auth::users::Bootstrap;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{BootstrapArgs, FileConfig, Global, LogFormat, ServeArgs, Settings};
@@ -137,7 +140,11 @@ async fn serve(settings: Settings, clock: SharedClock) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
     let app = Application::build(&settings, clock).await?;
     let public = app.public_addr();
-    print_bootstrap(&app.bootstrap, &format!("http://{public}/"));
+    print_bootstrap(
+        &app.bootstrap,
+        &format!("http://{public}/"),
+        &settings.data_dir,
+    )?;
     // Tests and scripts read these two lines to find the bound ports.
     println!("public listener on http://{public}");
     println!("control listener on http://{}", app.control_addr());
@@ -164,20 +171,44 @@ async fn init(settings: Settings, clock: SharedClock) -> anyhow::Result<()> {
             "created master key {dir}/master.key; back it up: every sealed secret depends on it"
         );
     }
-    print_bootstrap(&core.bootstrap, &format!("http://{}/", settings.listen));
+    print_bootstrap(
+        &core.bootstrap,
+        &format!("http://{}/", settings.listen),
+        &settings.data_dir,
+    )?;
     println!("data dir {dir} is ready (schema {SCHEMA_VERSION})");
     Ok(())
 }
 
-fn print_bootstrap(bootstrap: &Bootstrap, url: &str) {
+/// Shows the first admin. A generated password is printed only to a
+/// terminal; under a service manager (no terminal: systemd's journal) it
+/// goes to a file only the service user can read, and the output says
+/// where ([`initial_password`]).
+fn print_bootstrap(bootstrap: &Bootstrap, url: &str, data_dir: &Path) -> anyhow::Result<()> {
     match bootstrap {
         Bootstrap::NotNeeded => {}
         Bootstrap::Configured(email) => println!("created admin {email}"),
-        Bootstrap::Generated(email, password) => {
+        Bootstrap::Generated(email, password) if std::io::stdout().is_terminal() => {
             println!("created the first admin; this password is shown only once:");
             println!("  login url: {url}");
             println!("  email:     {email}");
             println!("  password:  {}", password.expose_secret());
         }
+        Bootstrap::Generated(email, password) => {
+            let path =
+                initial_password::write(data_dir, email.as_str(), password).with_context(|| {
+                    format!(
+                        "cannot write the first admin's password into {}",
+                        data_dir.display()
+                    )
+                })?;
+            println!(
+                "created the first admin; its password is in {} (readable by this user only; removed when the password is first changed):",
+                path.display()
+            );
+            println!("  login url: {url}");
+            println!("  email:     {email}");
+        }
     }
+    Ok(())
 }

@@ -84,3 +84,11 @@ pub fn owner_by_hash(conn: &Connection, token_hash: &[u8]) -> Result<Option<(Api
     let owner = users::by_id(conn, token.user_id)?.filter(|u| !u.disabled);
     Ok(owner.map(|u| (token, u)))
 }
+
+/// Deletes every API token of `user`; returns how many there were.
+pub fn delete_all_of_user(conn: &Connection, user: Uuid) -> Result<usize> {
+    Ok(conn.execute(
+        "DELETE FROM api_tokens WHERE user_id = ?1",
+        [user.to_string()],
+    )?)
+}

@@ -88,6 +88,9 @@ pub async fn save_server(
 pub struct PasswordForm {
     current_password: SecretString,
     new_password: SecretString,
+    /// The checkbox: present when ticked.
+    #[serde(default)]
+    revoke_api_tokens: Option<String>,
 }
 
 /// Changing one's password ends every session of the account, this one
@@ -104,7 +107,12 @@ pub async fn change_password(
         Ok(new) => state
             .auth
             .accounts
-            .change_own_password(&viewer.principal.user, form.current_password, new)
+            .change_own_password(
+                &viewer.principal.user,
+                form.current_password,
+                new,
+                form.revoke_api_tokens.is_some(),
+            )
             .await
             .map_err(ApiError::from),
         Err(e) => Err(ApiError::invalid("new_password", e.0)),

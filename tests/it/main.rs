@@ -39,4 +39,5 @@ mod revoke;
 mod send;
 mod sessions;
 mod settings;
+mod tokens;
 mod web;

@@ -164,19 +164,29 @@ pub(crate) fn fresh_dir() -> (tempfile::TempDir, PathBuf) {
 }
 
 #[tokio::test]
-async fn first_start_prints_the_admin_once_and_a_restart_keeps_everything() {
+async fn first_start_shows_the_admin_once_and_a_restart_keeps_everything() {
     let (_tmp, data) = fresh_dir();
     let server = Server::start(&data, &[]);
     let banner = server.banner.join("\n");
     assert!(banner.contains("email:     admin@localhost"), "{banner}");
     assert!(banner.contains("login url: http://127.0.0.1:"), "{banner}");
-    let password = server
-        .banner
-        .iter()
-        .find_map(|l| l.trim().strip_prefix("password:  "))
+    // No terminal (as under systemd, whose journal keeps everything): the
+    // password is not in the output, but in a file only this user reads.
+    let file = data.join("initial-admin-password");
+    assert!(
+        banner.contains(&file.display().to_string()) && !banner.contains("password:  "),
+        "{banner}"
+    );
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let password = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
         .unwrap()
         .to_owned();
     assert!(password.len() >= 20);
+    assert!(!banner.contains(&password));
 
     let (status, tokens) = server.login("admin@localhost", &password).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
@@ -209,6 +219,17 @@ async fn first_start_prints_the_admin_once_and_a_restart_keeps_everything() {
     assert_eq!(status, StatusCode::OK, "API token survives a restart: {me}");
     // The signing key is kept too: an access token from before still works.
     assert_eq!(server.get("/api/v1/me", &access).await.0, StatusCode::OK);
+
+    // The first password change removes the file: it holds nothing true.
+    let (status, body) = server
+        .post(
+            "/api/v1/me/password",
+            json!({ "current_password": password, "new_password": "the admin's own password" }),
+            Some(&api_token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert!(!file.exists(), "removed at the first change");
     server.stop();
 }
 
