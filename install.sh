@@ -51,6 +51,9 @@ policy_dir=/opt/kumomta/etc/policy
 if getent group kumod >/dev/null && [ -d /opt/kumomta ]; then
     install -d -m 0755 "$policy_dir"
     install -m 0644 kumo-policy/init.lua "$policy_dir/init.lua"
+    # InboxGrove's additions to KumoMTA's community shaping rules (the
+    # policy's `shaping_file`; without it no egress path can be shaped).
+    install -m 0644 kumo-policy/shaping.toml "$policy_dir/inboxgrove-shaping.toml"
     [ -e "$policy_dir/inboxgrove.json" ] ||
         install -m 0644 kumo-policy/inboxgrove.example.json "$policy_dir/inboxgrove.json"
     install -m 0640 -o root -g kumod /var/lib/inboxgrove/kumo.secret "$policy_dir/inboxgrove.secret"
