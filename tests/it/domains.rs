@@ -2,6 +2,7 @@
 //! double and a real DNS server on loopback, all serving the same zones.
 
 mod egress;
+mod ownership;
 pub(crate) mod lifecycle;
 mod stored_key;
 
