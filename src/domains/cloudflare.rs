@@ -445,9 +445,8 @@ impl CloudflareProvider {
                 query.append_pair("account.id", account);
             }
         }
-        let page: Page<Vec<WireZone>> = self
-            .call(Method::GET, url, None, Scope::Zone(name))
-            .await?;
+        let page: Page<Vec<WireZone>> =
+            self.call(Method::GET, url, None, Scope::Zone(name)).await?;
         Ok(page
             .result
             .into_iter()

@@ -156,7 +156,10 @@ mod tests {
     fn parents_run_closest_first_and_stop_above_the_tld() {
         let d = DomainName::parse("mail.a.example.com").unwrap();
         let names: Vec<&str> = d.and_parents().collect();
-        assert_eq!(names, ["mail.a.example.com", "a.example.com", "example.com"]);
+        assert_eq!(
+            names,
+            ["mail.a.example.com", "a.example.com", "example.com"]
+        );
         let apex = DomainName::parse("example.com").unwrap();
         assert_eq!(apex.and_parents().collect::<Vec<_>>(), ["example.com"]);
     }
@@ -167,7 +170,15 @@ mod tests {
         for zone in ["mail.a.example.com", "a.example.com", "Example.COM.", "com"] {
             assert!(d.is_within(zone), "{zone}");
         }
-        for zone in ["", ".", "b.example.com", "xa.example.com", "le.com", "mail.a.example.com.evil", "x.mail.a.example.com"] {
+        for zone in [
+            "",
+            ".",
+            "b.example.com",
+            "xa.example.com",
+            "le.com",
+            "mail.a.example.com.evil",
+            "x.mail.a.example.com",
+        ] {
             assert!(!d.is_within(zone), "{zone}");
         }
     }

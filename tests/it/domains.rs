@@ -2,8 +2,8 @@
 //! double and a real DNS server on loopback, all serving the same zones.
 
 mod egress;
-mod ownership;
 pub(crate) mod lifecycle;
+mod ownership;
 mod stored_key;
 
 use std::sync::Arc;

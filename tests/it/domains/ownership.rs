@@ -80,7 +80,10 @@ async fn a_member_gets_the_server_token_only_while_an_admin_allows_it() {
     w.zones.add_zone("allowed.test");
     let before = w.zones.records("victim.test");
     let (alice_id, alice) = w.app.member(&w.admin, "alice@example.com").await;
-    assert_eq!(listed_user(&w, &alice_id).await["may_use_server_token"], false);
+    assert_eq!(
+        listed_user(&w, &alice_id).await["may_use_server_token"],
+        false
+    );
     w.cloudflare.clear_requests();
 
     // Without the flag and without a token of her own: manual DNS, and the
@@ -98,13 +101,20 @@ async fn a_member_gets_the_server_token_only_while_an_admin_allows_it() {
     let id = added["domain_id"].as_str().unwrap().to_owned();
     w.verify(&id).await;
     assert_eq!(w.cloudflare.requests(), Vec::<String>::new());
-    assert_eq!(w.zones.records("victim.test"), before, "the zone is untouched");
+    assert_eq!(
+        w.zones.records("victim.test"),
+        before,
+        "the zone is untouched"
+    );
 
     // A zone or account id would have the server's token look zones up for
     // her: refused, and nothing stored or asked.
     for (field, value) in [
         ("cloudflare_zone_id", json!(victim)),
-        ("cloudflare_account_id", json!("acct0000000000000000000000000001")),
+        (
+            "cloudflare_account_id",
+            json!("acct0000000000000000000000000001"),
+        ),
     ] {
         let body = json!({ "domain_name": "other.victim.test", field: value });
         let (status, answer) = add_as(&w, &alice, body).await;
@@ -124,11 +134,17 @@ async fn a_member_gets_the_server_token_only_while_an_admin_allows_it() {
     // She cannot allow herself; an admin can.
     let (status, answer) = set_flag(&w, &alice, &alice_id, json!(true)).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
-    assert_eq!(listed_user(&w, &alice_id).await["may_use_server_token"], false);
+    assert_eq!(
+        listed_user(&w, &alice_id).await["may_use_server_token"],
+        false
+    );
     let (status, user) = set_flag(&w, &w.admin, &alice_id, json!(true)).await;
     assert_eq!(status, StatusCode::OK, "{user}");
     assert_eq!(user["may_use_server_token"], true);
-    assert_eq!(listed_user(&w, &alice_id).await["may_use_server_token"], true);
+    assert_eq!(
+        listed_user(&w, &alice_id).await["may_use_server_token"],
+        true
+    );
 
     // Now the server's token publishes her domain.
     let (status, added) = add_as(&w, &alice, json!({ "domain_name": "allowed.test" })).await;
@@ -157,15 +173,29 @@ async fn a_member_gets_the_server_token_only_while_an_admin_allows_it() {
     let failed = w.until_status(&allowed, "failed", WAIT).await;
     let why = failed["last_error"].as_str().unwrap();
     assert!(why.contains("may_use_server_token"), "{why}");
-    assert_eq!(w.cloudflare.batch_calls(), 1, "nothing sent after the flag went");
+    assert_eq!(
+        w.cloudflare.batch_calls(),
+        1,
+        "nothing sent after the flag went"
+    );
 
     let removal = format!("{path}?remove_records=true");
-    let (status, answer) = w.app.call(Method::DELETE, &removal, None, Some(&alice)).await;
+    let (status, answer) = w
+        .app
+        .call(Method::DELETE, &removal, None, Some(&alice))
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
     assert_eq!(answer["error"]["code"], "server_token_not_allowed");
     assert_eq!(managed(&w, "allowed.test"), 5, "A, MX, SPF, DKIM, DMARC");
-    assert_eq!(w.app.get(&path, &alice).await.0, StatusCode::OK, "still there");
-    let (status, _) = w.app.call(Method::DELETE, &removal, None, Some(&w.admin)).await;
+    assert_eq!(
+        w.app.get(&path, &alice).await.0,
+        StatusCode::OK,
+        "still there"
+    );
+    let (status, _) = w
+        .app
+        .call(Method::DELETE, &removal, None, Some(&w.admin))
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(managed(&w, "allowed.test"), 0);
 }
@@ -203,7 +233,10 @@ async fn a_zone_id_of_another_zone_is_refused_before_anything_is_stored() {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
         assert_eq!(answer["error"]["field"], "cloudflare_zone_id", "{answer}");
         let message = answer["error"]["message"].as_str().unwrap();
-        assert!(message.contains(names) && message.contains("neither"), "{message}");
+        assert!(
+            message.contains(names) && message.contains("neither"),
+            "{message}"
+        );
     }
     let (status, answer) = w
         .add(json!({
@@ -280,16 +313,30 @@ async fn bad_values_of_the_new_fields_are_refused_and_change_nothing() {
 
     w.zones.add_zone("zoned.test");
     let long = "a".repeat(65);
-    for bad in [json!(""), json!("  "), json!("../user/tokens"), json!("a b"), json!(long), json!(7)] {
+    for bad in [
+        json!(""),
+        json!("  "),
+        json!("../user/tokens"),
+        json!("a b"),
+        json!(long),
+        json!(7),
+    ] {
         let body = json!({
             "domain_name": "zoned.test", "cloudflare_api_token": TOKEN, "cloudflare_zone_id": bad,
         });
         let (status, answer) = w.add(body).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {answer}");
-        assert_eq!(answer["error"]["field"], "cloudflare_zone_id", "{bad}: {answer}");
+        assert_eq!(
+            answer["error"]["field"], "cloudflare_zone_id",
+            "{bad}: {answer}"
+        );
     }
     assert_eq!(domain_count(&w).await, 0);
-    assert_eq!(w.cloudflare.requests(), Vec::<String>::new(), "refused before any call");
+    assert_eq!(
+        w.cloudflare.requests(),
+        Vec::<String>::new(),
+        "refused before any call"
+    );
 }
 
 #[tokio::test]
@@ -302,7 +349,10 @@ async fn an_admin_allows_a_member_on_the_users_page_with_the_csrf_token() {
         .unwrap();
     let cookie = crate::web::form_sign_in(&w.app, &client).await;
     let (csrf, page) = crate::web::page_with_csrf(&w.app, &client, &cookie, "/users").await;
-    assert!(page.contains("not allowed") && page.contains(">Allow</button>"), "{page}");
+    assert!(
+        page.contains("not allowed") && page.contains(">Allow</button>"),
+        "{page}"
+    );
     let url = format!("{}/users/{alice_id}", w.app.base);
     let post = |form: Vec<(&'static str, String)>| {
         client
@@ -312,18 +362,32 @@ async fn an_admin_allows_a_member_on_the_users_page_with_the_csrf_token() {
             .send()
     };
 
-    let res = post(vec![("may_use_server_token", "true".into())]).await.unwrap();
+    let res = post(vec![("may_use_server_token", "true".into())])
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN, "no CSRF token");
-    assert_eq!(listed_user(&w, &alice_id).await["may_use_server_token"], false);
+    assert_eq!(
+        listed_user(&w, &alice_id).await["may_use_server_token"],
+        false
+    );
 
-    let form = vec![("may_use_server_token", "true".into()), ("_csrf", csrf.clone())];
+    let form = vec![
+        ("may_use_server_token", "true".into()),
+        ("_csrf", csrf.clone()),
+    ];
     let res = post(form).await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert_eq!(listed_user(&w, &alice_id).await["may_use_server_token"], true);
+    assert_eq!(
+        listed_user(&w, &alice_id).await["may_use_server_token"],
+        true
+    );
     let (_, page) = crate::web::page_with_csrf(&w.app, &client, &cookie, "/users").await;
     assert!(page.contains(">Withdraw</button>"), "{page}");
 
     let form = vec![("may_use_server_token", "false".into()), ("_csrf", csrf)];
     assert_eq!(post(form).await.unwrap().status(), StatusCode::SEE_OTHER);
-    assert_eq!(listed_user(&w, &alice_id).await["may_use_server_token"], false);
+    assert_eq!(
+        listed_user(&w, &alice_id).await["may_use_server_token"],
+        false
+    );
 }
