@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::auth::AuthError;
+use crate::domains::provider::ProviderError;
 use crate::domains::service::DomainError;
 use crate::exports::push::PushError;
 use crate::exports::service::ExportError;
@@ -197,6 +198,9 @@ impl From<DomainError> for ApiError {
                 field: Some("cloudflare_api_token".into()),
                 ..Self::new(S::UNPROCESSABLE_ENTITY, "dns_provider_token_refused", msg)
             },
+            DomainError::Provider(p @ ProviderError::ServerTokenNotAllowed(_)) => {
+                Self::new(S::FORBIDDEN, "server_token_not_allowed", p.to_string())
+            }
             DomainError::Provider(p) if p.is_transient() => Self::new(
                 S::SERVICE_UNAVAILABLE,
                 "dns_provider_unavailable",

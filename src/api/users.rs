@@ -75,6 +75,7 @@ pub async fn update(
         ("subscription_tier", patch.subscription_tier.is_some()),
         ("disabled", patch.disabled.is_some()),
         ("password", patch.password.is_some()),
+        ("may_use_server_token", patch.may_use_server_token.is_some()),
     ] {
         if given {
             audit.meta(field, "changed");

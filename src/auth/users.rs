@@ -27,6 +27,9 @@ pub struct UserPatch {
     pub subscription_tier: Option<SubscriptionTier>,
     pub disabled: Option<bool>,
     pub password: Option<Password>,
+    /// Lets a member's domains be published with the server's Cloudflare
+    /// token (admins always may).
+    pub may_use_server_token: Option<bool>,
 }
 
 /// How the first admin came to be.
@@ -136,6 +139,7 @@ impl Accounts {
             subscription_tier: patch.subscription_tier,
             disabled: patch.disabled,
             password_hash,
+            may_use_server_token: patch.may_use_server_token,
         };
         let user = self
             .store

@@ -165,6 +165,7 @@ fn print_view(v: &DomainView) {
         "  status: {}  dns: {}  dmarc: p={}",
         d.status, d.dns_mode, d.dmarc_policy
     );
+    println!("  {}", v.dns_note);
     if let Some(e) = &d.last_error {
         println!("  last error: {e}");
     }

@@ -422,23 +422,36 @@ impl CloudflareProvider {
         }
     }
 
+    /// The closest zone enclosing `name`: `name` itself, else its parent,
+    /// and so on. With `example.com` and `a.example.com` both in the
+    /// account, `mail.a.example.com` is `a.example.com`'s, as the child
+    /// zone is the one that answers for it. `?name=` is an exact match
+    /// (§1.3), so this asks once per candidate, closest first.
     async fn find(&self, name: &DomainName) -> Result<Zone, ProviderError> {
+        for candidate in name.and_parents() {
+            if let Some(zone) = self.zone_named(candidate).await? {
+                return Ok(zone);
+            }
+        }
+        Err(ProviderError::ZoneNotFound(name.to_string()))
+    }
+
+    async fn zone_named(&self, name: &str) -> Result<Option<Zone>, ProviderError> {
         let mut url = self.url(&["zones"]);
         {
             let mut query = url.query_pairs_mut();
-            query.append_pair("name", name.as_str());
+            query.append_pair("name", name);
             if let Some(account) = &self.account_id {
                 query.append_pair("account.id", account);
             }
         }
-        let page: Page<Vec<WireZone>> = self
-            .call(Method::GET, url, None, Scope::Zone(name.as_str()))
-            .await?;
-        page.result
+        let page: Page<Vec<WireZone>> =
+            self.call(Method::GET, url, None, Scope::Zone(name)).await?;
+        Ok(page
+            .result
             .into_iter()
-            .find(|z| z.name.eq_ignore_ascii_case(name.as_str()))
-            .map(Zone::from)
-            .ok_or_else(|| ProviderError::ZoneNotFound(name.to_string()))
+            .find(|z| z.name.eq_ignore_ascii_case(name))
+            .map(Zone::from))
     }
 
     async fn zone_by_id(&self, zone_id: &str) -> Result<Zone, ProviderError> {

@@ -6,6 +6,7 @@ pub mod dkim;
 pub mod egress;
 pub mod model;
 pub mod name;
+pub mod ownership;
 pub mod plan;
 pub mod provider;
 pub mod providers;

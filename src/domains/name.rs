@@ -60,6 +60,24 @@ impl DomainName {
     pub fn sub(&self, label: &str) -> String {
         format!("{label}.{}", self.0)
     }
+
+    /// The name itself, then each parent that still has two labels,
+    /// closest first: the names a zone holding it can have (no DNS host
+    /// gives out a zone for a bare top-level domain).
+    pub fn and_parents(&self) -> impl Iterator<Item = &str> {
+        let dots = self.0.matches('.').count();
+        std::iter::successors(Some(self.0.as_str()), |n| {
+            n.split_once('.').map(|(_, parent)| parent)
+        })
+        .take(dots)
+    }
+
+    /// Whether `zone` (a zone name as a DNS host spells it) is this name
+    /// or one of its parents.
+    pub fn is_within(&self, zone: &str) -> bool {
+        let zone = zone.trim_end_matches('.').to_ascii_lowercase();
+        !zone.is_empty() && (self.0 == zone || self.0.ends_with(&format!(".{zone}")))
+    }
 }
 
 fn check_shape(ascii: &str) -> Result<(), ParseError> {
@@ -131,6 +149,37 @@ mod tests {
             ("mail.sub.example.co.uk", "mail.sub.example.co.uk"),
         ] {
             assert_eq!(DomainName::parse(raw).unwrap().as_str(), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn parents_run_closest_first_and_stop_above_the_tld() {
+        let d = DomainName::parse("mail.a.example.com").unwrap();
+        let names: Vec<&str> = d.and_parents().collect();
+        assert_eq!(
+            names,
+            ["mail.a.example.com", "a.example.com", "example.com"]
+        );
+        let apex = DomainName::parse("example.com").unwrap();
+        assert_eq!(apex.and_parents().collect::<Vec<_>>(), ["example.com"]);
+    }
+
+    #[test]
+    fn a_name_is_within_itself_and_its_parents_only() {
+        let d = DomainName::parse("mail.a.example.com").unwrap();
+        for zone in ["mail.a.example.com", "a.example.com", "Example.COM.", "com"] {
+            assert!(d.is_within(zone), "{zone}");
+        }
+        for zone in [
+            "",
+            ".",
+            "b.example.com",
+            "xa.example.com",
+            "le.com",
+            "mail.a.example.com.evil",
+            "x.mail.a.example.com",
+        ] {
+            assert!(!d.is_within(zone), "{zone}");
         }
     }
 

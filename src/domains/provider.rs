@@ -89,6 +89,10 @@ pub enum ProviderError {
     Transient(String),
     #[error("the DNS provider refused the change (code {code}): {message}")]
     Rejected { code: u32, message: String },
+    /// Not the provider's answer: InboxGrove refuses to use the server's
+    /// token for this domain (see [`super::ownership`]).
+    #[error("{rule}; the owner of {0} is not allowed, so InboxGrove does not use it for this domain: an admin allows the owner on the users page (may_use_server_token), or the owner adds the domain again with their own cloudflare_api_token", rule = super::ownership::SERVER_TOKEN_RULE)]
+    ServerTokenNotAllowed(String),
 }
 
 impl ProviderError {
@@ -109,7 +113,8 @@ impl ProviderError {
 pub trait DnsProvider: Send + Sync {
     /// Checks the credentials work at all (before anything is stored).
     fn verify_token(&self) -> BoxFuture<'_, Result<(), ProviderError>>;
-    /// The zone holding exactly `name`.
+    /// The closest zone enclosing `name` (the name itself or its nearest
+    /// parent that is a zone).
     fn find_zone<'a>(&'a self, name: &'a DomainName) -> BoxFuture<'a, Result<Zone, ProviderError>>;
     fn zone<'a>(&'a self, zone_id: &'a str) -> BoxFuture<'a, Result<Zone, ProviderError>>;
     /// Every record of the zone, all pages.

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::cloudflare::{CloudflareLimiter, CloudflareProvider};
+use super::name::DomainName;
+use super::ownership;
 use super::provider::{ChangeSet, DnsProvider, ExistingRecord, MANAGED_COMMENT, ProviderError};
 use super::service::{DomainError, Orchestrator};
 use crate::remote::RetryPolicy;
@@ -50,24 +52,39 @@ impl ProviderFactory for CloudflareFactory {
 }
 
 impl Orchestrator {
+    /// Checks, before anything is stored, that the token works and that a
+    /// given zone id is the domain's zone ([`ownership::check_zone`]).
     pub(super) async fn check_token(
         &self,
         token: Option<&SecretString>,
         account_id: Option<String>,
+        domain: &DomainName,
+        zone_id: Option<&str>,
     ) -> Result<(), DomainError> {
         let Some(token) = token else { return Ok(()) };
         let provider = self
             .providers
             .cloudflare(token.clone(), account_id)
             .map_err(DomainError::Token)?;
-        provider.verify_token().await.map_err(|e| match e {
-            e if e.is_transient() => DomainError::Provider(e),
-            e => DomainError::Token(e),
-        })
+        provider
+            .verify_token()
+            .await
+            .map_err(ownership::refused_or_fault)?;
+        match zone_id {
+            Some(zone) => ownership::check_zone(&*provider, domain, zone).await,
+            None => Ok(()),
+        }
     }
 
-    /// The provider client for a domain: its own token, or the server's.
-    pub(super) async fn provider(&self, d: &Domain) -> Result<Box<dyn DnsProvider>, ProviderError> {
+    /// The provider client for a domain: its own token, or the server's
+    /// when the owner may use it ([`ownership`]), asked at each use. An
+    /// admin acting on the domain (removing its records) may always use
+    /// the server's token.
+    pub(super) async fn provider(
+        &self,
+        d: &Domain,
+        admin_acting: bool,
+    ) -> Result<Box<dyn DnsProvider>, ProviderError> {
         let token = if d.has_own_token {
             let id = d.id;
             let sealed = self
@@ -90,6 +107,13 @@ impl Orchestrator {
                 .map_err(|e| ProviderError::Unauthorized(e.to_string()))?;
             SecretString::from(String::from_utf8_lossy(open.expose_secret()).into_owned())
         } else {
+            let allowed = admin_acting
+                || ownership::owner_may_use_server_token(&self.store, d.user_id)
+                    .await
+                    .map_err(|e| ProviderError::Transient(e.to_string()))?;
+            if !allowed {
+                return Err(ProviderError::ServerTokenNotAllowed(d.domain_name.clone()));
+            }
             self.settings.get().domains.cloudflare_api_token.clone().ok_or_else(|| {
                 ProviderError::Unauthorized(
                     "no Cloudflare token: the domain has none and no default token is set (settings page, or INBOXGROVE_CLOUDFLARE_API_TOKEN)".into(),
@@ -100,8 +124,12 @@ impl Orchestrator {
             .cloudflare(token, d.cloudflare_account_id.clone())
     }
 
-    pub(super) async fn unpublish(&self, d: &Domain) -> Result<(), ProviderError> {
-        let provider = self.provider(d).await?;
+    pub(super) async fn unpublish(
+        &self,
+        d: &Domain,
+        admin_acting: bool,
+    ) -> Result<(), ProviderError> {
+        let provider = self.provider(d, admin_acting).await?;
         let zone = match &d.cloudflare_zone_id {
             Some(z) if !z.is_empty() => z.clone(),
             _ => return Ok(()),

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::dkim;
 use super::model::{DnsMode, DomainStatus, RecordState};
 use super::name::DomainName;
+use super::ownership;
 use super::plan::{self, DmarcPolicy, PlannedRecord, Purpose, Server};
 use super::provider::ProviderError;
 pub use super::providers::{CloudflareFactory, ProviderFactory};
@@ -104,6 +105,9 @@ pub struct DomainView {
     #[serde(flatten)]
     pub domain: Domain,
     pub dns_records: Summary,
+    /// Who publishes the records (this domain's token, the server's, or
+    /// the person by hand) and, when not InboxGrove, why.
+    pub dns_note: String,
     pub propagation_status: &'static str,
     pub estimated_ready_time: Option<DateTime<Utc>>,
     pub records: Vec<RecordRow>,
@@ -168,7 +172,7 @@ impl Orchestrator {
 
     pub async fn add(&self, owner: Uuid, req: AddDomain) -> Result<DomainView, DomainError> {
         let server = self.server()?;
-        let domain = req.domain_name;
+        let domain = req.domain_name.clone();
         let tracking = tracking_host(&domain, req.tracking_domain.as_deref())?;
         let name = domain.to_string();
         if self.store.read(move |c| repo::exists(c, &name)).await? {
@@ -177,14 +181,22 @@ impl Orchestrator {
             ))
             .into());
         }
-        // The token is checked before anything is stored, while the key
-        // (~100 ms of CPU) is made beside the round trip to Cloudflare.
-        let token = req
-            .cloudflare_api_token
-            .clone()
-            .or_else(|| self.settings.get().domains.cloudflare_api_token.clone());
+        let zone_id = req
+            .cloudflare_zone_id
+            .as_deref()
+            .map(ownership::parse_zone_id)
+            .transpose()?;
+        // The token and zone are checked before anything is stored, while
+        // the key (~100 ms of CPU) is made beside the round trips to
+        // Cloudflare.
+        let token = self.token_for_add(owner, &req).await?;
         let (checked, key) = tokio::join!(
-            self.check_token(token.as_ref(), req.cloudflare_account_id.clone()),
+            self.check_token(
+                token.as_ref(),
+                req.cloudflare_account_id.clone(),
+                &domain,
+                zone_id.as_deref()
+            ),
             dkim::generate()
         );
         checked?;
@@ -232,7 +244,6 @@ impl Orchestrator {
             None => (DnsMode::Manual, DomainStatus::AwaitingDns, VERIFY),
         };
         let spf = planned(&records, Purpose::Spf).unwrap_or_default();
-        let zone_id = req.cloudflare_zone_id.clone();
         let account_id = req.cloudflare_account_id.clone();
         let name = domain.to_string();
         self.store
@@ -282,7 +293,10 @@ impl Orchestrator {
             .store
             .read(move |c| Ok((repo::records(c, id)?, repo::active_dkim_key(c, id)?)))
             .await?;
-        Ok(self.assemble(domain, records, key))
+        let owner_may = ownership::owner_may_use_server_token(&self.store, domain.user_id).await?;
+        let server_token = self.settings.get().domains.cloudflare_api_token.is_some();
+        let dns_note = ownership::dns_note(&domain, owner_may, server_token);
+        Ok(self.assemble(domain, records, key, dns_note))
     }
 
     pub async fn list(&self, scope: Option<Uuid>) -> Result<Vec<DomainView>, DomainError> {
@@ -299,6 +313,7 @@ impl Orchestrator {
         domain: Domain,
         records: Vec<RecordRow>,
         key: Option<DkimKey>,
+        dns_note: String,
     ) -> DomainView {
         let plan: Vec<PlannedRecord> = records.iter().map(|r| r.record.clone()).collect();
         let propagation_status = match domain.status {
@@ -321,6 +336,7 @@ impl Orchestrator {
                 dkim_public_key: planned(&plan, Purpose::Dkim),
                 dmarc: planned(&plan, Purpose::Dmarc),
             },
+            dns_note,
             propagation_status,
             estimated_ready_time,
             records,
@@ -424,7 +440,8 @@ impl Orchestrator {
             return Err(DomainError::HasMailboxes(mailboxes));
         }
         if remove_records && domain.dns_mode == DnsMode::Cloudflare {
-            self.unpublish(&domain)
+            // An admin may always take records back with the server's token.
+            self.unpublish(&domain, scope.is_none())
                 .await
                 .map_err(DomainError::Provider)?;
         }

@@ -166,7 +166,7 @@ impl Orchestrator {
     }
 
     async fn reconcile(&self, d: &Domain) -> Result<(), ProviderError> {
-        let provider = self.provider(d).await?;
+        let provider = self.provider(d, false).await?;
         let name = DomainName::parse(&d.domain_name).map_err(|e| ProviderError::Rejected {
             code: 0,
             message: e.0,
@@ -175,6 +175,17 @@ impl Orchestrator {
             Some(z) => provider.zone(z).await?,
             None => provider.find_zone(&name).await?,
         };
+        // Checked at add time, and again here for every use: records go
+        // only into the domain's own zone or a parent's.
+        if !name.is_within(&zone.name) {
+            return Err(ProviderError::Rejected {
+                code: 0,
+                message: format!(
+                    "zone {} is {}, which is neither {name} nor a parent of it; remove the domain and add it again with the right cloudflare_zone_id",
+                    zone.id, zone.name
+                ),
+            });
+        }
         let (id, now, zone_id, ns) = (
             d.id,
             self.clock.now(),

@@ -16,12 +16,15 @@ pub struct User {
     pub role: Role,
     pub subscription_tier: SubscriptionTier,
     pub disabled: bool,
+    /// An admin let this member's domains be published with the server's
+    /// Cloudflare token (admins always may; see `domains::ownership`).
+    pub may_use_server_token: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
-    "id, email, role, subscription_tier, disabled_at, created_at, updated_at, password_hash";
+const COLUMNS: &str = "id, email, role, subscription_tier, disabled_at, created_at, updated_at,
+    password_hash, may_use_server_token";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
@@ -32,6 +35,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<User> {
         disabled: row.get::<_, Option<DateTime<Utc>>>(4)?.is_some(),
         created_at: row.get(5)?,
         updated_at: row.get(6)?,
+        may_use_server_token: row.get(8)?,
     })
 }
 
@@ -107,6 +111,7 @@ pub struct Changes {
     pub subscription_tier: Option<SubscriptionTier>,
     pub disabled: Option<bool>,
     pub password_hash: Option<String>,
+    pub may_use_server_token: Option<bool>,
 }
 
 pub fn update(conn: &Connection, id: Uuid, c: &Changes, now: DateTime<Utc>) -> Result<User> {
@@ -117,6 +122,7 @@ pub fn update(conn: &Connection, id: Uuid, c: &Changes, now: DateTime<Utc>) -> R
             disabled_at = CASE ?4 WHEN 1 THEN coalesce(disabled_at, ?6) WHEN 0 THEN NULL
                           ELSE disabled_at END,
             password_hash = coalesce(?5, password_hash),
+            may_use_server_token = coalesce(?7, may_use_server_token),
             updated_at = ?6
          WHERE id = ?1",
         params![
@@ -125,7 +131,8 @@ pub fn update(conn: &Connection, id: Uuid, c: &Changes, now: DateTime<Utc>) -> R
             c.subscription_tier.map(SubscriptionTier::as_str),
             c.disabled,
             c.password_hash,
-            now
+            now,
+            c.may_use_server_token
         ],
     )?;
     if n == 0 {

@@ -16,6 +16,7 @@ use crate::api::audit_layer::AuditContext;
 use crate::api::error::ApiError;
 use crate::domains::model::DomainStatus;
 use crate::domains::name::DomainName;
+use crate::domains::ownership;
 use crate::domains::plan::DmarcPolicy;
 use crate::domains::service::{AddDomain, DomainPatch, DomainView};
 use crate::store::domains::RecordRow;
@@ -55,16 +56,34 @@ pub struct NewPage {
     pub chrome: Chrome,
     pub form: AddForm,
     pub error: Option<String>,
+    /// The server's token would publish this viewer's domain.
     pub has_server_token: bool,
+    /// The server has a token, but it does not publish this viewer's
+    /// domains ([`ownership`]).
+    pub server_token_withheld: bool,
+}
+
+impl NewPage {
+    fn for_viewer(state: &AppState, viewer: &Viewer, form: AddForm, error: Option<String>) -> Self {
+        let set = state.settings.get().domains.cloudflare_api_token.is_some();
+        let may = ownership::may_use_server_token(&viewer.principal.user);
+        Self {
+            chrome: viewer.chrome("domains"),
+            form,
+            error,
+            has_server_token: set && may,
+            server_token_withheld: set && !may,
+        }
+    }
 }
 
 pub async fn new(State(state): State<AppState>, viewer: Viewer) -> Result<Response, WebError> {
-    html(&NewPage {
-        chrome: viewer.chrome("domains"),
-        form: AddForm::default(),
-        error: None,
-        has_server_token: state.settings.get().domains.cloudflare_api_token.is_some(),
-    })
+    html(&NewPage::for_viewer(
+        &state,
+        &viewer,
+        AddForm::default(),
+        None,
+    ))
 }
 
 pub async fn add(
@@ -91,15 +110,12 @@ pub async fn add(
             Ok(Redirect::to(&format!("/domains/{}", view.domain_id)).into_response())
         }
         Err(e) => {
-            let page = html(&NewPage {
-                chrome: viewer.chrome("domains"),
-                error: Some(e.message().to_owned()),
-                form: AddForm {
-                    cloudflare_api_token: None,
-                    ..form
-                },
-                has_server_token: state.settings.get().domains.cloudflare_api_token.is_some(),
-            })?;
+            let form = AddForm {
+                cloudflare_api_token: None,
+                ..form
+            };
+            let error = Some(e.message().to_owned());
+            let page = html(&NewPage::for_viewer(&state, &viewer, form, error))?;
             Ok((e.status(), page).into_response())
         }
     }
@@ -130,6 +146,8 @@ pub struct RecordsFragment {
     pub id: Uuid,
     pub status: DomainStatus,
     pub manual: bool,
+    /// Who publishes the records, and why not InboxGrove when it does not.
+    pub note: String,
     pub last_error: Option<String>,
     pub records: Vec<RecordRow>,
 }
@@ -140,6 +158,7 @@ impl RecordsFragment {
             id: view.domain_id,
             status: view.domain.status,
             manual: view.domain.dns_mode == crate::domains::model::DnsMode::Manual,
+            note: view.dns_note.clone(),
             last_error: view.domain.last_error.clone(),
             records: view.records.clone(),
         }

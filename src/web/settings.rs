@@ -249,6 +249,8 @@ pub struct UserForm {
     role: Option<String>,
     #[serde(default)]
     disabled: Option<String>,
+    #[serde(default)]
+    may_use_server_token: Option<String>,
 }
 
 pub async fn update_user(
@@ -266,7 +268,12 @@ pub async fn update_user(
         .transpose()
         .map_err(|e| ApiError::invalid("role", e.0))?;
     let disabled = given(&form.disabled).map(|d| d == "true");
-    for (field, changed) in [("role", role.is_some()), ("disabled", disabled.is_some())] {
+    let may_use_server_token = given(&form.may_use_server_token).map(|d| d == "true");
+    for (field, changed) in [
+        ("role", role.is_some()),
+        ("disabled", disabled.is_some()),
+        ("may_use_server_token", may_use_server_token.is_some()),
+    ] {
         if changed {
             audit.meta(field, "changed");
         }
@@ -274,6 +281,7 @@ pub async fn update_user(
     let patch = UserPatch {
         role,
         disabled,
+        may_use_server_token,
         ..Default::default()
     };
     state.auth.accounts.update(id, patch).await?;

@@ -112,6 +112,7 @@ fn view(name: &str) -> DomainView {
             dkim_public_key: None,
             dmarc: None,
         },
+        dns_note: format!("Manual DNS for {EVIL}"),
         propagation_status: "awaiting_dns",
         estimated_ready_time: None,
         records: vec![RecordRow {
@@ -243,6 +244,7 @@ fn pages_escape_html_in_names_and_take_long_ones() {
             form,
             error: Some(EVIL.into()),
             has_server_token: true,
+            server_token_withheld: false,
         }
         .render()
         .unwrap(),
@@ -397,6 +399,7 @@ fn pages_escape_html_in_names_and_take_long_ones() {
         role: Role::Member,
         subscription_tier: SubscriptionTier::Free,
         disabled: true,
+        may_use_server_token: false,
         created_at: when(),
         updated_at: when(),
     };

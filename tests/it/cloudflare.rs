@@ -203,6 +203,21 @@ async fn zones_are_found_by_name_and_id() {
 }
 
 #[tokio::test]
+async fn the_zone_found_by_name_is_the_closest_enclosing_one() {
+    let f = fixture().await;
+    let child = f.zones.add_zone("a.acme.example");
+    let p = f.provider();
+    let deep = DomainName::parse("mail.a.acme.example").unwrap();
+    assert_eq!(p.find_zone(&deep).await.unwrap().id, child);
+    let beside = DomainName::parse("mail.b.acme.example").unwrap();
+    assert_eq!(p.find_zone(&beside).await.unwrap().id, f.zone_id);
+    // One exact look-up per name, closest first, none above the zone.
+    let asked = f.double.requests();
+    assert_eq!(asked.len(), 2 + 3, "{asked:?}");
+    assert!(asked.iter().all(|r| r == "GET /zones"), "{asked:?}");
+}
+
+#[tokio::test]
 async fn every_record_lists_whatever_its_type_over_several_pages() {
     let f = fixture().await;
     f.zones

@@ -3,6 +3,7 @@
 
 mod egress;
 pub(crate) mod lifecycle;
+mod ownership;
 mod stored_key;
 
 use std::sync::Arc;
