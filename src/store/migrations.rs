@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_integrations.sql"),
     include_str!("migrations/0005_event_ingest.sql"),
     include_str!("migrations/0006_egress.sql"),
+    include_str!("migrations/0009_unmatched_reports.sql"),
 ];
 
 /// The schema version this binary writes.
