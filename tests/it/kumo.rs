@@ -146,6 +146,20 @@ pub fn record(kind: &str, id: &str, sender: &str, recipient: &str, extra: Value)
     r
 }
 
+/// The Reception KumoMTA logs for a message `mailbox_id` submitted on port
+/// 587: the outbound record a later report must match to act.
+pub fn sent(id: &str, mailbox_id: &str, sender: &str, recipient: &str, message_id: &str) -> Value {
+    record(
+        "Reception",
+        id,
+        sender,
+        recipient,
+        json!({ "reception_protocol": "ESMTP", "delivery_protocol": null,
+                "meta": { "mailbox_id": mailbox_id, "x_listener": "submission" },
+                "headers": { "Message-ID": format!("<{message_id}>") } }),
+    )
+}
+
 #[tokio::test]
 async fn log_records_count_once_and_bad_ones_are_kept_aside_without_losing_good_ones() {
     let w = world().await;
@@ -158,6 +172,25 @@ async fn log_records_count_once_and_bad_ones_are_kept_aside_without_losing_good_
         .unwrap()
         .to_owned();
     let kumo = Control::of(&w.app);
+    let receptions = json!([
+        sent(
+            "spool1",
+            &id,
+            &sender,
+            "friend@example.net",
+            "m1@events.test"
+        ),
+        sent(
+            "spool2",
+            &id,
+            &sender,
+            "nobody@example.net",
+            "m2@events.test"
+        ),
+        sent("spool3", &id, &sender, "slow@example.net", "m3@events.test"),
+    ]);
+    let (status, _) = kumo.call(Method::POST, "/events", Some(receptions)).await;
+    assert_eq!(status, StatusCode::OK);
     let batch = json!([
         record("Delivery", "spool1", &sender, "friend@example.net", json!({ "meta": { "mailbox_id": id } })),
         record("Bounce", "spool2", &sender, "nobody@example.net", json!({

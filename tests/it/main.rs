@@ -35,6 +35,7 @@ mod logging;
 mod policy;
 mod process;
 mod push;
+mod reports;
 mod revoke;
 mod send;
 mod sessions;
