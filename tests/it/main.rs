@@ -27,6 +27,7 @@ mod dns;
 mod domains;
 mod dovecot;
 mod errors;
+mod events;
 mod exports;
 mod inboxes;
 mod kumo;

@@ -8,8 +8,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::domains::world;
+use crate::events::{record, sent};
 use crate::inboxes::{Control, bulk, with_domain};
-use crate::kumo::{check, record, sent};
+use crate::kumo::check;
 
 /// The OOB record KumoMTA logs for one failed recipient of a DSN that
 /// arrived on port 25 (`crates/kumod/src/logging/disposition.rs`): the

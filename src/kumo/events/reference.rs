@@ -123,3 +123,97 @@ pub(super) fn normal_message_id(raw: &str) -> Option<String> {
         .trim();
     (!id.is_empty()).then(|| id.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::kumo::events::parse_batch;
+
+    fn reference_of(record: Value) -> Reference {
+        let body = serde_json::to_vec(&record).unwrap();
+        parse_batch(&body).unwrap().events.remove(0).reference
+    }
+
+    fn reception(headers: Value, listener: &str, protocol: &str) -> Value {
+        json!({ "type": "Reception", "id": "s1", "sender": "ada@grove.test",
+                "recipient": "pat@prospect.example", "timestamp": 1, "headers": headers,
+                "reception_protocol": protocol, "meta": { "x_listener": listener } })
+    }
+
+    #[test]
+    fn a_submission_reception_keeps_its_one_message_id_however_the_header_is_spelt() {
+        for name in ["Message-ID", "message-id", "Message-Id"] {
+            assert_eq!(
+                reference_of(reception(
+                    json!({ name: " <a1@grove.test> " }),
+                    "submission",
+                    "ESMTP"
+                )),
+                Reference::Submitted {
+                    header_id: Some("a1@grove.test".into())
+                },
+                "{name}"
+            );
+        }
+        // Two Message-ID headers name no one message.
+        let twice = json!({ "Message-ID": ["<a1@grove.test>", "<a2@grove.test>"] });
+        assert_eq!(
+            reference_of(reception(twice, "submission", "ESMTP")),
+            Reference::Submitted { header_id: None }
+        );
+        assert_eq!(
+            reference_of(reception(json!({}), "inbound", "ESMTP")),
+            Reference::Other
+        );
+        assert_eq!(
+            reference_of(reception(json!({}), "submission", "HTTP")),
+            Reference::Other
+        );
+    }
+
+    #[test]
+    fn an_arf_report_is_matched_on_the_message_id_it_quotes() {
+        let quoted =
+            "Received: from x\r\nMessage-ID:\r\n <a1@grove.test>\r\nSubject: hi\r\n\r\nbody";
+        let record = json!({ "type": "Feedback", "id": "f1", "sender": "fbl@isp.example",
+            "recipient": "fbl@grove.test", "timestamp": 1,
+            "feedback_report": { "feedback_type": "abuse", "original_message": quoted,
+                "supplemental_trace": { "recipient": "pat@prospect.example", "x_mailbox_id": "m1" } } });
+        assert_eq!(
+            reference_of(record),
+            Reference::Arf {
+                header_id: Some("a1@grove.test".into()),
+                traced_mailbox: Some("m1".into())
+            }
+        );
+    }
+
+    #[test]
+    fn outcomes_of_the_outbound_queue_are_spool_matched_and_maildir_ones_are_not() {
+        let outcome = |kind: &str, protocol: &str| {
+            json!({ "type": kind, "id": "s1", "sender": "a@b.test", "recipient": "c@d.test",
+                    "timestamp": 1, "delivery_protocol": protocol })
+        };
+        for kind in [
+            "Delivery",
+            "Bounce",
+            "TransientFailure",
+            "Expiration",
+            "AdminBounce",
+        ] {
+            assert_eq!(
+                reference_of(outcome(kind, "ESMTP")),
+                Reference::Spool,
+                "{kind}"
+            );
+            assert_eq!(
+                reference_of(outcome(kind, "Maildir")),
+                Reference::Other,
+                "{kind}"
+            );
+        }
+        assert_eq!(reference_of(outcome("OOB", "ESMTP")), Reference::Dsn);
+    }
+}

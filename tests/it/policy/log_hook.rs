@@ -2,7 +2,7 @@
 //! retried instead of dropped.
 
 use super::*;
-use crate::kumo::{record, sent};
+use crate::events::{record, sent};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_records_are_posted_in_batches_and_retried_until_stored() {

@@ -122,7 +122,7 @@ async fn reports_arriving_on_port_25_act_only_on_mail_a_mailbox_sent() {
     assert!(returned_nil(&out), "{out:?}");
     let spool: String = msg.call_method("id", ()).unwrap();
     let (meta, headers) = logged_fields(&stub, &msg);
-    let reception = crate::kumo::record(
+    let reception = crate::events::record(
         "Reception",
         &spool,
         &a.email,

@@ -7,7 +7,7 @@ use mail_auth::{AuthenticatedMessage, DkimResult};
 
 use super::*;
 use crate::dns::dkim::{authenticator, verify};
-use crate::kumo::{record, sent};
+use crate::events::{record, sent};
 
 /// The one signature's verdict, `d=` and `h=` (as mail-auth read them).
 async fn dkim(w: &World, raw: &str) -> (DkimResult, String, Vec<String>) {
