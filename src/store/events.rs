@@ -19,10 +19,17 @@ use crate::kumo::events::{BounceClass, EventKind, MailEvent, Quarantined, Refere
 /// `unmatched` under the mailbox it names and acts on nothing else.
 pub fn record(conn: &Connection, ev: &MailEvent, now: DateTime<Utc>) -> Result<bool> {
     let claimed = claimed_mailbox(conn, ev)?;
+    let effect = effect(
+        &ev.kind,
+        ev.bounce,
+        ev.complaint,
+        ev.refusal.as_ref(),
+        ev.reference.is_report(),
+    );
     let (mailbox, unmatched) = if ev.reference.is_report() {
         match reports::sender_of(conn, ev, now)? {
             Some(sender) => (Some(sender), false),
-            None => (claimed, column(ev).is_some() || suppression(ev).is_some()),
+            None => (claimed, effect.acts()),
         }
     } else {
         (claimed, false)
@@ -55,25 +62,40 @@ pub fn record(conn: &Connection, ev: &MailEvent, now: DateTime<Utc>) -> Result<b
     };
     if let Reference::Submitted { header_id } = &ev.reference {
         reports::remember_sent(conn, ev, id, header_id.as_deref(), now)?;
+        if let Some(recipient) = &ev.recipient {
+            act_on_waiting(conn, &ev.message_id, recipient, id, now)?;
+        }
     }
-    let column = if unmatched {
-        Some("unmatched_reports")
+    if unmatched {
+        bump(conn, id, "unmatched_reports", 1)?;
     } else {
-        column(ev)
-    };
-    if let Some(column) = column {
-        // `column` is one of the constants here, never outside input.
-        conn.execute(
-            &format!("UPDATE mailboxes SET {column} = {column} + 1 WHERE id = ?1"),
-            [id.to_string()],
-        )?;
-    }
-    if let (Some(reason), Some(recipient), false) = (suppression(ev), &ev.recipient, unmatched)
-        && let Some(owner) = mailboxes::owner(conn, id)?
-    {
-        mailboxes::suppress(conn, owner, recipient, reason, now)?;
+        apply(conn, id, &effect, ev.recipient.as_deref(), now)?;
     }
     Ok(true)
+}
+
+/// The outcomes of `spool_id` to `recipient` that arrived before its
+/// Reception ([`reports::waiting`]) act now, for the mailbox that sent it.
+fn act_on_waiting(
+    conn: &Connection,
+    spool_id: &str,
+    recipient: &str,
+    sender: Uuid,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    for w in reports::waiting(conn, spool_id, recipient)? {
+        conn.execute(
+            "UPDATE mail_events SET unmatched = 0, mailbox_id = ?2 WHERE idempotency_key = ?1",
+            params![w.key, sender.to_string()],
+        )?;
+        if let Some(claimed) = w.claimed {
+            bump(conn, claimed, "unmatched_reports", -1)?;
+        }
+        let bounce = w.bounce.as_deref().and_then(BounceClass::parse);
+        let effect = effect(&EventKind::parse(&w.kind), bounce, false, None, true);
+        apply(conn, sender, &effect, Some(recipient), now)?;
+    }
+    Ok(())
 }
 
 /// The mailbox a record names: the login a Rejection tried, the policy's
@@ -94,38 +116,86 @@ fn claimed_mailbox(conn: &Connection, ev: &MailEvent) -> Result<Option<Uuid>> {
     })
 }
 
-/// The mailbox counter a record adds to. Only reports and refusals count:
-/// the Reception of a message, or the maildir delivery of incoming mail,
-/// says nothing about how a mailbox's sending goes.
-fn column(ev: &MailEvent) -> Option<&'static str> {
-    if !(ev.reference.is_report() || ev.kind == EventKind::Rejection) {
-        return None;
+/// What a stored record does: the mailbox counter it adds to, and the
+/// reason it suppresses its recipient for the mailbox's owner.
+struct Effect {
+    column: Option<&'static str>,
+    suppression: Option<&'static str>,
+}
+
+/// Only reports and refusals act: the Reception of a message, or the
+/// maildir delivery of incoming mail, says nothing about how a mailbox's
+/// sending goes. A report never mails again an address that does not
+/// exist or that complained.
+fn effect(
+    kind: &EventKind,
+    bounce: Option<BounceClass>,
+    complaint: bool,
+    refusal: Option<&Refusal>,
+    report: bool,
+) -> Effect {
+    if !report {
+        let column = match (kind, refusal) {
+            (EventKind::Rejection, Some(Refusal::Login { .. })) => Some("refused_logins"),
+            (EventKind::Rejection, Some(Refusal::Message)) => Some("refused_messages"),
+            _ => None,
+        };
+        return Effect {
+            column,
+            suppression: None,
+        };
     }
-    match (&ev.kind, ev.bounce) {
-        (EventKind::Rejection, _) => match ev.refusal {
-            Some(Refusal::Login { .. }) => Some("refused_logins"),
-            Some(Refusal::Message) => Some("refused_messages"),
-            None => None,
-        },
+    let column = match (kind, bounce) {
         (EventKind::Delivery, _) => Some("delivered"),
         (_, Some(BounceClass::Hard)) => Some("bounced_hard"),
         (EventKind::TransientFailure, _) => Some("deferrals"),
         (_, Some(BounceClass::Soft)) => Some("bounced_soft"),
-        (EventKind::Feedback, _) if ev.complaint => Some("complaints"),
+        (EventKind::Feedback, _) if complaint => Some("complaints"),
         _ => None,
-    }
-}
-
-/// Never mail again an address that does not exist or that complained.
-fn suppression(ev: &MailEvent) -> Option<&'static str> {
-    if !ev.reference.is_report() {
-        return None;
-    }
-    match (ev.bounce, ev.complaint) {
+    };
+    let suppression = match (bounce, complaint) {
         (_, true) => Some("complaint"),
         (Some(BounceClass::Hard), _) => Some("hard bounce"),
         _ => None,
+    };
+    Effect {
+        column,
+        suppression,
     }
+}
+
+impl Effect {
+    fn acts(&self) -> bool {
+        self.column.is_some() || self.suppression.is_some()
+    }
+}
+
+fn apply(
+    conn: &Connection,
+    mailbox: Uuid,
+    effect: &Effect,
+    recipient: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if let Some(column) = effect.column {
+        bump(conn, mailbox, column, 1)?;
+    }
+    if let (Some(reason), Some(recipient)) = (effect.suppression, recipient)
+        && let Some(owner) = mailboxes::owner(conn, mailbox)?
+    {
+        mailboxes::suppress(conn, owner, recipient, reason, now)?;
+    }
+    Ok(())
+}
+
+/// Adds `by` to a counter, never below zero. `column` is one of the
+/// constants of this module, never outside input.
+fn bump(conn: &Connection, mailbox: Uuid, column: &str, by: i64) -> Result<()> {
+    conn.execute(
+        &format!("UPDATE mailboxes SET {column} = max({column} + ?2, 0) WHERE id = ?1"),
+        params![mailbox.to_string(), by],
+    )?;
+    Ok(())
 }
 
 /// How many reports matched nothing we sent (all time).

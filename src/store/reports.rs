@@ -122,5 +122,41 @@ pub fn sender_of(conn: &Connection, ev: &MailEvent, now: DateTime<Utc>) -> Resul
     }
 }
 
+/// An outcome of the outbound queue stored as unmatched for this spool id
+/// and recipient: its key, kind, bounce class and the mailbox it named.
+pub struct Waiting {
+    pub key: String,
+    pub kind: String,
+    pub bounce: Option<String>,
+    pub claimed: Option<Uuid>,
+}
+
+/// KumoMTA logs a message's Reception before any outcome, but the log hook
+/// retries each record of a failed batch with its own jitter, so a Bounce
+/// can reach the appliance first. Those outcomes wait, unmatched, until the
+/// Reception of their spool id and recipient arrives. Only KumoMTA's own
+/// outcomes wait: an OOB or Feedback record carries the spool id of the
+/// incoming report, never one of ours.
+pub fn waiting(conn: &Connection, spool_id: &str, recipient: &str) -> Result<Vec<Waiting>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT idempotency_key, kind, bounce, mailbox_id FROM mail_events
+         WHERE unmatched = 1 AND message_id = ?1 AND lower(recipient) = ?2
+           AND kind IN ('Delivery', 'Bounce', 'TransientFailure', 'Expiration', 'AdminBounce')",
+    )?;
+    let rows = stmt.query_map(
+        params![spool_id, recipient.trim().to_ascii_lowercase()],
+        |r| {
+            let claimed: Option<String> = r.get(3)?;
+            Ok(Waiting {
+                key: r.get(0)?,
+                kind: r.get(1)?,
+                bounce: r.get(2)?,
+                claimed: claimed.and_then(|c| Uuid::parse_str(&c).ok()),
+            })
+        },
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 #[cfg(test)]
 mod tests;

@@ -19,8 +19,11 @@ CREATE INDEX outbound_messages_header ON outbound_messages (message_id)
     WHERE message_id IS NOT NULL;
 CREATE INDEX outbound_messages_pair ON outbound_messages (mailbox_id, recipient, at);
 
+-- An outcome logged before its Reception reached the appliance (the log
+-- hook retries each record with its own jitter) waits here, found by its
+-- spool id, and acts once the Reception arrives.
 ALTER TABLE mail_events ADD COLUMN unmatched INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX mail_events_unmatched ON mail_events (mailbox_id) WHERE unmatched = 1;
+CREATE INDEX mail_events_unmatched ON mail_events (message_id) WHERE unmatched = 1;
 
 -- Reports naming a mailbox that matched nothing it sent, shown on it.
 ALTER TABLE mailboxes ADD COLUMN unmatched_reports INTEGER NOT NULL DEFAULT 0;
