@@ -128,20 +128,30 @@ fn main() {
         report("POST /kumo/v1/send-check", n, 64, &f);
 
         // The log hook: 100 records a batch, each wrapped with its log-hook
-        // message id, as the policy sends them.
+        // message id, as the policy sends them: 50 submissions' Receptions
+        // and the Deliveries that match them (counters updated).
         let events_url = format!("{control}/events");
         let batches = 400;
         let f = measure(batches, 4, {
             let (call, logins) = (call.clone(), logins.clone());
             move |b| {
-                let batch: Vec<Value> = (0..100)
-                    .map(|k| {
-                        let (u, _) = &logins[(b * 100 + k) % logins.len()];
-                        json!({ "hook_id": format!("hook{b}-{k}"), "record": {
-                            "type": "Delivery", "id": format!("spool{b}-{k}"), "sender": u,
-                            "recipient": format!("r{k}@example.net"), "timestamp": 1_900_000_000 + b,
-                            "num_attempts": 1, "meta": {},
-                            "response": { "code": 250, "content": "ok" } } })
+                let batch: Vec<Value> = (0..50)
+                    .flat_map(|k| {
+                        let (u, _) = &logins[(b * 50 + k) % logins.len()];
+                        let (spool, rcpt) = (format!("spool{b}-{k}"), format!("r{k}@example.net"));
+                        let at = 1_900_000_000 + b;
+                        [
+                            json!({ "hook_id": format!("hook{b}-{k}-r"), "record": {
+                                "type": "Reception", "id": spool, "sender": u, "recipient": rcpt,
+                                "timestamp": at, "reception_protocol": "ESMTP",
+                                "meta": { "x_listener": "submission" },
+                                "headers": { "Message-ID": format!("<{spool}@bench>") },
+                                "response": { "code": 250, "content": "ok" } } }),
+                            json!({ "hook_id": format!("hook{b}-{k}-d"), "record": {
+                                "type": "Delivery", "id": spool, "sender": u, "recipient": rcpt,
+                                "timestamp": at + 1, "num_attempts": 1, "meta": {},
+                                "response": { "code": 250, "content": "ok" } } }),
+                        ]
                     })
                     .collect();
                 call(events_url.clone(), Value::Array(batch))

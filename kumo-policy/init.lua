@@ -42,6 +42,13 @@ local DEFAULT_POOL = 'inboxgrove'
 -- (whose own `response.command` is the SASL payload, which it never reads).
 local LOG_META = { 'mailbox_id', 'x_mailbox_id', 'authn_id', 'x_listener', 'x_auth_attempt' }
 
+-- Headers the log hook's records carry: the Reception of a submitted
+-- message logs its Message-ID, which an ARF report quotes from the
+-- reported message, so the appliance acts on a complaint only about a
+-- message it sent (issue 12, point 5). One header: each one listed is
+-- looked up for every record.
+local LOG_HEADERS = { 'Message-ID' }
+
 -- Headers the DKIM signature covers (fact sheet §4, RFC 6376 §5.4.1), with
 -- both List-Unsubscribe headers as RFC 8058 §4 requires for one-click.
 local SIGNED_HEADERS = {
@@ -345,6 +352,13 @@ end)
 -- is the right answer when the appliance cannot say whether it hosts a
 -- domain; a deny would bounce real mail for good.
 kumo.on('get_listener_domain', function(domain, _listener, conn_meta)
+  -- kumod asks for the sender's domain too (smtp_server.rs,
+  -- check_relaying), and a DSN's reverse path is null (RFC 5321 §4.5.5,
+  -- RFC 3464 §2): no domain, nothing to look up; asking the appliance for
+  -- it would fail and answer every bounce report with 421.
+  if domain == '' then
+    return nil
+  end
   local listener = listener_of(conn_meta)
   if listener == 'submission' then
     if conn_meta:get_meta 'authn_id' then
@@ -561,7 +575,7 @@ log_hooks:new {
   -- batch_size: since 2024.11.08; the connection gets up to this many
   -- records that are ready, without waiting for more.
   batch_size = 100,
-  log_parameters = { meta = LOG_META },
+  log_parameters = { meta = LOG_META, headers = LOG_HEADERS },
   queue_config = { retry_interval = '1m', max_retry_interval = '20m' },
   constructor = function(_domain, _tenant, _campaign)
     local connection = {}

@@ -11,6 +11,7 @@
 mod batch;
 mod classify;
 mod record;
+mod reference;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
@@ -22,6 +23,7 @@ pub use classify::BounceClass;
 pub use record::{
     EnhancedCode, FeedbackReport, LogRecord, PeerAddress, Recipients, Response, Timestamp,
 };
+pub use reference::Reference;
 
 /// KumoMTA's `RecordType`, from the record's `type`. Kinds InboxGrove does
 /// not act on (`Delayed`, `AdminRebind`, `XferOut`, …) keep their name.
@@ -105,6 +107,8 @@ pub struct MailEvent {
     pub complaint: bool,
     /// What a `Rejection` record refused, when it names a mailbox.
     pub refusal: Option<Refusal>,
+    /// What the record can be matched on to a message we sent.
+    pub reference: Reference,
 }
 
 /// What KumoMTA's listener refused, from a `Rejection` record.
@@ -152,6 +156,7 @@ fn to_events(rec: &LogRecord, hook_id: Option<&str>) -> Result<Vec<MailEvent>, S
         .as_ref()
         .filter(|_| kind == EventKind::Feedback);
     let trace = report.and_then(|r| r.supplemental_trace.as_ref());
+    let traced_mailbox = trace.and_then(mailbox_in);
     let mailbox_id = rec
         .meta
         .as_ref()
@@ -159,7 +164,8 @@ fn to_events(rec: &LogRecord, hook_id: Option<&str>) -> Result<Vec<MailEvent>, S
         // A Feedback record's meta is the incoming report's; the reported
         // message's own meta survives only in its X-KumoRef trace header
         // (`trace_headers.include_meta_names`).
-        .or_else(|| trace.and_then(mailbox_in));
+        .or_else(|| traced_mailbox.clone());
+    let reference = reference::reference(&kind, rec, traced_mailbox);
     let (sender, recipients) = match report {
         Some(r) => reported_parties(rec, r),
         None => (non_empty(rec.sender.as_deref()), rec.recipient.0.clone()),
@@ -204,6 +210,7 @@ fn to_events(rec: &LogRecord, hook_id: Option<&str>) -> Result<Vec<MailEvent>, S
             bounce,
             complaint,
             refusal: refusal.clone(),
+            reference: reference.clone(),
         })
         .collect())
 }

@@ -240,14 +240,23 @@ async fn auth(
     })
 }
 
-/// Login counters since start, per service, and the log records kept aside
-/// because they could not be read (all time):
-/// `{"logins":{"smtp":{..},"imap":{..}},"events":{"quarantined":n}}`.
+/// Login counters since start, per service, the log records kept aside
+/// because they could not be read, and the reports that matched nothing we
+/// sent (all time):
+/// `{"logins":{"smtp":{..},"imap":{..}},"events":{"quarantined":n,"unmatched_reports":n}}`.
 async fn stats(State(c): State<Arc<Control>>) -> Result<Json<Value>, ApiError> {
-    let quarantined = c.store.read(store::events::quarantined_count).await?;
+    let (quarantined, unmatched) = c
+        .store
+        .read(|conn| {
+            Ok((
+                store::events::quarantined_count(conn)?,
+                store::events::unmatched_count(conn)?,
+            ))
+        })
+        .await?;
     Ok(Json(json!({
         "logins": c.logins.snapshot(),
-        "events": { "quarantined": quarantined },
+        "events": { "quarantined": quarantined, "unmatched_reports": unmatched },
     })))
 }
 

@@ -32,6 +32,9 @@ pub struct Mailbox {
     pub refused_logins: i64,
     /// Messages KumoMTA refused in this mailbox's sessions.
     pub refused_messages: i64,
+    /// Reports naming this mailbox that matched nothing it sent; they
+    /// changed no other counter and suppressed nobody.
+    pub unmatched_reports: i64,
     pub last_send_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -42,7 +45,7 @@ const COLUMNS: &str =
     m.first_name, m.last_name, m.daily_limit, m.emails_sent_today, m.last_reset_date,
     m.health_score, m.status, m.total_sent, m.delivered, m.bounced_hard, m.bounced_soft,
     m.complaints, m.deferrals, m.last_send_at, m.created_at, m.updated_at,
-    m.refused_logins, m.refused_messages";
+    m.refused_logins, m.refused_messages, m.unmatched_reports";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Mailbox> {
     let reset: Option<String> = r.get(9)?;
@@ -70,6 +73,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Mailbox> {
         updated_at: r.get(20)?,
         refused_logins: r.get(21)?,
         refused_messages: r.get(22)?,
+        unmatched_reports: r.get(23)?,
     })
 }
 

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_event_ingest.sql"),
     include_str!("migrations/0006_egress.sql"),
     include_str!("migrations/0007_server_token.sql"),
+    include_str!("migrations/0008_unmatched_reports.sql"),
 ];
 
 /// The schema version this binary writes.

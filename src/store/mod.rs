@@ -20,6 +20,7 @@ pub mod exports;
 pub mod integration_keys;
 pub mod jobs;
 pub mod mailboxes;
+pub mod reports;
 pub mod sessions;
 pub mod settings;
 pub mod stats;

@@ -153,6 +153,7 @@ fn mailbox(email: &str) -> Mailbox {
         deferrals: 0,
         refused_logins: 0,
         refused_messages: 0,
+        unmatched_reports: 0,
         last_send_at: None,
         created_at: when(),
         updated_at: when(),

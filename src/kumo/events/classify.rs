@@ -24,6 +24,15 @@ impl BounceClass {
             Self::Soft => "soft",
         }
     }
+
+    /// The class [`Self::as_str`] wrote.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "hard" => Some(Self::Hard),
+            "soft" => Some(Self::Soft),
+            _ => None,
+        }
+    }
 }
 
 /// The class of a failure record, or `None` for records that are not

@@ -98,6 +98,8 @@ pub struct FeedbackReport {
     #[serde(default)]
     pub reported_domain: Vec<String>,
     pub source_ip: Option<String>,
+    /// The reported message, or its headers, as the report quotes it.
+    pub original_message: Option<String>,
     /// The decoded `X-KumoRef` header of the reported message: the original
     /// `recipient` plus any meta named in `trace_headers.include_meta_names`.
     pub supplemental_trace: Option<Map<String, Value>>,

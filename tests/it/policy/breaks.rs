@@ -249,7 +249,7 @@ async fn log_hook_retries(w: &World, source: &str) -> Result<(), String> {
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, refusing).await });
     let stub = KumoStub::try_load_source(&config(&w.app, &url), source)?;
-    let record = crate::kumo::record("Delivery", "breaks-1", "a@b.test", "c@d.test", json!({}));
+    let record = crate::events::record("Delivery", "breaks-1", "a@b.test", "c@d.test", json!({}));
     let hook = stub.fire(
         "make.inboxgrove.log_hook",
         ("inboxgrove.log_hook", LuaNil, LuaNil),

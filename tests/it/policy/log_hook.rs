@@ -2,7 +2,7 @@
 //! retried instead of dropped.
 
 use super::*;
-use crate::kumo::record;
+use crate::events::{record, sent};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_records_are_posted_in_batches_and_retried_until_stored() {
@@ -41,6 +41,28 @@ async fn log_records_are_posted_in_batches_and_retried_until_stored() {
             other => panic!("the constructor returned {other:?}"),
         }
     };
+
+    // What those records report on: messages the mailbox sent.
+    let kumo = Control::of(&w.app);
+    let receptions = json!([
+        sent(
+            "hook-1",
+            &a.id,
+            &a.email,
+            "friend@example.net",
+            "h1@hook.test"
+        ),
+        sent(
+            "hook-2",
+            &a.id,
+            &a.email,
+            "gone@example.net",
+            "h2@hook.test"
+        ),
+        sent("hook-3", &a.id, &a.email, "pal@example.net", "h3@hook.test"),
+    ]);
+    let (status, _) = kumo.call(Method::POST, "/events", Some(receptions)).await;
+    assert_eq!(status, StatusCode::OK);
 
     let stub = policy(&w);
     let first = stub.log_message(&delivered);

@@ -7,7 +7,7 @@ use mail_auth::{AuthenticatedMessage, DkimResult};
 
 use super::*;
 use crate::dns::dkim::{authenticator, verify};
-use crate::kumo::record;
+use crate::events::{record, sent};
 
 /// The one signature's verdict, `d=` and `h=` (as mail-auth read them).
 async fn dkim(w: &World, raw: &str) -> (DkimResult, String, Vec<String>) {
@@ -126,7 +126,17 @@ async fn submissions_are_checked_counted_made_unsubscribable_and_signed() {
     assert_eq!((code, text.contains("From header")), (550, true), "{text}");
     assert_eq!(sent_today(&kumo, &a.email).await, 1);
 
-    // A hard bounce suppresses the address for every mailbox of the owner.
+    // A hard bounce of a message b sent suppresses the address for every
+    // mailbox of the owner.
+    let reception = sent(
+        "policy-bounce-1",
+        &b.id,
+        &b.email,
+        "gone@example.net",
+        "b1@send.test",
+    );
+    let (status, _) = kumo.call(Method::POST, "/events", Some(reception)).await;
+    assert_eq!(status, StatusCode::OK);
     let bounce = record(
         "Bounce",
         "policy-bounce-1",
