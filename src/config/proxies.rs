@@ -133,7 +133,7 @@ mod tests {
     fn the_rightmost_untrusted_hop_is_the_client() {
         let t: TrustedProxies = "10.0.0.0/8, 192.0.2.7".parse().unwrap();
         let proxy = ip("10.1.1.1");
-        let hops = |v: &[&'static str]| v.to_vec().into_iter();
+        let hops = |v: &'static [&'static str]| v.iter().copied();
         // A client may prepend anything; only what our proxies added counts.
         let forged = hops(&["6.6.6.6, 203.0.113.5", "192.0.2.7"]);
         assert_eq!(t.client(proxy, forged), ip("203.0.113.5"));

@@ -353,21 +353,38 @@ async fn bad_trusted_proxies_stop_the_start_saying_why() {
         ("0.0.0.0/0", "trusts every address"),
         ("::/0", "trusts every address"),
         ("10.0.0.0/33", "'10.0.0.0/33' is not an address or CIDR"),
-        ("proxy.internal", "'proxy.internal' is not an address or CIDR"),
+        (
+            "proxy.internal",
+            "'proxy.internal' is not an address or CIDR",
+        ),
         ("10.0.0.0/8,;", "';' is not an address or CIDR"),
     ] {
         let out = run(&["serve", "--trusted-proxies", given], &data, None);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{given}: {err}");
-        assert!(err.contains("--trusted-proxies") && err.contains(says), "{given}: {err}");
+        assert!(
+            err.contains("--trusted-proxies") && err.contains(says),
+            "{given}: {err}"
+        );
         assert!(!data.exists(), "{given}: nothing is created");
     }
     let config = tmp.path().join("ig.toml");
-    std::fs::write(&config, "trusted_proxies = [\"10.0.0.0/8\", \"192.0.2.1/24\"]\n").unwrap();
-    let out = run(&["--config", config.to_str().unwrap(), "serve"], &data, None);
+    std::fs::write(
+        &config,
+        "trusted_proxies = [\"10.0.0.0/8\", \"192.0.2.1/24\"]\n",
+    )
+    .unwrap();
+    let out = run(
+        &["--config", config.to_str().unwrap(), "serve"],
+        &data,
+        None,
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("trusted_proxies") && err.contains("did you mean 192.0.2.0/24"), "{err}");
+    assert!(
+        err.contains("trusted_proxies") && err.contains("did you mean 192.0.2.0/24"),
+        "{err}"
+    );
     assert!(!data.exists());
 }
 
@@ -384,14 +401,24 @@ async fn wrong_current_passwords_are_throttled_like_logins_of_the_account() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let cookie = res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let cookie = res.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     let (csrf, _) = crate::web::page_with_csrf(&app, &proxy, &cookie, "/settings").await;
     let change = async |current: &str, from: &str| {
         proxy
             .post(format!("{}/settings/password", app.base))
             .header("cookie", &cookie)
             .header("x-forwarded-for", from)
-            .form(&[("current_password", current), ("new_password", "a brand new password 1"), ("_csrf", &csrf)])
+            .form(&[
+                ("current_password", current),
+                ("new_password", "a brand new password 1"),
+                ("_csrf", &csrf),
+            ])
             .send()
             .await
             .unwrap()
@@ -400,10 +427,19 @@ async fn wrong_current_passwords_are_throttled_like_logins_of_the_account() {
     // Someone at the session's keyboard elsewhere (a stolen cookie) guesses.
     let thief = "203.0.113.50";
     for i in 0..PAIR_FREE {
-        assert_eq!(change(&format!("guess {i}"), thief).await, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            change(&format!("guess {i}"), thief).await,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
     }
-    assert_eq!(change(ADMIN_PASSWORD, thief).await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        change(ADMIN_PASSWORD, thief).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     // The same account's login from there waits too; the owner does not.
-    assert_eq!(web_login(&app, &proxy, ADMIN_PASSWORD, thief).await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        web_login(&app, &proxy, ADMIN_PASSWORD, thief).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     assert_eq!(change(ADMIN_PASSWORD, owner).await, StatusCode::SEE_OTHER);
 }
