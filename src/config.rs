@@ -19,7 +19,9 @@ use crate::settings::{MailHostPattern, Origins, parse_timezone};
 use crate::types::{EmailAddress, Password};
 
 mod mail;
+mod proxies;
 pub use mail::{MailArgs, MailSettings};
+pub use proxies::TrustedProxies;
 
 /// The HTTP listener our KumoMTA policy opens (`kumo-policy/init.lua`),
 /// where `POST /api/admin/bump-config-epoch` lives.
@@ -63,6 +65,7 @@ pub struct FileConfig {
     pub control_allow_remote: Option<bool>,
     pub rate_limit_per_minute: Option<NonZeroU32>,
     pub rate_limit_burst: Option<NonZeroU32>,
+    pub trusted_proxies: Option<TrustedProxies>,
     pub log: Option<String>,
     pub log_format: Option<LogFormat>,
     pub admin_email: Option<String>,
@@ -149,6 +152,10 @@ pub struct ServeArgs {
     /// Burst allowance above the per-minute rate [default: 2000]
     #[arg(long, env = "INBOXGROVE_RATE_LIMIT_BURST")]
     pub rate_limit_burst: Option<NonZeroU32>,
+    /// Reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For names
+    /// the client; from any other peer it is ignored [default: none]
+    #[arg(long, env = "INBOXGROVE_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<TrustedProxies>,
     #[command(flatten)]
     pub bootstrap: BootstrapArgs,
     #[command(flatten)]
@@ -337,6 +344,7 @@ pub struct Settings {
     pub control_allow_remote: bool,
     pub rate_limit_per_minute: NonZeroU32,
     pub rate_limit_burst: NonZeroU32,
+    pub trusted_proxies: TrustedProxies,
     pub log: String,
     pub log_format: LogFormat,
     pub admin_email: Option<EmailAddress>,
@@ -516,6 +524,8 @@ impl Settings {
                 .rate_limit_burst
                 .or(file.rate_limit_burst)
                 .unwrap_or(nz(2000)),
+            trusted_proxies: (serve.trusted_proxies.clone().or(file.trusted_proxies))
+                .unwrap_or_default(),
             log: global
                 .log
                 .map(str::to_owned)

@@ -277,6 +277,7 @@ pub struct Application {
     scheduler: Arc<Scheduler>,
     pub bootstrap: Bootstrap,
     datasource: Datasource,
+    hasher: Hasher,
     /// Held while serving: one server per data dir.
     _lock: File,
 }
@@ -377,6 +378,7 @@ impl Application {
                 settings.rate_limit_per_minute,
                 settings.rate_limit_burst,
             )),
+            trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
             web: Arc::new(ServerInfo::new(settings, &public_url)),
         };
         Ok(Self {
@@ -387,6 +389,7 @@ impl Application {
             scheduler: Arc::new(scheduler),
             bootstrap: core.bootstrap,
             datasource,
+            hasher: core.hasher.clone(),
             _lock: lock,
         })
     }
@@ -395,6 +398,12 @@ impl Application {
     /// that a fault answers "try again later").
     pub fn datasource(&self) -> Datasource {
         self.datasource.clone()
+    }
+
+    /// The password hasher every login shares (tests count its
+    /// verifications).
+    pub fn hasher(&self) -> Hasher {
+        self.hasher.clone()
     }
 
     pub fn public_addr(&self) -> SocketAddr {

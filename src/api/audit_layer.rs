@@ -63,7 +63,7 @@ pub async fn middleware(
     let path = matched.as_ref().map_or(req.uri().path(), |m| m.as_str());
     let action = format!("{} {path}", req.method());
     let (parts, body) = req.into_parts();
-    let ip = client_ip(&parts).to_string();
+    let ip = client_ip(&parts, &state.trusted_proxies).to_string();
     let request_id = parts
         .headers
         .get("x-request-id")

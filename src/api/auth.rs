@@ -79,20 +79,22 @@ pub struct PasswordChange {
 /// session of the account, so the caller signs in again.
 pub async fn change_password(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     audit: AuditContext,
     principal: Principal,
     ApiJson(req): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
     audit.resource("user", principal.user_id());
     audit.meta("revoke_api_tokens", req.revoke_api_tokens);
+    // Through the login throttle: the current password is a guess too.
     state
         .auth
-        .accounts
         .change_own_password(
             &principal.user,
             req.current_password,
             req.new_password,
             req.revoke_api_tokens,
+            ip,
         )
         .await?;
     Ok(StatusCode::NO_CONTENT)

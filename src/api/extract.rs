@@ -15,7 +15,9 @@ use uuid::Uuid;
 use super::AppState;
 use super::audit_layer::AuditContext;
 use super::error::ApiError;
+use super::ratelimit::Checked;
 use crate::auth::{AuthError, Principal};
+use crate::config::TrustedProxies;
 
 /// A JSON body, checked strictly.
 pub struct ApiJson<T>(pub T);
@@ -115,23 +117,29 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     }
 }
 
-/// The peer address of the connection. InboxGrove serves directly (or
-/// behind a proxy on loopback, where this is the proxy's address).
+/// The client's address: the peer of the connection, or, when the peer is
+/// one of `trusted_proxies`, the client its `X-Forwarded-For` names.
 pub struct ClientIp(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        Ok(ClientIp(client_ip(parts)))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(ClientIp(client_ip(parts, &state.trusted_proxies)))
     }
 }
 
-pub fn client_ip(parts: &Parts) -> IpAddr {
-    parts
+pub fn client_ip(parts: &Parts, trusted: &TrustedProxies) -> IpAddr {
+    let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    let forwarded = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    trusted.client(peer, forwarded)
 }
 
 pub fn bearer(parts: &Parts) -> Option<&str> {
@@ -147,8 +155,15 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts).ok_or(AuthError::MissingToken)?;
-        let principal = state.auth.authenticate(token).await?;
+        // The rate limiter verified the bearer already on the API routes.
+        let principal = match parts.extensions.remove::<Checked>() {
+            Some(Checked::Verified(p)) => *p,
+            Some(Checked::Rejected) => return Err(AuthError::InvalidToken.into()),
+            None => {
+                let token = bearer(parts).ok_or(AuthError::MissingToken)?;
+                state.auth.authenticate(token).await?
+            }
+        };
         if let Some(audit) = parts.extensions.get::<AuditContext>() {
             audit.actor(principal.user_id());
         }

@@ -35,6 +35,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::Auth;
 use crate::clock::SharedClock;
+use crate::config::TrustedProxies;
 use crate::domains::service::Orchestrator;
 use crate::exports::push::Integrations;
 use crate::exports::service::Exports;
@@ -67,14 +68,19 @@ pub struct AppState {
     /// The server settings in force, changed at run time by admins.
     pub settings: Arc<LiveSettings>,
     pub limiter: Arc<Limiter>,
+    /// Whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<TrustedProxies>,
     /// This server's configuration as the browser UI shows it.
     pub web: Arc<crate::web::ServerInfo>,
 }
 
 pub fn router(state: AppState) -> Router {
-    let v1 = Router::new()
+    // Their secret is in the request itself: limited per source address.
+    let by_address = Router::new()
         .route("/auth/login", post(auth::login))
         .route("/auth/refresh", post(auth::refresh))
+        .route("/exports/{token}", get(exports::download));
+    let by_caller = Router::new()
         .route("/auth/logout", post(auth::logout))
         .route("/me", get(auth::me))
         .route("/me/password", post(auth::change_password))
@@ -96,7 +102,6 @@ pub fn router(state: AppState) -> Router {
         .route("/inboxes", get(inboxes::list))
         .route("/inboxes/bulk", post(inboxes::bulk))
         .route("/inboxes/export", post(exports::create))
-        .route("/exports/{token}", get(exports::download))
         .route("/integrations", get(integrations::list))
         .route(
             "/integrations/{tool}",
@@ -112,21 +117,34 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/inboxes/{id}/reset-password",
             post(inboxes::reset_password),
-        )
+        );
+    // Outermost the limit, so a refused flood writes no audit rows.
+    let audit = middleware::from_fn_with_state(state.clone(), audit_layer::middleware);
+    let v1 = by_address
+        .route_layer(audit.clone())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            audit_layer::middleware,
+            ratelimit::per_address,
         ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            ratelimit::middleware,
-        ));
+        .merge(
+            by_caller
+                .route_layer(audit)
+                .route_layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    ratelimit::per_caller,
+                )),
+        );
     let app = Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route(
             "/u/{token}",
-            get(unsubscribe::confirm).post(unsubscribe::one_click),
+            get(unsubscribe::confirm)
+                .post(unsubscribe::one_click)
+                .route_layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    ratelimit::per_address,
+                )),
         )
         .nest("/api/v1", v1)
         .merge(crate::web::routes(state.clone()))

@@ -5,6 +5,7 @@
 //! the blocking pool behind a semaphore: a burst of logins queues instead of
 //! exhausting memory or starving the async runtime.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -32,6 +33,9 @@ fn argon2() -> Argon2<'static> {
 #[derive(Clone)]
 pub struct Hasher {
     permits: Arc<Semaphore>,
+    /// Password verifications run since start, over every clone: what a
+    /// login throttle must bound, so tests count them.
+    verifications: Arc<AtomicU64>,
 }
 
 impl Hasher {
@@ -39,7 +43,13 @@ impl Hasher {
     pub fn new(parallel: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(parallel.max(1))),
+            verifications: Arc::default(),
         }
+    }
+
+    /// How many passwords were verified (argon2 run) since start.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
     }
 
     pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
@@ -50,7 +60,9 @@ impl Hasher {
     /// account) it checks against a dummy hash, so the answer takes as long
     /// either way and does not reveal which emails have accounts.
     pub async fn verify(&self, stored: Option<String>, candidate: SecretString) -> bool {
+        let count = self.verifications.clone();
         self.blocking(move || {
+            count.fetch_add(1, Ordering::Relaxed);
             let known = stored.is_some();
             let stored = stored.as_deref().unwrap_or_else(|| dummy_hash());
             let ok = PasswordHash::new(stored)

@@ -14,8 +14,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{Auth, AuthError, Credential, Principal, jwt, new_secret, secret_hash};
+use crate::store::users::User;
 use crate::store::{self, StoreError};
-use crate::types::EmailAddress;
+use crate::types::{EmailAddress, Password};
 
 pub const REFRESH_TTL: Duration = Duration::days(7);
 const REFRESH_PREFIX: &str = "igr_";
@@ -88,15 +89,19 @@ impl Auth {
         hex::encode(super::keyed_hash(&self.csrf_key, session.as_bytes()))
     }
 
+    /// The password check of every login: a throttle slot is reserved
+    /// before the hash is verified and settled after, so concurrent wrong
+    /// guesses cannot outrun the throttle.
     async fn check_password(
         &self,
         email: &EmailAddress,
         password: SecretString,
         ip: IpAddr,
     ) -> (Option<Uuid>, Result<Uuid, AuthError>) {
-        if let Err(wait) = self.throttle.check(email, ip) {
-            return (None, Err(AuthError::Throttled(wait)));
-        }
+        let attempt = match self.throttle.reserve(email.as_str(), ip).await {
+            Ok(a) => a,
+            Err(wait) => return (None, Err(AuthError::Throttled(wait))),
+        };
         let lookup = email.clone();
         let found = match self
             .store
@@ -104,25 +109,59 @@ impl Auth {
             .await
         {
             Ok(found) => found,
-            Err(e) => return (None, Err(e.into())),
+            Err(e) => {
+                attempt.abandoned();
+                return (None, Err(e.into()));
+            }
         };
         let (user, hash) = match found {
             Some((u, h)) => (Some(u), Some(h)),
             None => (None, None),
         };
         let user_id = user.as_ref().map(|u| u.id);
-        if !self.accounts.hasher.verify(hash, password).await {
-            self.throttle.record_failure(email, ip);
+        let verified = self.accounts.hasher.verify(hash, password).await;
+        let Some(user) = user.filter(|_| verified) else {
+            attempt.failed();
             return (user_id, Err(AuthError::InvalidCredentials));
-        }
-        let Some(user) = user else {
-            return (None, Err(AuthError::InvalidCredentials));
         };
+        // The right password, even of a disabled account, is no guess.
+        attempt.succeeded();
         if user.disabled {
             return (user_id, Err(AuthError::Disabled));
         }
-        self.throttle.record_success(email);
         (user_id, Ok(user.id))
+    }
+
+    /// A person changes their own password from `ip`: the check of the
+    /// current one is throttled like a login of the same account.
+    pub async fn change_own_password(
+        &self,
+        user: &User,
+        current: SecretString,
+        new: Password,
+        revoke_api_tokens: bool,
+        ip: IpAddr,
+    ) -> Result<User, AuthError> {
+        let attempt = self
+            .throttle
+            .reserve(&user.email, ip)
+            .await
+            .map_err(AuthError::Throttled)?;
+        let changed = self
+            .accounts
+            .change_own_password(user, current, new, revoke_api_tokens)
+            .await;
+        match &changed {
+            Ok(_) => attempt.succeeded(),
+            Err(AuthError::Invalid {
+                field: "current_password",
+                ..
+            }) => attempt.failed(),
+            // The new password was not stored, but the current one was
+            // right or never checked: no guess either way.
+            Err(_) => attempt.abandoned(),
+        }
+        changed
     }
 
     async fn start_session(&self, user_id: Uuid) -> Result<(Uuid, SecretString), AuthError> {

@@ -235,3 +235,39 @@ fn a_tracking_host_from_the_file_is_a_checked_host_name() {
         }
     }
 }
+
+#[test]
+fn trusted_proxies_come_from_a_flag_or_the_file_and_bad_ones_stop_the_start() {
+    let resolve = |serve: &ServeArgs, toml_text: &str| {
+        let file: FileConfig = toml::from_str(toml_text).unwrap();
+        Settings::resolve(global(), serve, file, &|_| None).map(|s| s.trusted_proxies)
+    };
+    let none = resolve(&ServeArgs::default(), "").unwrap();
+    assert_eq!(none, TrustedProxies::default());
+    let listed = resolve(
+        &ServeArgs::default(),
+        "trusted_proxies = [\"10.0.0.0/8\", \"::1\"]",
+    );
+    assert_eq!(listed.unwrap(), "10.0.0.0/8,::1".parse().unwrap());
+    let flag = ServeArgs {
+        trusted_proxies: Some("192.0.2.7".parse().unwrap()),
+        ..Default::default()
+    };
+    let won = resolve(&flag, "trusted_proxies = \"10.0.0.0/8\"").unwrap();
+    assert_eq!(won, "192.0.2.7".parse().unwrap());
+    // A bad entry in the file names the setting and the entry.
+    for (text, says) in [
+        (
+            "trusted_proxies = \"10.0.0.1/8\"",
+            "did you mean 10.0.0.0/8",
+        ),
+        ("trusted_proxies = [\"0.0.0.0/0\"]", "trusts every address"),
+        ("trusted_proxies = 7", "trusted_proxies"),
+    ] {
+        let err = toml::from_str::<FileConfig>(text).unwrap_err().to_string();
+        assert!(
+            err.contains("trusted_proxies") && err.contains(says),
+            "{text}: {err}"
+        );
+    }
+}

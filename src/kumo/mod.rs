@@ -204,8 +204,8 @@ struct AuthRequest {
     /// The mail client's address, for throttling guessing per source.
     source_ip: Option<IpAddr>,
     /// Who asks: KumoMTA (`smtp`, the default) or Dovecot (`imap`). Both
-    /// share one throttle per mailbox, so guessing over IMAP and SMTP adds
-    /// up.
+    /// share one throttle per (mailbox, source), so guessing over IMAP and
+    /// SMTP from one address adds up.
     #[serde(default)]
     service: Service,
 }

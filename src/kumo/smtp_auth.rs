@@ -83,7 +83,10 @@ impl SmtpAuth {
         if authz.is_some_and(|a| !a.is_empty() && !a.eq_ignore_ascii_case(email.as_str())) {
             return Outcome::Refused;
         }
-        if let Err(wait) = self.throttle.check(&email, source) {
+        // Before the fast path too: it answers only the right password, but
+        // answering it while the source is throttled would let a guesser
+        // go on testing candidates there.
+        if let Err(wait) = self.throttle.check(email.as_str(), source) {
             return Outcome::Throttled(wait);
         }
         let (local, domain) = email.as_str().split_once('@').unwrap_or_default();
@@ -102,13 +105,21 @@ impl SmtpAuth {
                 return Outcome::Ok(e.clone());
             }
         }
+        // Only an attempt that holds a slot may cost a verification.
+        let attempt = match self.throttle.reserve(email.as_str(), source).await {
+            Ok(a) => a,
+            Err(wait) => return Outcome::Throttled(wait),
+        };
         // Unknown mailboxes pay the same argon2 cost as known ones, so the
         // answer time does not reveal which exist.
         let stored = entry.as_ref().map(|e| e.password_hash.clone());
         let verified = self.hasher.verify(stored, password.clone()).await;
         match entry {
-            Some(e) if verified && e.is_active() => {
-                self.throttle.record_success(&email);
+            Some(e) if verified => {
+                attempt.succeeded();
+                if !e.is_active() {
+                    return Outcome::Refused;
+                }
                 let mut map = self.remembered.lock().unwrap_or_else(|p| p.into_inner());
                 if map.len() >= MAX_REMEMBERED {
                     map.clear();
@@ -117,7 +128,7 @@ impl SmtpAuth {
                 Outcome::Ok(e)
             }
             _ => {
-                self.throttle.record_failure(&email, source);
+                attempt.failed();
                 Outcome::Refused
             }
         }

@@ -29,7 +29,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::api::error::ApiError;
-use crate::api::{AppState, audit_layer};
+use crate::api::{AppState, audit_layer, ratelimit};
 use crate::config::Settings;
 use error::WebError;
 
@@ -57,9 +57,26 @@ impl ServerInfo {
 }
 
 pub fn routes(state: AppState) -> Router<AppState> {
-    Router::new()
+    // Inner first: the audit row sees the viewer the outer layer found.
+    let layered = |r: Router<AppState>| {
+        r.route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            audit_layer::middleware,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            security::layer,
+        ))
+    };
+    // The password form is limited per source address, outside the audit
+    // so a refused flood writes no rows.
+    let login = layered(Router::new().route("/login", get(auth::login_page).post(auth::login)))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::per_address,
+        ));
+    let pages = Router::new()
         .route("/", get(|| async { Redirect::to("/dashboard") }))
-        .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/dashboard", get(dashboard::show))
         .route("/domains", get(domains::list).post(domains::add))
@@ -93,13 +110,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/users", get(settings::users).post(settings::create_user))
         .route("/users/{id}", post(settings::update_user))
         .route("/audit", get(audit::list))
-        .route("/assets/{name}", get(assets::serve))
-        // Inner first: the audit row sees the viewer the outer layer found.
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            audit_layer::middleware,
-        ))
-        .route_layer(middleware::from_fn_with_state(state, security::layer))
+        .route("/assets/{name}", get(assets::serve));
+    login.merge(layered(pages))
 }
 
 /// A rendered template as an HTML response.

@@ -17,6 +17,7 @@ use super::{Chrome, ServerInfo, WebForm, given, html, parse_id};
 use crate::api::AppState;
 use crate::api::audit_layer::AuditContext;
 use crate::api::error::ApiError;
+use crate::api::extract::ClientIp;
 use crate::api::settings::record;
 use crate::auth::users::UserPatch;
 use crate::settings::{Patch, View};
@@ -97,6 +98,7 @@ pub struct PasswordForm {
 /// included, so the person signs in again with the new password.
 pub async fn change_password(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     audit: AuditContext,
     viewer: Viewer,
     WebForm(form): WebForm<PasswordForm>,
@@ -106,12 +108,12 @@ pub async fn change_password(
     let outcome = match Password::parse(form.new_password) {
         Ok(new) => state
             .auth
-            .accounts
             .change_own_password(
                 &viewer.principal.user,
                 form.current_password,
                 new,
                 form.revoke_api_tokens.is_some(),
+                ip,
             )
             .await
             .map_err(ApiError::from),

@@ -290,12 +290,19 @@ async fn dovecot_imap_guesses_throttle_the_mailbox_like_smtp_ones() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert_eq!(failures().await, 8);
-    // One throttle per mailbox: the right password now waits over SMTP too.
-    let (status, body) = kumo.auth(&email, &password).await;
+    // One throttle per (mailbox, source) for both services: from the
+    // guessing address the right password now waits over SMTP too, while
+    // the mailbox's sequencer elsewhere is not locked out.
+    let smtp = |source: &'static str| {
+        let body = json!({ "username": email, "password": password, "source_ip": source });
+        let kumo = &kumo;
+        async move { kumo.call(Method::POST, "/auth", Some(body)).await }
+    };
     assert_eq!(
-        (status, body),
+        smtp("127.0.0.1").await,
         (StatusCode::UNAUTHORIZED, json!({ "ok": false }))
     );
+    assert_eq!(smtp("198.51.100.10").await.0, StatusCode::OK);
     while let Some(ok) = guesses.join_next().await {
         assert!(!ok.unwrap());
     }

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use chrono::DateTime;
+use inboxgrove::auth::password::Hasher;
 use inboxgrove::clock::{ManualClock, SharedClock, SystemClock};
 use inboxgrove::config::{
     BootstrapArgs, DomainArgs, FileConfig, Global, MailArgs, SequencerArgs, ServeArgs, Settings,
@@ -35,6 +36,8 @@ pub struct Options {
     pub timezone: Option<String>,
     /// Where the sequencers' APIs are (their doubles).
     pub sequencers: SequencerArgs,
+    /// `trusted_proxies`, as the flag takes it.
+    pub trusted_proxies: Option<&'static str>,
 }
 
 impl Default for Options {
@@ -48,6 +51,7 @@ impl Default for Options {
             kumo_http_url: None,
             timezone: None,
             sequencers: SequencerArgs::default(),
+            trusted_proxies: None,
         }
     }
 }
@@ -60,6 +64,8 @@ pub struct TestApp {
     pub scheduler: Arc<Scheduler>,
     /// The mailbox datasource the server holds (fault tests damage it).
     pub datasource: Datasource,
+    /// The password hasher of every login (tests count verifications).
+    pub hasher: Hasher,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -79,6 +85,7 @@ pub fn settings(dir: &std::path::Path, opts: &Options) -> Settings {
         kumo_http_url: Some(opts.kumo_http_url.clone().unwrap_or_default()),
         timezone: opts.timezone.clone(),
         sequencers: opts.sequencers.clone(),
+        trusted_proxies: opts.trusted_proxies.map(|t| t.parse().unwrap()),
         // Inside the data dir, so each test has its own maildirs.
         mail: MailArgs {
             mail_root: Some(dir.join("mail")),
@@ -127,6 +134,7 @@ pub async fn spawn_app_in(dir: TempDir, opts: Options) -> TestApp {
         .unwrap();
     let scheduler = app.scheduler();
     let datasource = app.datasource();
+    let hasher = app.hasher();
     let base = format!("http://{}", app.public_addr());
     let control = format!("http://{}", app.control_addr());
     let (tx, rx) = oneshot::channel();
@@ -140,6 +148,7 @@ pub async fn spawn_app_in(dir: TempDir, opts: Options) -> TestApp {
         dir,
         scheduler,
         datasource,
+        hasher,
         stop: Some(tx),
         handle: Some(handle),
     }

@@ -33,6 +33,7 @@ mod inboxes;
 mod kumo;
 mod limits;
 mod logging;
+mod logins;
 mod policy;
 mod process;
 mod push;
