@@ -5,11 +5,10 @@ use super::*;
 use crate::inboxes::{Control, with_domain};
 use crate::web::{form_sign_in, page_with_csrf};
 
-#[tokio::test]
-async fn a_domain_sends_from_a_bound_address_only_if_it_is_public_and_ours() {
-    // 127.0.0.1 stands for a public address the machine really has;
-    // 2001:db8::7 is configured as public but is on no interface here.
-    let w = world_around(Options {
+/// 127.0.0.1 stands for a public address the machine really has;
+/// 2001:db8::7 is configured as public but is on no interface here.
+async fn two_public_addresses() -> World {
+    world_around(Options {
         domains: DomainArgs {
             public_ipv4: Some("127.0.0.1".parse().unwrap()),
             public_ipv6: Some("2001:db8::7".parse().unwrap()),
@@ -17,7 +16,12 @@ async fn a_domain_sends_from_a_bound_address_only_if_it_is_public_and_ours() {
         },
         ..Default::default()
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_domain_sends_from_a_bound_address_only_if_it_is_public_and_ours() {
+    let w = two_public_addresses().await;
     let id = with_domain(&w, "egress.test").await;
     let kumo = Control::of(&w.app);
     let patch = |body: Value| {
@@ -94,15 +98,7 @@ async fn a_domain_sends_from_a_bound_address_only_if_it_is_public_and_ours() {
 
 #[tokio::test]
 async fn the_domain_page_binds_the_address_and_says_why_one_cannot_be() {
-    let w = world_around(Options {
-        domains: DomainArgs {
-            public_ipv4: Some("127.0.0.1".parse().unwrap()),
-            public_ipv6: Some("2001:db8::7".parse().unwrap()),
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-    .await;
+    let w = two_public_addresses().await;
     let id = with_domain(&w, "page.test").await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
