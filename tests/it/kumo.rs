@@ -164,12 +164,19 @@ async fn domain_and_dkim_lookups_serve_the_signer() {
 }
 
 /// Every byte under the data dir: database, WAL, datasource, keys. A file
-/// the running server removes between the listing and the read (SQLite's
-/// and sled's short-lived files) held nothing that outlives it.
+/// or directory the running server removes between the listing and the
+/// read (SQLite's and sled's short-lived files) held nothing that outlives
+/// it.
 fn everything_under(dir: &std::path::Path) -> Vec<u8> {
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return out,
+        Err(e) => panic!("{}: {e}", dir.display()),
+    };
+    for entry in entries {
+        let Ok(entry) = entry else { continue };
+        let path = entry.path();
         if path.is_dir() {
             out.extend(everything_under(&path));
         } else {
