@@ -14,13 +14,14 @@ use clap::Args;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::domains::name::DomainName;
-use crate::settings::{MailHostPattern, Origins, parse_timezone};
-use crate::types::{EmailAddress, Password};
+use crate::domains::name::{DomainName, MailHostPattern};
+use crate::types::{EmailAddress, Password, parse_timezone};
 
 mod mail;
+mod origins;
 mod proxies;
 pub use mail::{MailArgs, MailSettings};
+pub use origins::{Key, Origins, Source};
 pub use proxies::TrustedProxies;
 
 /// The HTTP listener our KumoMTA policy opens (`kumo-policy/init.lua`),

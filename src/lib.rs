@@ -8,7 +8,9 @@
 //! - [`auth`]: passwords, sessions, JWT access tokens, API tokens, users.
 //! - [`audit`]: the audit log.
 //! - [`jobs`]: the durable in-process job scheduler.
-//! - [`api`]: the JSON API's handlers, errors and middleware.
+//! - [`http`]: what the listeners share: state, the error shape,
+//!   extractors, the audit and rate-limit layers.
+//! - [`api`]: the JSON API's handlers.
 //! - [`settings`]: the server settings an admin changes at run time.
 //! - [`kumo`]: the loopback control plane KumoMTA talks to.
 //! - [`dovecot`]: IMAP: the checkpassword helper and the Dovecot config.
@@ -24,6 +26,7 @@ pub mod config;
 pub mod domains;
 pub mod dovecot;
 pub mod exports;
+pub mod http;
 pub mod inboxes;
 pub mod jobs;
 pub mod kumo;

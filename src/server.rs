@@ -11,13 +11,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::api::{self, AppState, ratelimit};
+use crate::api;
 use crate::auth::password::Hasher;
 use crate::auth::users::Bootstrap;
 use crate::auth::{Accounts, Auth};
@@ -29,6 +31,8 @@ use crate::domains::work;
 use crate::exports::push::Integrations;
 use crate::exports::push::client::Sequencers;
 use crate::exports::service::Exports;
+use crate::http::routes::RouteInfo;
+use crate::http::{self, AppState, MAX_BODY, ServerInfo, ratelimit};
 use crate::inboxes::datasource::Datasource;
 use crate::inboxes::service::Inboxes;
 use crate::inboxes::sync::{MailboxSync, Refresh, Sink};
@@ -39,7 +43,7 @@ use crate::remote::RetryPolicy;
 use crate::settings::LiveSettings;
 use crate::store::Store;
 use crate::vault::Vault;
-use crate::web::ServerInfo;
+use crate::web;
 
 const LOCK_FILE: &str = "serve.lock";
 const WORKERS: usize = 2;
@@ -269,11 +273,25 @@ fn orchestrator(
     )
 }
 
+/// The public listener: the JSON API and the browser UI side by side, and
+/// the table of their routes.
+pub fn public_router(state: AppState) -> (Router, Vec<RouteInfo>) {
+    let (router, table) = api::routes(&state).merge(web::routes(&state)).into_parts();
+    let app = router
+        .fallback(web::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state);
+    (http::with_common_layers(app), table)
+}
+
 pub struct Application {
     public: TcpListener,
     control_listener: TcpListener,
     control: Arc<Control>,
-    state: AppState,
+    app: Router,
+    routes: Vec<RouteInfo>,
+    /// Its idle keys are forgotten while serving.
+    limiter: Arc<ratelimit::Limiter>,
     scheduler: Arc<Scheduler>,
     pub bootstrap: Bootstrap,
     datasource: Datasource,
@@ -379,13 +397,17 @@ impl Application {
                 settings.rate_limit_burst,
             )),
             trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
-            web: Arc::new(ServerInfo::new(settings, &public_url)),
+            info: Arc::new(ServerInfo::new(settings, &public_url)),
         };
+        let limiter = state.limiter.clone();
+        let (app, routes) = public_router(state);
         Ok(Self {
             public,
             control_listener: control_socket,
             control,
-            state,
+            app,
+            routes,
+            limiter,
             scheduler: Arc::new(scheduler),
             bootstrap: core.bootstrap,
             datasource,
@@ -416,6 +438,11 @@ impl Application {
             .unwrap_or(([0, 0, 0, 0], 0).into())
     }
 
+    /// Every route of the public listener, for the isolation sweep.
+    pub fn routes(&self) -> &[RouteInfo] {
+        &self.routes
+    }
+
     pub fn scheduler(&self) -> Arc<Scheduler> {
         self.scheduler.clone()
     }
@@ -430,7 +457,7 @@ impl Application {
         let workers: Vec<_> = (0..WORKERS)
             .map(|_| tokio::spawn(self.scheduler.clone().work(stop_rx.clone())))
             .collect();
-        let limiter = self.state.limiter.clone();
+        let limiter = self.limiter.clone();
         let mut prune_stop = stop_rx.clone();
         let pruner = tokio::spawn(async move {
             // Forget idle rate-limit keys so the map stays small.
@@ -448,7 +475,7 @@ impl Application {
         };
         let public = axum::serve(
             self.public,
-            api::router(self.state).into_make_service_with_connect_info::<SocketAddr>(),
+            self.app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(stopped(stop_rx.clone()));
         let control = axum::serve(

@@ -205,6 +205,15 @@ impl From<TokenName> for String {
     }
 }
 
+/// An IANA time zone name such as `Europe/Berlin` or `UTC`.
+pub fn parse_timezone(raw: &str) -> Result<chrono_tz::Tz, ParseError> {
+    raw.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+        ParseError(format!(
+            "'{raw}' is not an IANA time zone; use a name like Europe/Berlin or UTC"
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

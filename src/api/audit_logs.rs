@@ -7,11 +7,11 @@ use axum::extract::State;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::AppState;
-use super::error::ApiError;
-use super::extract::ApiQuery;
 use crate::audit::{self, MAX_PAGE, Page};
 use crate::auth::Principal;
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::ApiQuery;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -6,12 +6,12 @@ use axum::http::StatusCode;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::AppState;
-use super::audit_layer::AuditContext;
-use super::error::ApiError;
-use super::extract::{ApiJson, ClientIp};
 use crate::auth::Principal;
 use crate::auth::session::TokenPair;
+use crate::http::AppState;
+use crate::http::audit_layer::AuditContext;
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, ClientIp};
 use crate::store::users::User;
 use crate::types::{EmailAddress, Password};
 

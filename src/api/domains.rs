@@ -7,12 +7,12 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::AppState;
-use super::audit_layer::AuditContext;
-use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery, IdPath};
 use crate::auth::Principal;
 use crate::domains::service::{AddDomain, DomainPatch, DomainView};
+use crate::http::AppState;
+use crate::http::audit_layer::AuditContext;
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, ApiQuery, IdPath};
 
 pub async fn add(
     State(state): State<AppState>,

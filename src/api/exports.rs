@@ -7,13 +7,13 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
-use super::audit_layer::AuditContext;
-use super::error::ApiError;
-use super::extract::{ApiJson, ClientIp};
 use crate::audit;
 use crate::auth::Principal;
 use crate::exports::service::{ExportCreated, ExportRequest};
+use crate::http::AppState;
+use crate::http::audit_layer::AuditContext;
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, ClientIp};
 
 pub async fn create(
     State(state): State<AppState>,

@@ -9,11 +9,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::AppState;
-use super::audit_layer::AuditContext;
-use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery, IdPath};
 use crate::auth::Principal;
+use crate::http::AppState;
+use crate::http::audit_layer::AuditContext;
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, ApiQuery, IdPath};
 use crate::inboxes::service::{BulkRequest, BulkResponse, InboxPatch};
 use crate::store::mailboxes::{Filter, Mailbox};
 

@@ -8,12 +8,12 @@ use axum::http::request::Parts;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::AppState;
-use super::audit_layer::AuditContext;
-use super::error::ApiError;
-use super::extract::ApiJson;
 use crate::auth::Principal;
 use crate::exports::push::{KeyStatus, PushReport, PushRequest, Tool};
+use crate::http::AppState;
+use crate::http::audit_layer::AuditContext;
+use crate::http::error::ApiError;
+use crate::http::extract::ApiJson;
 
 /// The `{tool}` in the path; an unknown one names no resource.
 pub struct ToolPath(Tool);

@@ -4,12 +4,12 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::Value;
 
-use super::AppState;
-use super::audit_layer::AuditContext;
-use super::error::ApiError;
-use super::extract::ApiJson;
 use crate::auth::Principal;
-use crate::settings::{Change, Patch};
+use crate::http::AppState;
+use crate::http::audit_layer::AuditContext;
+use crate::http::error::ApiError;
+use crate::http::extract::ApiJson;
+use crate::settings::Patch;
 
 pub async fn show(
     State(state): State<AppState>,
@@ -27,19 +27,6 @@ pub async fn update(
 ) -> Result<Json<Value>, ApiError> {
     principal.require_admin()?;
     let patch = Patch::from_json(body)?;
-    record(&audit, &patch);
+    audit.settings_change(&patch);
     Ok(Json(state.settings.update(patch).await?.to_json()))
-}
-
-/// Which settings a submit changed, never their values: one is a secret,
-/// and the audit log is for who did what.
-pub fn record(audit: &AuditContext, patch: &Patch) {
-    audit.resource("settings", "server");
-    for (key, change) in &patch.0 {
-        let what = match change {
-            Change::Set(_) => "set",
-            Change::Clear => "cleared",
-        };
-        audit.meta(key.name(), what);
-    }
 }

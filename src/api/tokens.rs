@@ -6,12 +6,12 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::AppState;
-use super::audit_layer::AuditContext;
-use super::error::ApiError;
-use super::extract::{ApiJson, IdPath};
 use crate::auth::Principal;
 use crate::auth::api_tokens::CreatedToken;
+use crate::http::AppState;
+use crate::http::audit_layer::AuditContext;
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, IdPath};
 use crate::types::TokenName;
 
 #[derive(Deserialize)]

@@ -13,7 +13,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Html;
 
-use super::AppState;
+use crate::http::AppState;
 use crate::inboxes::unsubscribe;
 
 /// The one field of an RFC 8058 one-click POST, which the page's button

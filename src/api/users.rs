@@ -6,12 +6,12 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::AppState;
-use super::audit_layer::AuditContext;
-use super::error::ApiError;
-use super::extract::{ApiJson, IdPath};
 use crate::auth::Principal;
 use crate::auth::users::UserPatch;
+use crate::http::AppState;
+use crate::http::audit_layer::AuditContext;
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, IdPath};
 use crate::store::users::User;
 use crate::types::{EmailAddress, Password, Role, SubscriptionTier};
 

@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use secrecy::ExposeSecret;
 
 use super::*;
-use crate::settings::{Key, Source};
+use super::{Key, Source};
 
 fn global() -> Global<'static> {
     Global {

@@ -134,6 +134,36 @@ impl From<DomainName> for String {
     }
 }
 
+/// A mail host name with `{domain}` in it, e.g. `mail.{domain}`, that gives
+/// a valid host name for a domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailHostPattern(String);
+
+impl MailHostPattern {
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        let raw = raw.trim();
+        if !raw.contains("{domain}") {
+            return Err(ParseError(format!(
+                "'{raw}' must contain {{domain}}, like mail.{{domain}}"
+            )));
+        }
+        DomainName::parse(&raw.replace("{domain}", "example.com")).map_err(|_| {
+            ParseError(format!(
+                "'{raw}' does not give a host name; use letters, digits, hyphens and dots around {{domain}}, like mail.{{domain}}"
+            ))
+        })?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,14 +26,14 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::error::ApiError;
-use crate::api::extract::{ApiJson, bearer};
-use crate::api::with_common_layers;
 use crate::audit;
 use crate::clock::SharedClock;
 use crate::config::MailSettings;
 use crate::domains::egress;
 use crate::dovecot::quota;
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, bearer};
+use crate::http::with_common_layers;
 use crate::inboxes::datasource::{Datasource, Entry};
 use crate::inboxes::sync::{MailboxSync, Refresh};
 use crate::settings::LiveSettings;

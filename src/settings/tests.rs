@@ -5,6 +5,7 @@ use secrecy::ExposeSecret;
 
 use super::*;
 use crate::clock::SystemClock;
+use crate::config::{DomainArgs, FileConfig};
 
 fn parse(key: Key, raw: &str) -> Result<Value, SettingsError> {
     Value::parse(key, raw.to_owned())

@@ -5,43 +5,14 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Key, SettingsError, invalid};
-use crate::domains::name::DomainName;
-use crate::types::ParseError;
+use super::{SettingsError, invalid};
+use crate::config::Key;
+use crate::domains::name::{DomainName, MailHostPattern};
+use crate::types::{ParseError, parse_timezone};
 
 /// The most days a domain may wait at `p=none`: a year is already longer
 /// than any ramp anyone recommends.
 const MAX_DMARC_DAYS: u32 = 365;
-
-/// A mail host name with `{domain}` in it, e.g. `mail.{domain}`, that gives
-/// a valid host name for a domain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MailHostPattern(String);
-
-impl MailHostPattern {
-    pub fn parse(raw: &str) -> Result<Self, ParseError> {
-        let raw = raw.trim();
-        if !raw.contains("{domain}") {
-            return Err(ParseError(format!(
-                "'{raw}' must contain {{domain}}, like mail.{{domain}}"
-            )));
-        }
-        DomainName::parse(&raw.replace("{domain}", "example.com")).map_err(|_| {
-            ParseError(format!(
-                "'{raw}' does not give a host name; use letters, digits, hyphens and dots around {{domain}}, like mail.{{domain}}"
-            ))
-        })?;
-        Ok(Self(raw.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
 
 /// A Cloudflare API token: printable ASCII without spaces, as Cloudflare
 /// issues them; anything else is a paste gone wrong.
@@ -75,15 +46,6 @@ impl From<CloudflareToken> for SecretString {
     fn from(t: CloudflareToken) -> Self {
         t.0
     }
-}
-
-/// An IANA time zone name such as `Europe/Berlin` or `UTC`.
-pub fn parse_timezone(raw: &str) -> Result<chrono_tz::Tz, ParseError> {
-    raw.trim().parse::<chrono_tz::Tz>().map_err(|_| {
-        ParseError(format!(
-            "'{raw}' is not an IANA time zone; use a name like Europe/Berlin or UTC"
-        ))
-    })
 }
 
 /// A parsed value of one setting.

@@ -10,9 +10,9 @@ use serde::Deserialize;
 use super::error::WebError;
 use super::session::Viewer;
 use super::{Chrome, given, html, parse_id};
-use crate::api::AppState;
-use crate::api::error::ApiError;
 use crate::audit;
+use crate::http::AppState;
+use crate::http::error::ApiError;
 use crate::store::audit::AuditRow;
 
 const PAGE: u32 = 100;

@@ -10,11 +10,11 @@ use serde::Deserialize;
 use super::error::WebError;
 use super::session::{self, Viewer};
 use super::{Chrome, WebForm, html};
-use crate::api::AppState;
-use crate::api::audit_layer::AuditContext;
-use crate::api::error::ApiError;
-use crate::api::extract::ClientIp;
 use crate::auth::session::WEB_TTL;
+use crate::http::AppState;
+use crate::http::audit_layer::AuditContext;
+use crate::http::error::ApiError;
+use crate::http::extract::ClientIp;
 use crate::types::EmailAddress;
 
 #[derive(Template)]
@@ -78,7 +78,7 @@ pub async fn login(
         Ok(web) => {
             let cookie = session::set_cookie(
                 web.cookie.expose_secret(),
-                state.web.secure_cookies,
+                state.info.secure_cookies,
                 WEB_TTL.num_seconds(),
             )
             .ok_or_else(|| WebError::internal(&"session cookie is not a header value"))?;
@@ -105,7 +105,7 @@ pub async fn logout(
     audit.resource("session", session);
     let mut res = Redirect::to("/login").into_response();
     *res.status_mut() = StatusCode::SEE_OTHER;
-    if let Some(c) = session::clear_cookie(state.web.secure_cookies) {
+    if let Some(c) = session::clear_cookie(state.info.secure_cookies) {
         res.headers_mut().insert(header::SET_COOKIE, c);
     }
     Ok(res)

@@ -11,14 +11,14 @@ use uuid::Uuid;
 use super::error::WebError;
 use super::session::{Htmx, Viewer};
 use super::{Chrome, WebForm, given, html, parse_id};
-use crate::api::AppState;
-use crate::api::audit_layer::AuditContext;
-use crate::api::error::ApiError;
 use crate::domains::model::DomainStatus;
 use crate::domains::name::DomainName;
 use crate::domains::ownership;
 use crate::domains::plan::DmarcPolicy;
 use crate::domains::service::{AddDomain, DomainPatch, DomainView};
+use crate::http::AppState;
+use crate::http::audit_layer::AuditContext;
+use crate::http::error::ApiError;
 use crate::store::domains::RecordRow;
 
 #[derive(Template)]

@@ -7,7 +7,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::api::error::ApiError;
+use crate::http::error::ApiError;
 
 #[derive(Debug)]
 pub struct WebError(pub ApiError);

@@ -12,12 +12,12 @@ use uuid::Uuid;
 use super::error::WebError;
 use super::session::{Htmx, Viewer};
 use super::{Chrome, WebForm, given, html, parse_id};
-use crate::api::AppState;
-use crate::api::audit_layer::AuditContext;
-use crate::api::error::ApiError;
 use crate::exports::formats::Format;
 use crate::exports::push::{KeyStatus, PushOptions, PushReport, PushRequest, Tool};
 use crate::exports::service::{ExportCreated, ExportRequest};
+use crate::http::AppState;
+use crate::http::audit_layer::AuditContext;
+use crate::http::error::ApiError;
 use crate::store::domains::Domain;
 use crate::store::{self, StoreError};
 

@@ -13,7 +13,7 @@ mod exports;
 mod inboxes;
 mod security;
 
-pub use security::not_found_page;
+pub use security::not_found;
 pub mod session;
 mod settings;
 pub mod views;
@@ -24,39 +24,19 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::middleware;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::api::error::ApiError;
-use crate::api::{AppState, audit_layer, ratelimit};
-use crate::config::Settings;
+use crate::http::error::ApiError;
+use crate::http::routes::{Access, Routes, Surface};
+use crate::http::{AppState, audit_layer, ratelimit};
 use error::WebError;
 
 pub use views::{Chrome, ErrorPage, ErrorPartial};
 
-/// What the settings page shows of this server's start-time configuration,
-/// and whether cookies must be `Secure`. Captured once at start: these
-/// change with a restart; the run-time ones are `AppState::settings`.
-#[derive(Debug, Clone, Default)]
-pub struct ServerInfo {
-    pub public_url: String,
-    pub export_link_hours: u32,
-    /// Served over https: the session cookie gets `Secure`.
-    pub secure_cookies: bool,
-}
-
-impl ServerInfo {
-    pub fn new(settings: &Settings, public_url: &str) -> Self {
-        Self {
-            public_url: public_url.to_owned(),
-            export_link_hours: settings.export_link_hours,
-            secure_cookies: public_url.starts_with("https://"),
-        }
-    }
-}
-
-pub fn routes(state: AppState) -> Router<AppState> {
+/// The UI's routes, for [`crate::server`] to compose with the API's.
+pub fn routes(state: &AppState) -> Routes<AppState> {
+    use Access::{Admin, Anyone, Member};
     // Inner first: the audit row sees the viewer the outer layer found.
     let layered = |r: Router<AppState>| {
         r.route_layer(middleware::from_fn_with_state(
@@ -70,48 +50,57 @@ pub fn routes(state: AppState) -> Router<AppState> {
     };
     // The password form is limited per source address, outside the audit
     // so a refused flood writes no rows.
-    let login = layered(Router::new().route("/login", get(auth::login_page).post(auth::login)))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            ratelimit::per_address,
-        ));
-    let pages = Router::new()
-        .route("/", get(|| async { Redirect::to("/dashboard") }))
-        .route("/logout", post(auth::logout))
-        .route("/dashboard", get(dashboard::show))
-        .route("/domains", get(domains::list).post(domains::add))
-        .route("/domains/new", get(domains::new))
-        .route("/domains/{id}", get(domains::show))
-        .route("/domains/{id}/records", get(domains::records))
-        .route("/domains/{id}/verify", post(domains::verify))
-        .route("/domains/{id}/dmarc", post(domains::dmarc))
-        .route("/domains/{id}/egress", post(domains::egress))
-        .route("/domains/{id}/remove", post(domains::remove))
-        .route("/inboxes", get(inboxes::list))
-        .route("/inboxes/new", get(inboxes::new).post(inboxes::bulk))
-        .route("/inboxes/{id}", get(inboxes::show))
-        .route("/inboxes/{id}/pause", post(inboxes::pause))
-        .route("/inboxes/{id}/resume", post(inboxes::resume))
-        .route(
+    let login = Routes::new(Surface::Web)
+        .get("/login", Anyone, auth::login_page)
+        .post("/login", Anyone, auth::login)
+        .layered(layered)
+        .layered(|r| {
+            r.route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                ratelimit::per_address,
+            ))
+        });
+    let pages = Routes::new(Surface::Web)
+        .get("/", Anyone, || async { Redirect::to("/dashboard") })
+        .post("/logout", Member, auth::logout)
+        .get("/dashboard", Member, dashboard::show)
+        .get("/domains", Member, domains::list)
+        .post("/domains", Member, domains::add)
+        .get("/domains/new", Member, domains::new)
+        .get("/domains/{id}", Member, domains::show)
+        .get("/domains/{id}/records", Member, domains::records)
+        .post("/domains/{id}/verify", Member, domains::verify)
+        .post("/domains/{id}/dmarc", Member, domains::dmarc)
+        .post("/domains/{id}/egress", Member, domains::egress)
+        .post("/domains/{id}/remove", Member, domains::remove)
+        .get("/inboxes", Member, inboxes::list)
+        .get("/inboxes/new", Member, inboxes::new)
+        .post("/inboxes/new", Member, inboxes::bulk)
+        .get("/inboxes/{id}", Member, inboxes::show)
+        .post("/inboxes/{id}/pause", Member, inboxes::pause)
+        .post("/inboxes/{id}/resume", Member, inboxes::resume)
+        .post(
             "/inboxes/{id}/reset-password",
-            post(inboxes::reset_password),
+            Member,
+            inboxes::reset_password,
         )
-        .route("/exports", get(exports::new).post(exports::create))
-        .route("/exports/push", post(exports::push))
-        .route("/exports/keys/{tool}/forget", post(exports::forget_key))
-        .route("/settings", get(settings::show))
-        .route("/settings/server", post(settings::save_server))
-        .route("/settings/password", post(settings::change_password))
-        .route(
-            "/tokens",
-            get(settings::tokens).post(settings::create_token),
-        )
-        .route("/tokens/{id}/revoke", post(settings::revoke_token))
-        .route("/users", get(settings::users).post(settings::create_user))
-        .route("/users/{id}", post(settings::update_user))
-        .route("/audit", get(audit::list))
-        .route("/assets/{name}", get(assets::serve));
-    login.merge(layered(pages))
+        .get("/exports", Member, exports::new)
+        .post("/exports", Member, exports::create)
+        .post("/exports/push", Member, exports::push)
+        .post("/exports/keys/{tool}/forget", Member, exports::forget_key)
+        .get("/settings", Member, settings::show)
+        .post("/settings/server", Admin, settings::save_server)
+        .post("/settings/password", Member, settings::change_password)
+        .get("/tokens", Member, settings::tokens)
+        .post("/tokens", Member, settings::create_token)
+        .post("/tokens/{id}/revoke", Member, settings::revoke_token)
+        .get("/users", Admin, settings::users)
+        .post("/users", Admin, settings::create_user)
+        .post("/users/{id}", Admin, settings::update_user)
+        .get("/audit", Member, audit::list)
+        .get("/assets/{name}", Anyone, assets::serve)
+        .layered(layered);
+    login.merge(pages)
 }
 
 /// A rendered template as an HTML response.

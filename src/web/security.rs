@@ -7,15 +7,16 @@
 use askama::Template;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 
 use super::error::Failure;
 use super::session::{self, Viewer};
 use super::{Chrome, ErrorPage, ErrorPartial};
-use crate::api::{AppState, MAX_BODY};
 use crate::auth::Credential;
+use crate::http::error::ApiError;
+use crate::http::{AppState, MAX_BODY};
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const CSRF_FIELD: &str = "_csrf";
@@ -67,9 +68,15 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     finish(res, htmx, viewer.as_ref())
 }
 
+/// No route: a page for a browser, the JSON error for everyone else.
+pub async fn not_found(headers: HeaderMap, uri: Uri) -> Response {
+    not_found_page(&headers, uri.path())
+        .unwrap_or_else(|| ApiError::from_status(StatusCode::NOT_FOUND).into_response())
+}
+
 /// A browser navigating to a path no route serves gets a page, not the
 /// API's JSON: the API and the control endpoint keep their JSON 404.
-pub fn not_found_page(headers: &HeaderMap, path: &str) -> Option<Response> {
+fn not_found_page(headers: &HeaderMap, path: &str) -> Option<Response> {
     let browser = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

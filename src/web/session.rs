@@ -9,8 +9,8 @@ use axum::http::{HeaderMap, HeaderValue, header};
 
 use super::error::WebError;
 use super::{Chrome, assets};
-use crate::api::audit_layer::AuditContext;
 use crate::auth::{Credential, Principal};
+use crate::http::audit_layer::AuditContext;
 use crate::types::Role;
 
 pub const COOKIE: &str = "ig_session";

@@ -13,13 +13,13 @@ use serde::Deserialize;
 
 use super::error::WebError;
 use super::session::{self, Viewer};
-use super::{Chrome, ServerInfo, WebForm, given, html, parse_id};
-use crate::api::AppState;
-use crate::api::audit_layer::AuditContext;
-use crate::api::error::ApiError;
-use crate::api::extract::ClientIp;
-use crate::api::settings::record;
+use super::{Chrome, WebForm, given, html, parse_id};
 use crate::auth::users::UserPatch;
+use crate::http::AppState;
+use crate::http::ServerInfo;
+use crate::http::audit_layer::AuditContext;
+use crate::http::error::ApiError;
+use crate::http::extract::ClientIp;
 use crate::settings::{Patch, View};
 use crate::store::api_tokens::ApiToken;
 use crate::store::users::User;
@@ -43,7 +43,7 @@ impl SettingsPage {
     fn new(state: &AppState, viewer: &Viewer) -> Self {
         Self {
             chrome: viewer.chrome("settings"),
-            info: (*state.web).clone(),
+            info: (*state.info).clone(),
             server: state.settings.view(),
             saved: false,
             server_error: None,
@@ -66,7 +66,7 @@ pub async fn save_server(
     viewer.principal.require_admin()?;
     let outcome = match Patch::from_form(&form, &state.settings.view()) {
         Ok(patch) => {
-            record(&audit, &patch);
+            audit.settings_change(&patch);
             state.settings.update(patch).await
         }
         Err(e) => Err(e),
@@ -122,7 +122,7 @@ pub async fn change_password(
     match outcome {
         Ok(_) => {
             let mut res = Redirect::to("/login").into_response();
-            if let Some(c) = session::clear_cookie(state.web.secure_cookies) {
+            if let Some(c) = session::clear_cookie(state.info.secure_cookies) {
                 res.headers_mut().insert(header::SET_COOKIE, c);
             }
             Ok(res)

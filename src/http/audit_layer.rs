@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::extract::client_ip;
 use crate::audit::{self, Entry};
+use crate::settings::{Change, Patch};
 
 #[derive(Clone, Default)]
 pub struct AuditContext(Arc<Mutex<Entry>>);
@@ -32,6 +33,19 @@ impl AuditContext {
             e.resource_type = Some(kind.to_owned());
             e.resource_id = Some(id.to_string());
         });
+    }
+
+    /// Which settings a submit changed, never their values: one is a
+    /// secret, and the audit log is for who did what.
+    pub fn settings_change(&self, patch: &Patch) {
+        self.resource("settings", "server");
+        for (key, change) in &patch.0 {
+            let what = match change {
+                Change::Set(_) => "set",
+                Change::Clear => "cleared",
+            };
+            self.meta(key.name(), what);
+        }
     }
 
     /// Adds a metadata field. Never pass a secret.
