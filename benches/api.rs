@@ -1,6 +1,10 @@
 //! API latency benchmark: starts the release binary on loopback with a temp
 //! data dir and measures login and authenticated `GET /api/v1/me` under
-//! concurrency. Run with `cargo bench --bench api`; it prints its figures.
+//! concurrency, side by side with a bare axum handler answering the same
+//! bytes in a process of its own (this binary run with `--bare-server`),
+//! so the figures say what InboxGrove's HTTP layer costs over axum itself
+//! (issue 12: at least half the throughput, p99 under 10 ms at c=200).
+//! Run with `cargo bench --bench api`; it prints its figures.
 //!
 //! Client and server share this machine's cores, so the figures are a
 //! floor on what the server alone would do.
@@ -71,7 +75,8 @@ fn start() -> Server {
 
 /// The same measurement with wrk, when it is installed (Debian package
 /// `wrk`): its client costs less CPU, so more of the machine serves.
-fn wrk(url: &str, token: &str) -> Option<String> {
+/// Returns (requests/s, p99 in ms) and the lines it printed.
+fn wrk(url: &str, token: &str) -> Option<(f64, f64, String)> {
     let out = Command::new("wrk")
         .args(["-t1", "-c200", "-d10s", "--latency", "-H"])
         .arg(format!("Authorization: Bearer {token}"))
@@ -79,20 +84,75 @@ fn wrk(url: &str, token: &str) -> Option<String> {
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let keep = ["50%", "90%", "99%", "Requests/sec", "Non-2xx"];
-    Some(
+    let field = |prefix: &str| {
         text.lines()
-            .filter(|l| keep.iter().any(|k| l.contains(k)))
-            .map(|l| format!("  {}", l.trim()))
-            .collect::<Vec<_>>()
-            .join("\n"),
-    )
+            .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_owned()))
+    };
+    let rps: f64 = field("Requests/sec:")?.parse().ok()?;
+    let p99 = field("99%")?;
+    let p99_ms = match p99.strip_suffix("ms") {
+        Some(ms) => ms.parse().ok()?,
+        None => match p99.strip_suffix("us") {
+            Some(us) => us.parse::<f64>().ok()? / 1000.0,
+            None => p99.strip_suffix('s')?.parse::<f64>().ok()? * 1000.0,
+        },
+    };
+    let keep = ["50%", "90%", "99%", "Requests/sec", "Non-2xx"];
+    let lines = text
+        .lines()
+        .filter(|l| keep.iter().any(|k| l.contains(k)))
+        .map(|l| format!("    {}", l.trim()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Some((rps, p99_ms, lines))
+}
+
+/// `--bare-server`: a bare axum handler with the body of a `GET /me`, on
+/// a runtime like the server's, printing its address as the server does.
+fn bare_server(body: String) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        println!(
+            "bare listener on http://{}",
+            listener.local_addr().expect("addr")
+        );
+        let app = axum::Router::new().route(
+            "/api/v1/me",
+            axum::routing::get(move || {
+                let body = body.clone();
+                async move { ([("content-type", "application/json")], body) }
+            }),
+        );
+        axum::serve(listener, app).await.expect("serve");
+    });
+}
+
+fn start_bare(body: &str) -> (Child, String) {
+    let mut child = Command::new(std::env::current_exe().expect("this benchmark"))
+        .args(["--bare-server", body])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the bare server");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let line = lines.next().expect("bare output").expect("utf-8");
+    let base = line
+        .strip_prefix("bare listener on ")
+        .expect("bare address")
+        .to_owned();
+    (child, base)
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--bare-server") {
+        return bare_server(args.get(i + 1).cloned().unwrap_or_default());
+    }
     // `cargo test` builds benches without running them; only `cargo bench`
     // passes --bench.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !args.iter().any(|a| a == "--bench") {
         return;
     }
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -129,9 +189,25 @@ fn main() {
         println!("inboxgrove API benchmark ({} cores, client and server on one machine)",
             std::thread::available_parallelism().map_or(0, usize::from));
         let me_url = format!("{}/api/v1/me", server.base);
-        let access_for_wrk = access.clone();
-        for (name, token) in [("GET /api/v1/me (JWT)", access), ("GET /api/v1/me (API token)", api_token)] {
-            let (c, url) = (client.clone(), me_url.clone());
+        let me_body = client
+            .get(&me_url)
+            .bearer_auth(&api_token)
+            .send()
+            .await
+            .expect("me")
+            .text()
+            .await
+            .expect("body");
+        let (mut bare, bare_base) = start_bare(&me_body);
+        let bare_url = format!("{bare_base}/api/v1/me");
+        let cases = [
+            ("GET /api/v1/me (JWT)", me_url.clone(), access.clone()),
+            ("GET /api/v1/me (API token)", me_url.clone(), api_token.clone()),
+            ("bare axum, same body", bare_url.clone(), api_token.clone()),
+        ];
+        let mut rps = Vec::new();
+        for (name, url, token) in cases {
+            let c = client.clone();
             // Warm up connections and caches.
             measure(2_000, 200, {
                 let (c, url, token) = (c.clone(), url.clone(), token.clone());
@@ -147,11 +223,30 @@ fn main() {
             })
             .await;
             report(name, 40_000, 200, &f);
+            rps.push(f.rps);
         }
-        if let Some(summary) = wrk(&me_url, &access_for_wrk) {
-            println!("wrk (a C load generator, lighter than this client), GET /api/v1/me (JWT), c=200, 10 s:");
-            println!("{summary}");
+        println!(
+            "  API token / bare axum (this client): {:.2} of the throughput",
+            rps[1] / rps[2]
+        );
+        let with_wrk = [
+            ("GET /api/v1/me (API token)", &me_url),
+            ("bare axum, same body", &bare_url),
+        ]
+        .map(|(name, url)| wrk(url, &api_token).map(|w| (name, w)));
+        if let [Some((a, ours)), Some((b, theirs))] = &with_wrk {
+            println!("wrk (a C load generator, lighter than this client), c=200, 10 s:");
+            println!("  {a}:\n{}", ours.2);
+            println!("  {b}:\n{}", theirs.2);
+            println!(
+                "  API token / bare axum (wrk): {:.2} of the throughput; p99 {:.2} ms vs {:.2} ms (target: >= 0.5, < 10 ms)",
+                ours.0 / theirs.0,
+                ours.1,
+                theirs.1
+            );
         }
+        let _ = bare.kill();
+        let _ = bare.wait();
         for concurrency in [1, 2, 200] {
             let total = if concurrency == 200 { 400 } else { 100 };
             let (c, url, body) = (client.clone(), login_url.clone(), body.clone());

@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use inboxgrove::clock::{SharedClock, SystemClock};
 use inboxgrove::config::DomainSettings;
+use inboxgrove::config::Origins;
 use inboxgrove::exports::formats::Format;
 use inboxgrove::exports::service::{ExportRequest, Exports};
-use inboxgrove::config::Origins;
 use inboxgrove::settings::LiveSettings;
 use inboxgrove::store::Store;
 use inboxgrove::store::mailboxes::{NewMailbox, insert_many};

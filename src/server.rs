@@ -292,6 +292,7 @@ pub struct Application {
     routes: Vec<RouteInfo>,
     /// Its idle keys are forgotten while serving.
     limiter: Arc<ratelimit::Limiter>,
+    store: Store,
     scheduler: Arc<Scheduler>,
     pub bootstrap: Bootstrap,
     datasource: Datasource,
@@ -399,7 +400,7 @@ impl Application {
             trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
             info: Arc::new(ServerInfo::new(settings, &public_url)),
         };
-        let limiter = state.limiter.clone();
+        let (limiter, store) = (state.limiter.clone(), state.store.clone());
         let (app, routes) = public_router(state);
         Ok(Self {
             public,
@@ -408,6 +409,7 @@ impl Application {
             app,
             routes,
             limiter,
+            store,
             scheduler: Arc::new(scheduler),
             bootstrap: core.bootstrap,
             datasource,
@@ -457,14 +459,23 @@ impl Application {
         let workers: Vec<_> = (0..WORKERS)
             .map(|_| tokio::spawn(self.scheduler.clone().work(stop_rx.clone())))
             .collect();
-        let limiter = self.limiter.clone();
+        let (limiter, store) = (self.limiter.clone(), self.store.clone());
         let mut prune_stop = stop_rx.clone();
         let pruner = tokio::spawn(async move {
             // Forget idle rate-limit keys so the map stays small.
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            let mut prune = tokio::time::interval(std::time::Duration::from_secs(60));
+            // A CLI command's change to users, sessions or tokens reaches
+            // the credential cache within a second (the server's own at
+            // once, see `auth::cache`).
+            let mut poll = tokio::time::interval(std::time::Duration::from_secs(1));
             loop {
                 tokio::select! {
-                    _ = tick.tick() => limiter.retain_recent(),
+                    _ = prune.tick() => limiter.retain_recent(),
+                    _ = poll.tick() => {
+                        if let Err(e) = store.poll_auth_generation().await {
+                            tracing::warn!(error = %e, "cannot read the sign-in change counter");
+                        }
+                    }
                     _ = prune_stop.changed() => break,
                 }
             }

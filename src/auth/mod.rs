@@ -2,6 +2,7 @@
 //! JWT access tokens, long-lived API tokens, and user management.
 
 pub mod api_tokens;
+mod cache;
 pub mod initial_password;
 pub mod jwt;
 pub mod password;
@@ -25,6 +26,7 @@ use crate::store::users::User;
 use crate::store::{self, Store, StoreError};
 use crate::types::Role;
 use crate::vault::{Slot, Vault, VaultError};
+use cache::{Key as CacheKey, PrincipalCache};
 use jwt::JwtKeys;
 use password::Hasher;
 use throttle::LoginThrottle;
@@ -140,6 +142,7 @@ pub struct Auth {
     /// secret, so it survives restarts without a setting of its own).
     csrf_key: [u8; 32],
     throttle: LoginThrottle,
+    verified: PrincipalCache,
     pub accounts: Accounts,
 }
 
@@ -171,6 +174,7 @@ impl Auth {
             jwt: JwtKeys::from_secret(secret.expose_secret()),
             csrf_key: keyed_hash(secret.expose_secret(), b"inboxgrove csrf key"),
             throttle: LoginThrottle::new(clock.clone()),
+            verified: PrincipalCache::default(),
             accounts: Accounts::new(store.clone(), clock.clone(), hasher, mailboxes, data_dir),
             store,
             clock,
@@ -181,32 +185,48 @@ impl Auth {
     /// to its live principal.
     pub async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError> {
         let now = self.clock.now();
+        // Read before the store is, see `cache`.
+        let generation = self.store.auth_generation();
         if bearer.starts_with(api_tokens::PREFIX) {
             let hash = secret_hash(bearer);
+            let key = CacheKey::Token(hash);
+            if let Some(p) = self.verified.get(&key, generation, now) {
+                return Ok(p);
+            }
             let (token, user) = self
                 .store
                 .read(move |c| store::api_tokens::owner_by_hash(c, &hash))
                 .await?
                 .filter(|(t, _)| t.expires_at.is_none_or(|e| e > now))
                 .ok_or(AuthError::InvalidToken)?;
-            return Ok(Principal {
+            let principal = Principal {
                 user,
                 credential: Credential::ApiToken(token.id),
-            });
+            };
+            self.verified
+                .put(key, generation, principal.clone(), token.expires_at);
+            return Ok(principal);
         }
         let claims = self
             .jwt
             .verify(bearer, now)
             .ok_or(AuthError::InvalidToken)?;
         let (sid, sub) = (claims.sid, claims.sub);
+        let key = CacheKey::Session(sid, sub);
+        if let Some(p) = self.verified.get(&key, generation, now) {
+            return Ok(p);
+        }
         let user = self
             .store
             .read(move |c| store::sessions::active_user(c, sid, sub))
             .await?
             .ok_or(AuthError::InvalidToken)?;
-        Ok(Principal {
+        let principal = Principal {
             user,
-            credential: Credential::Session(claims.sid),
-        })
+            credential: Credential::Session(sid),
+        };
+        // The JWT's own expiry is checked above on every request.
+        self.verified.put(key, generation, principal.clone(), None);
+        Ok(principal)
     }
 }

@@ -156,4 +156,3 @@ impl Origins {
         self.0[key as usize]
     }
 }
-

@@ -28,6 +28,8 @@ pub mod users;
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -64,6 +66,21 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 pub struct Store {
     readers: Sender<Job>,
     writer: Sender<Job>,
+    auth: Arc<AuthGeneration>,
+}
+
+/// How many times who may sign in has changed since this store was opened
+/// (the `auth_generation` counter of migration 0011, which triggers raise).
+/// Raised after the commit of a write that moved the counter, so whoever
+/// sees a new value reads the change; and by [`Store::poll_auth_generation`]
+/// for changes another process (a CLI command) made.
+#[derive(Default)]
+struct AuthGeneration {
+    local: AtomicU64,
+    /// Set by the writer's update hook when a transaction moves the counter.
+    touched: AtomicBool,
+    /// The counter as last read, to notice another process's changes.
+    stored: AtomicI64,
 }
 
 impl Store {
@@ -86,12 +103,40 @@ impl Store {
         for _ in 0..reader_threads() {
             spawn_owner("inboxgrove-db-read", open_reader(&path)?, jobs.clone());
         }
+        let auth = Arc::new(AuthGeneration::default());
+        auth.stored
+            .store(read_auth_counter(&writer)?, Ordering::Relaxed);
+        let hook = auth.clone();
+        writer.update_hook(Some(
+            move |_: rusqlite::hooks::Action, _: &str, table: &str, _| {
+                if table == "auth_generation" {
+                    hook.touched.store(true, Ordering::Relaxed);
+                }
+            },
+        ));
         let (writer_tx, writer_jobs) = crossbeam_channel::unbounded();
         spawn_owner("inboxgrove-db-write", writer, writer_jobs);
         Ok(Self {
             readers,
             writer: writer_tx,
+            auth,
         })
+    }
+
+    /// See [`AuthGeneration`]: a cache of verified credentials is good while
+    /// this has not changed.
+    pub fn auth_generation(&self) -> u64 {
+        self.auth.local.load(Ordering::Acquire)
+    }
+
+    /// Reads the stored counter and raises the generation if another
+    /// process moved it; the server calls this every second.
+    pub async fn poll_auth_generation(&self) -> Result<()> {
+        let n = self.read(read_auth_counter).await?;
+        if self.auth.stored.swap(n, Ordering::Relaxed) != n {
+            self.auth.local.fetch_add(1, Ordering::Release);
+        }
+        Ok(())
     }
 
     /// Runs `f` on a reader connection.
@@ -120,9 +165,17 @@ impl Store {
         F: FnOnce(&Transaction<'_>) -> std::result::Result<R, E> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
+        let auth = self.auth.clone();
         self.writer
             .send(Box::new(move |conn| {
-                let _ = tx.send(in_transaction(conn, f));
+                let out = in_transaction(conn, f);
+                // After the commit, so a reader that sees the new
+                // generation sees the change (a rollback only costs a
+                // cache refill).
+                if auth.touched.swap(false, Ordering::Relaxed) {
+                    auth.local.fetch_add(1, Ordering::Release);
+                }
+                let _ = tx.send(out);
             }))
             .map_err(|_| StoreError::Worker)?;
         rx.await.map_err(|_| StoreError::Worker)?
@@ -171,6 +224,12 @@ fn spawn_owner(name: &str, mut conn: Connection, jobs: Receiver<Job>) {
         // Without the thread its queue has no consumer: callers get Worker.
         tracing::error!(error = %e, "cannot start a database thread");
     }
+}
+
+fn read_auth_counter(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT n FROM auth_generation WHERE id = 1")?
+        .query_row([], |r| r.get(0))?)
 }
 
 fn configure(conn: &Connection) -> Result<()> {

@@ -341,10 +341,13 @@ async fn user_commands_work_beside_a_running_server() {
         .lines()
         .find_map(|l| l.strip_prefix("password (shown once): ").map(str::to_owned))
         .unwrap();
-    assert_eq!(
-        server.login("eve@example.com", &new_pw).await.0,
-        StatusCode::OK
-    );
+    let (status, tokens) = server.login("eve@example.com", &new_pw).await;
+    assert_eq!(status, StatusCode::OK);
+    let eve = tokens["access_token"].as_str().unwrap().to_owned();
+    // Verified once, so the server now answers from its credential cache.
+    for _ in 0..3 {
+        assert_eq!(server.get("/api/v1/me", &eve).await.0, StatusCode::OK);
+    }
 
     let port = server.control.rsplit(':').next().unwrap().to_owned();
     let control_listen = format!("127.0.0.1:{port}");
@@ -365,6 +368,21 @@ async fn user_commands_work_beside_a_running_server() {
         server.login("eve@example.com", &new_pw).await.0,
         StatusCode::FORBIDDEN
     );
+    // Another process wrote the change: the server's cache notices it
+    // within its one-second poll, never serving the disabled user after.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let status = server.get("/api/v1/me", &eve).await.0;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a user disabled by the CLI was still served 5 s later"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     let missing = run(
         &["user", "disable", "--email", "nobody@example.com"],

@@ -38,7 +38,10 @@ async fn resets_and_disables_by_an_admin_delete_the_users_api_tokens() {
     };
     let (status, body) = patch(json!({ "subscription_tier": "pro" })).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(works(&app, &token).await);
+    // Verified before the change, it is not served from a stale cache.
+    let (status, me) = app.get("/api/v1/me", &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["subscription_tier"], "pro", "{me}");
 
     let (status, body) = patch(json!({ "password": "a brand new password 1" })).await;
     assert_eq!(status, StatusCode::OK, "{body}");
