@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::clock::SharedClock;
-use crate::config::{DomainArgs, DomainSettings, FileConfig};
+use crate::config::{DomainArgs, DomainSettings, FileConfig, Retention, RetentionArgs};
 use crate::store::{Store, StoreError};
 use crate::vault::{Vault, VaultError};
 pub use value::{CloudflareToken, MailHostPattern, Value, parse_timezone};
@@ -35,10 +35,12 @@ pub enum Key {
     Timezone,
     CloudflareApiToken,
     DmarcQuarantineAfterDays,
+    AuditRetentionDays,
+    EventRetentionDays,
 }
 
 impl Key {
-    pub const ALL: [Key; 7] = [
+    pub const ALL: [Key; 9] = [
         Key::PublicIpv4,
         Key::PublicIpv6,
         Key::MailHostPattern,
@@ -46,6 +48,8 @@ impl Key {
         Key::Timezone,
         Key::CloudflareApiToken,
         Key::DmarcQuarantineAfterDays,
+        Key::AuditRetentionDays,
+        Key::EventRetentionDays,
     ];
 
     /// The TOML key, the API field and the form field.
@@ -58,6 +62,8 @@ impl Key {
             Key::Timezone => "timezone",
             Key::CloudflareApiToken => "cloudflare_api_token",
             Key::DmarcQuarantineAfterDays => "dmarc_quarantine_after_days",
+            Key::AuditRetentionDays => "audit_retention_days",
+            Key::EventRetentionDays => "event_retention_days",
         }
     }
 
@@ -79,6 +85,8 @@ impl Key {
             Key::DmarcQuarantineAfterDays => {
                 "--dmarc-quarantine-after-days / INBOXGROVE_DMARC_QUARANTINE_AFTER_DAYS"
             }
+            Key::AuditRetentionDays => "--audit-retention-days / INBOXGROVE_AUDIT_RETENTION_DAYS",
+            Key::EventRetentionDays => "--event-retention-days / INBOXGROVE_EVENT_RETENTION_DAYS",
         }
     }
 
@@ -91,6 +99,8 @@ impl Key {
             Key::Timezone => "Time zone of the sending day",
             Key::CloudflareApiToken => "Default Cloudflare token",
             Key::DmarcQuarantineAfterDays => "Days at DMARC p=none before quarantine",
+            Key::AuditRetentionDays => "Days the audit log is kept",
+            Key::EventRetentionDays => "Days raw mail events are kept",
         }
     }
 
@@ -167,7 +177,19 @@ impl Origins {
                 &d.dmarc_quarantine_after_days,
                 &file.dmarc_quarantine_after_days,
             ),
+            // Set by `with_retention`, whose flags `domain` commands lack.
+            Source::Default,
+            Source::Default,
         ])
+    }
+
+    /// Adds where `serve` took the retention settings from.
+    pub fn with_retention(mut self, r: &RetentionArgs, file: &FileConfig) -> Self {
+        self.0[Key::AuditRetentionDays as usize] =
+            Source::of(&r.audit_retention_days, &file.audit_retention_days);
+        self.0[Key::EventRetentionDays as usize] =
+            Source::of(&r.event_retention_days, &file.event_retention_days);
+        self
     }
 
     pub fn of(&self, key: Key) -> Source {
@@ -325,6 +347,7 @@ impl View {
 pub struct Snapshot {
     pub domains: DomainSettings,
     pub timezone: chrono_tz::Tz,
+    pub retention: Retention,
     saved: BTreeMap<Key, Value>,
 }
 
@@ -334,6 +357,7 @@ pub struct LiveSettings {
     clock: SharedClock,
     base: DomainSettings,
     base_timezone: chrono_tz::Tz,
+    base_retention: Retention,
     origins: Origins,
     current: RwLock<Arc<Snapshot>>,
     /// One update at a time, so the snapshot installed last is the one
@@ -355,6 +379,7 @@ impl LiveSettings {
         let current = RwLock::new(Arc::new(Snapshot {
             domains: base.clone(),
             timezone: base_timezone,
+            retention: Retention::default(),
             saved: BTreeMap::new(),
         }));
         Self {
@@ -363,10 +388,19 @@ impl LiveSettings {
             clock,
             base,
             base_timezone,
+            base_retention: Retention::default(),
             origins,
             current,
             writing: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The configured retention (otherwise the defaults); before
+    /// [`LiveSettings::load`].
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.base_retention = retention;
+        self.install(BTreeMap::new());
+        self
     }
 
     /// Reads the saved values from the store.
@@ -416,6 +450,8 @@ impl LiveSettings {
                     Key::Timezone => Some(json!(now.timezone.name())),
                     Key::CloudflareApiToken => None,
                     Key::DmarcQuarantineAfterDays => Some(json!(d.dmarc_quarantine_after_days)),
+                    Key::AuditRetentionDays => Some(json!(now.retention.audit_days)),
+                    Key::EventRetentionDays => Some(json!(now.retention.event_days)),
                 };
                 let set = match key {
                     Key::CloudflareApiToken => d.cloudflare_api_token.is_some(),
@@ -441,6 +477,7 @@ impl LiveSettings {
         let snapshot = Arc::new(compose(
             &self.base,
             self.base_timezone,
+            self.base_retention,
             &self.origins,
             saved,
         ));
@@ -455,6 +492,7 @@ impl LiveSettings {
 fn compose(
     base: &DomainSettings,
     base_timezone: chrono_tz::Tz,
+    mut retention: Retention,
     origins: &Origins,
     saved: BTreeMap<Key, Value>,
 ) -> Snapshot {
@@ -465,6 +503,8 @@ fn compose(
             continue;
         }
         match value.clone() {
+            Value::Days(d) if *key == Key::AuditRetentionDays => retention.audit_days = d,
+            Value::Days(d) if *key == Key::EventRetentionDays => retention.event_days = d,
             Value::Ipv4(ip) => domains.public_ipv4 = Some(ip),
             Value::Ipv6(ip) => domains.public_ipv6 = Some(ip),
             Value::MailHost(p) => domains.mail_host_pattern = p.into_string(),
@@ -477,6 +517,7 @@ fn compose(
     Snapshot {
         domains,
         timezone,
+        retention,
         saved,
     }
 }

@@ -61,6 +61,39 @@ pub fn insert(conn: &Connection, row: &AuditRow) -> Result<()> {
     Ok(())
 }
 
+/// One more occurrence of the aggregate `key`: the first makes `row`, each
+/// later one adds its metadata's `count` and `throttled` to the stored
+/// row's and takes its other metadata fields (e.g. `last_seen`). The row
+/// keeps its id and `created_at` (the first occurrence), so paging by
+/// (created_at, id) neither skips nor repeats it while it grows.
+pub fn add_to_aggregate(conn: &Connection, row: &AuditRow, key: &str) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO audit_logs (id, user_id, action, resource_type, resource_id, status,
+                                 metadata, client_ip, request_id, created_at, aggregate_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (aggregate_key) WHERE aggregate_key IS NOT NULL DO UPDATE SET
+             metadata = json_set(json_patch(audit_logs.metadata, excluded.metadata),
+                 '$.count', coalesce(audit_logs.metadata ->> '$.count', 0)
+                            + coalesce(excluded.metadata ->> '$.count', 0),
+                 '$.throttled', coalesce(audit_logs.metadata ->> '$.throttled', 0)
+                                + coalesce(excluded.metadata ->> '$.throttled', 0))",
+    )?
+    .execute(params![
+        row.id.to_string(),
+        row.user_id.map(|u| u.to_string()),
+        row.action,
+        row.resource_type,
+        row.resource_id,
+        row.status,
+        row.metadata.to_string(),
+        row.client_ip,
+        row.request_id,
+        row.created_at,
+        key
+    ])?;
+    Ok(())
+}
+
 /// Newest first, `limit` rows that come after the row `before` in that
 /// order; only `owner`'s rows unless `owner` is `None`. Rows written in the
 /// same instant are ordered by id, so pages never skip or repeat a row.
