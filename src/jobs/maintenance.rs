@@ -83,3 +83,6 @@ async fn prune_all(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

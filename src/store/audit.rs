@@ -23,6 +23,19 @@ pub struct AuditRow {
     pub created_at: DateTime<Utc>,
 }
 
+impl AuditRow {
+    /// For a row that counts repeated events (refused mailbox logins): how
+    /// many, and when the last was, as the audit page shows it.
+    pub fn repeated(&self) -> Option<String> {
+        let count = self.metadata.get("count")?.as_u64()?;
+        let last = self.metadata.get("last_seen").and_then(|l| l.as_str());
+        let last = last
+            .and_then(|l| DateTime::parse_from_rfc3339(l).ok())
+            .map(|l| l.format(", last %H:%M:%S").to_string());
+        Some(format!("×{count}{}", last.unwrap_or_default()))
+    }
+}
+
 fn from_row(row: &Row<'_>) -> rusqlite::Result<AuditRow> {
     let user: Option<String> = row.get(1)?;
     let metadata: String = row.get(6)?;
