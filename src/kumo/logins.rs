@@ -147,6 +147,55 @@ mod tests {
     }
 
     #[test]
+    fn refusals_share_a_row_per_service_mailbox_source_and_hour() {
+        let t = DateTime::from_timestamp(1_900_000_000, 0).unwrap();
+        let ip: Option<IpAddr> = Some("192.0.2.9".parse().unwrap());
+        let key = |service, name, source, known, at| {
+            refused_entry(service, name, LoginResult::Refused, source, known, at).0
+        };
+        let base = key(Service::Smtp, "Ann@x.test", ip, true, t);
+        let hour_end = DateTime::from_timestamp(1_900_000_000 / 3600 * 3600 + 3599, 0).unwrap();
+        assert_eq!(base, key(Service::Smtp, "ann@x.test", ip, true, hour_end));
+        for other in [
+            key(
+                Service::Smtp,
+                "ann@x.test",
+                ip,
+                true,
+                hour_end + chrono::Duration::seconds(1),
+            ),
+            key(Service::Imap, "ann@x.test", ip, true, t),
+            key(Service::Smtp, "bob@x.test", ip, true, t),
+            key(
+                Service::Smtp,
+                "ann@x.test",
+                Some("192.0.2.10".parse().unwrap()),
+                true,
+                t,
+            ),
+            key(Service::Smtp, "ann@x.test", None, true, t),
+        ] {
+            assert_ne!(base, other);
+        }
+        // Names that are no mailbox share one row per source and hour.
+        assert_eq!(
+            key(Service::Smtp, "a@nowhere", ip, false, t),
+            key(Service::Smtp, "b@nowhere", ip, false, t)
+        );
+        let (_, entry) = refused_entry(
+            Service::Imap,
+            "ann@x.test",
+            LoginResult::Throttled,
+            ip,
+            true,
+            t,
+        );
+        assert_eq!(entry.metadata["throttled"], 1);
+        assert_eq!(entry.metadata["count"], 1);
+        assert_eq!(entry.client_ip.as_deref(), Some("192.0.2.9"));
+    }
+
+    #[test]
     fn the_service_defaults_to_smtp() {
         #[derive(Deserialize)]
         struct R {

@@ -42,7 +42,12 @@ async fn fixture() -> Fixture {
     ));
     settings.load().await.unwrap();
     let mut scheduler = Scheduler::new(store.clone(), clock.clone(), StdRng::seed_from_u64(1));
-    register(&mut scheduler, store.clone(), clock.clone(), settings.clone());
+    register(
+        &mut scheduler,
+        store.clone(),
+        clock.clone(),
+        settings.clone(),
+    );
     scheduler.recover().await.unwrap();
     Fixture {
         _dir: dir,
@@ -200,8 +205,7 @@ async fn rows_past_their_retention_go_and_what_they_fed_stays() {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
             let user = uuid::Uuid::parse_str(USER).unwrap();
-            let suppressed =
-                store::mailboxes::is_suppressed(c, user, "gone@example.net")?;
+            let suppressed = store::mailboxes::is_suppressed(c, user, "gone@example.net")?;
             Ok::<_, StoreError>((counters, suppressed))
         })
         .await
@@ -232,17 +236,22 @@ async fn an_aggregated_row_goes_by_its_first_occurrence() {
             .unwrap();
     }
     let count = |store: Store| async move {
-        store.read(|c| {
-            Ok::<i64, StoreError>(c.query_row(
-                "SELECT coalesce(sum(metadata ->> '$.count'), 0) FROM audit_logs
+        store
+            .read(|c| {
+                Ok::<i64, StoreError>(c.query_row(
+                    "SELECT coalesce(sum(metadata ->> '$.count'), 0) FROM audit_logs
                  WHERE action = 'test.aggregate'",
-                [],
-                |r| r.get(0),
-            )?)
-        })
-        .await
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
     };
-    assert_eq!(count(f.store.clone()).await.unwrap(), 2, "one row, counted twice");
+    assert_eq!(
+        count(f.store.clone()).await.unwrap(),
+        2,
+        "one row, counted twice"
+    );
     f.scheduler.run_due().await.unwrap();
     assert_eq!(count(f.store.clone()).await.unwrap(), 0);
 }
