@@ -391,11 +391,7 @@ impl Settings {
         let origins =
             Origins::of_config(&serve.domains, &serve.timezone, &file, env_token.is_some())
                 .with_retention(&serve.retention, &file);
-        let retention = Retention::resolve(
-            &serve.retention,
-            file.audit_retention_days,
-            file.event_retention_days,
-        )?;
+        let retention = Retention::resolve(&serve.retention, &file)?;
         let mail = MailSettings::resolve(&serve.mail, file.mail_root, file.mailbox_quota)?;
         let admin_email = match serve.bootstrap.admin_email.clone().or(file.admin_email) {
             Some(raw) => Some(EmailAddress::parse(&raw).map_err(|e| ConfigError::Invalid {

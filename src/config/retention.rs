@@ -6,7 +6,7 @@
 
 use clap::Args;
 
-use super::ConfigError;
+use super::{ConfigError, FileConfig};
 use crate::store::reports::DSN_WINDOW;
 
 pub const DEFAULT_AUDIT_DAYS: u32 = 365;
@@ -80,11 +80,7 @@ fn within(days: u32, min: u32, why: &str) -> Result<u32, String> {
 impl Retention {
     /// Flags (with their environment) over the file's values, over the
     /// defaults, each checked as a value saved at run time is.
-    pub fn resolve(
-        args: &RetentionArgs,
-        file_audit: Option<u32>,
-        file_event: Option<u32>,
-    ) -> Result<Self, ConfigError> {
+    pub fn resolve(args: &RetentionArgs, file: &FileConfig) -> Result<Self, ConfigError> {
         let check = |setting: &'static str,
                      given: Option<u32>,
                      f: fn(u32) -> Result<u32, String>,
@@ -96,13 +92,13 @@ impl Retention {
         Ok(Self {
             audit_days: check(
                 "audit_retention_days",
-                args.audit_retention_days.or(file_audit),
+                args.audit_retention_days.or(file.audit_retention_days),
                 audit_days,
                 DEFAULT_AUDIT_DAYS,
             )?,
             event_days: check(
                 "event_retention_days",
-                args.event_retention_days.or(file_event),
+                args.event_retention_days.or(file.event_retention_days),
                 event_days,
                 DEFAULT_EVENT_DAYS,
             )?,
