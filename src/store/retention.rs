@@ -15,6 +15,11 @@ pub enum Pruned {
     AuditLogs,
     MailEvents,
     QuarantinedEvents,
+    /// What reports are matched against ([`super::reports::sender_of`]):
+    /// kept as long as the raw events, which is never less than matching
+    /// needs ([`crate::config::retention::MIN_EVENT_DAYS`]). A complaint
+    /// about an older message matches nothing and suppresses nobody, so the
+    /// default of 90 days leaves feedback loops months to answer.
     OutboundMessages,
 }
 
