@@ -20,9 +20,11 @@ use crate::types::{EmailAddress, Password, parse_timezone};
 mod mail;
 mod origins;
 mod proxies;
+pub mod retention;
 pub use mail::{MailArgs, MailSettings};
 pub use origins::{Key, Origins, Source};
 pub use proxies::TrustedProxies;
+pub use retention::{Retention, RetentionArgs};
 
 /// The HTTP listener our KumoMTA policy opens (`kumo-policy/init.lua`),
 /// where `POST /api/admin/bump-config-epoch` lives.
@@ -81,6 +83,8 @@ pub struct FileConfig {
     pub cloudflare_api_token_file: Option<PathBuf>,
     pub dns_servers: Option<DnsServers>,
     pub dmarc_quarantine_after_days: Option<u32>,
+    pub audit_retention_days: Option<u32>,
+    pub event_retention_days: Option<u32>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub mail_root: Option<PathBuf>,
@@ -167,6 +171,8 @@ pub struct ServeArgs {
     pub sequencers: SequencerArgs,
     #[command(flatten)]
     pub mail: MailArgs,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
 }
 
 /// The certificate the mail services present (Dovecot's IMAP for now).
@@ -351,7 +357,8 @@ pub struct Settings {
     pub admin_email: Option<EmailAddress>,
     pub admin_password: Option<Password>,
     pub domains: DomainSettings,
-    /// Where each run-time setting of `domains` and `timezone` came from.
+    pub retention: Retention,
+    /// Where each run-time setting of `domains`, `timezone` and `retention` came from.
     pub origins: Origins,
     /// The configured certificate and key; `None`: the self-signed pair.
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -383,7 +390,9 @@ impl Settings {
         // Before the file's fields move out below.
         let env_token = secret("CLOUDFLARE_API_TOKEN", env)?;
         let origins =
-            Origins::of_config(&serve.domains, &serve.timezone, &file, env_token.is_some());
+            Origins::of_config(&serve.domains, &serve.timezone, &file, env_token.is_some())
+                .with_retention(&serve.retention, &file);
+        let retention = Retention::resolve(&serve.retention, &file)?;
         let mail = MailSettings::resolve(&serve.mail, file.mail_root, file.mailbox_quota)?;
         let admin_email = match serve.bootstrap.admin_email.clone().or(file.admin_email) {
             Some(raw) => Some(EmailAddress::parse(&raw).map_err(|e| ConfigError::Invalid {
@@ -540,6 +549,7 @@ impl Settings {
             admin_email,
             admin_password,
             domains,
+            retention,
             origins,
             sequencers,
             mail,

@@ -199,7 +199,8 @@ pub async fn open_core(
         settings.domains.clone(),
         settings.timezone,
         settings.origins,
-    );
+    )
+    .with_retention(settings.retention);
     live.load().await?;
     let hasher = hasher();
     let auth = Auth::load(
@@ -333,7 +334,12 @@ impl Application {
 
         let mut scheduler =
             Scheduler::new(core.store.clone(), clock.clone(), StdRng::from_entropy());
-        maintenance::register(&mut scheduler, core.store.clone(), clock.clone());
+        maintenance::register(
+            &mut scheduler,
+            core.store.clone(),
+            clock.clone(),
+            core.live.clone(),
+        );
         let domains = Arc::new(orchestrator(
             &core,
             clock.clone(),

@@ -30,6 +30,21 @@ pub async fn record(store: &Store, clock: &SharedClock, entry: Entry) -> Result<
     store.write(move |tx| store::audit::insert(tx, &row)).await
 }
 
+/// Counts `entry` as one more occurrence of the aggregate `key` (see
+/// [`store::audit::add_to_aggregate`]): for events that come in floods,
+/// such as refused mailbox logins, one row per key instead of one each.
+pub async fn record_aggregate(
+    store: &Store,
+    now: DateTime<Utc>,
+    key: String,
+    entry: Entry,
+) -> Result<(), StoreError> {
+    let row = row(entry, now);
+    store
+        .write(move |tx| store::audit::add_to_aggregate(tx, &row, &key))
+        .await
+}
+
 /// The row for `entry` at `now`, for callers that write it inside a
 /// transaction of their own (a change and its audit row commit together).
 pub fn row(entry: Entry, now: DateTime<Utc>) -> AuditRow {

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{DomainArgs, FileConfig};
+use super::{DomainArgs, FileConfig, RetentionArgs};
 
 /// The settings that can change at run time, in the order of
 /// [`Key::ALL`] (which [`Origins`] indexes by).
@@ -17,10 +17,12 @@ pub enum Key {
     Timezone,
     CloudflareApiToken,
     DmarcQuarantineAfterDays,
+    AuditRetentionDays,
+    EventRetentionDays,
 }
 
 impl Key {
-    pub const ALL: [Key; 7] = [
+    pub const ALL: [Key; 9] = [
         Key::PublicIpv4,
         Key::PublicIpv6,
         Key::MailHostPattern,
@@ -28,6 +30,8 @@ impl Key {
         Key::Timezone,
         Key::CloudflareApiToken,
         Key::DmarcQuarantineAfterDays,
+        Key::AuditRetentionDays,
+        Key::EventRetentionDays,
     ];
 
     /// The TOML key, the API field and the form field.
@@ -40,6 +44,8 @@ impl Key {
             Key::Timezone => "timezone",
             Key::CloudflareApiToken => "cloudflare_api_token",
             Key::DmarcQuarantineAfterDays => "dmarc_quarantine_after_days",
+            Key::AuditRetentionDays => "audit_retention_days",
+            Key::EventRetentionDays => "event_retention_days",
         }
     }
 
@@ -61,6 +67,8 @@ impl Key {
             Key::DmarcQuarantineAfterDays => {
                 "--dmarc-quarantine-after-days / INBOXGROVE_DMARC_QUARANTINE_AFTER_DAYS"
             }
+            Key::AuditRetentionDays => "--audit-retention-days / INBOXGROVE_AUDIT_RETENTION_DAYS",
+            Key::EventRetentionDays => "--event-retention-days / INBOXGROVE_EVENT_RETENTION_DAYS",
         }
     }
 
@@ -73,6 +81,8 @@ impl Key {
             Key::Timezone => "Time zone of the sending day",
             Key::CloudflareApiToken => "Default Cloudflare token",
             Key::DmarcQuarantineAfterDays => "Days at DMARC p=none before quarantine",
+            Key::AuditRetentionDays => "Days the audit log is kept",
+            Key::EventRetentionDays => "Days raw mail events are kept",
         }
     }
 
@@ -149,7 +159,19 @@ impl Origins {
                 &d.dmarc_quarantine_after_days,
                 &file.dmarc_quarantine_after_days,
             ),
+            // Set by `with_retention`, whose flags `domain` commands lack.
+            Source::Default,
+            Source::Default,
         ])
+    }
+
+    /// Adds where `serve` took the retention settings from.
+    pub fn with_retention(mut self, r: &RetentionArgs, file: &FileConfig) -> Self {
+        self.0[Key::AuditRetentionDays as usize] =
+            Source::of(&r.audit_retention_days, &file.audit_retention_days);
+        self.0[Key::EventRetentionDays as usize] =
+            Source::of(&r.event_retention_days, &file.event_retention_days);
+        self
     }
 
     pub fn of(&self, key: Key) -> Source {

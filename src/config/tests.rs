@@ -271,3 +271,50 @@ fn trusted_proxies_come_from_a_flag_or_the_file_and_bad_ones_stop_the_start() {
         );
     }
 }
+
+#[test]
+fn retention_comes_from_flags_or_the_file_and_is_checked_there_too() {
+    let resolve = |file: &str, audit_flag: Option<u32>| {
+        let serve = ServeArgs {
+            retention: RetentionArgs {
+                audit_retention_days: audit_flag,
+                event_retention_days: None,
+            },
+            ..Default::default()
+        };
+        Settings::resolve(
+            global(),
+            &serve,
+            toml::from_str(file).unwrap(),
+            &env_of(&[]),
+        )
+    };
+    let s = resolve("", None).unwrap();
+    assert_eq!(
+        s.retention,
+        Retention {
+            audit_days: 365,
+            event_days: 90
+        }
+    );
+    let s = resolve(
+        "audit_retention_days = 400\nevent_retention_days = 30",
+        Some(500),
+    )
+    .unwrap();
+    assert_eq!(s.retention.audit_days, 500);
+    assert_eq!(s.retention.event_days, 30);
+    assert_eq!(s.origins.of(Key::AuditRetentionDays), Source::FlagOrEnv);
+    assert_eq!(s.origins.of(Key::EventRetentionDays), Source::File);
+    for (file, setting) in [
+        ("event_retention_days = 10", "event_retention_days"),
+        ("audit_retention_days = 7", "audit_retention_days"),
+        ("audit_retention_days = 99999", "audit_retention_days"),
+    ] {
+        match resolve(file, None) {
+            Err(ConfigError::Invalid { setting: s, .. }) => assert_eq!(s, setting, "{file}"),
+            Err(other) => panic!("{file}: {other}"),
+            Ok(_) => panic!("{file}: accepted"),
+        }
+    }
+}

@@ -5,11 +5,13 @@
 //! Successful logins are counted but not audited: sequencers open an IMAP
 //! session per mailbox every minute or two, which would make the audit log
 //! mostly noise. Refused and throttled ones are audited, because they are
-//! what someone guessing passwords leaves behind.
+//! what someone guessing passwords leaves behind, but aggregated (issue 12,
+//! point 7): whoever reaches port 587 or 993 decides how many there are.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -72,28 +74,56 @@ impl LoginCounters {
     }
 }
 
-/// The audit row of a refused or throttled login. The username is recorded
-/// as given (it names what was attacked); the password never is.
+/// The audit row of a refused or throttled login, and the aggregate it
+/// counts in: one row per (service, mailbox, source address, hour), whose
+/// `count` rises, so a guesser's ten thousand tries from one address in an
+/// hour are one row. Names that are no mailbox (`known` false) share one
+/// row per source and hour, holding the last name tried: a guesser who
+/// varies the name would otherwise still write a row per try. The password
+/// never appears.
 pub fn refused_entry(
     service: Service,
     username: &str,
     result: LoginResult,
     source: Option<IpAddr>,
-) -> audit::Entry {
+    known: bool,
+    now: DateTime<Utc>,
+) -> (String, audit::Entry) {
+    let hour = DateTime::from_timestamp(now.timestamp().div_euclid(3600) * 3600, 0).unwrap_or(now);
+    let source = source.map(|ip| ip.to_canonical().to_string());
+    // Bounded: it comes from whoever typed it into a mail client.
+    let username: String = username.trim().chars().take(254).collect();
+    let mailbox = if known {
+        username.to_ascii_lowercase()
+    } else {
+        String::new()
+    };
+    let key = format!(
+        "mailbox.login|{}|{mailbox}|{}|{}",
+        service.as_str(),
+        source.as_deref().unwrap_or_default(),
+        hour.timestamp()
+    );
     let mut metadata = serde_json::Map::new();
     metadata.insert("service".into(), json!(service.as_str()));
-    // Bounded: it comes from whoever typed it into a mail client.
-    let username: String = username.chars().take(254).collect();
     metadata.insert("username".into(), json!(username));
-    metadata.insert("throttled".into(), json!(result == LoginResult::Throttled));
-    audit::Entry {
+    metadata.insert("known_mailbox".into(), json!(known));
+    metadata.insert("hour".into(), json!(hour.to_rfc3339()));
+    metadata.insert("count".into(), json!(1));
+    metadata.insert(
+        "throttled".into(),
+        json!(u32::from(result == LoginResult::Throttled)),
+    );
+    metadata.insert("last_seen".into(), json!(now.to_rfc3339()));
+    let entry = audit::Entry {
         action: "mailbox.login".into(),
         resource_type: Some("mailbox".into()),
         success: false,
         metadata,
-        client_ip: source.map(|ip| ip.to_string()),
+        client_ip: source,
         ..Default::default()
-    }
+    };
+    (key, entry)
 }
 
 #[cfg(test)]
@@ -114,6 +144,55 @@ mod tests {
                 "imap": { "ok": 1, "refused": 2, "throttled": 0 },
             })
         );
+    }
+
+    #[test]
+    fn refusals_share_a_row_per_service_mailbox_source_and_hour() {
+        let t = DateTime::from_timestamp(1_900_000_000, 0).unwrap();
+        let ip: Option<IpAddr> = Some("192.0.2.9".parse().unwrap());
+        let key = |service, name, source, known, at| {
+            refused_entry(service, name, LoginResult::Refused, source, known, at).0
+        };
+        let base = key(Service::Smtp, "Ann@x.test", ip, true, t);
+        let hour_end = DateTime::from_timestamp(1_900_000_000 / 3600 * 3600 + 3599, 0).unwrap();
+        assert_eq!(base, key(Service::Smtp, "ann@x.test", ip, true, hour_end));
+        for other in [
+            key(
+                Service::Smtp,
+                "ann@x.test",
+                ip,
+                true,
+                hour_end + chrono::Duration::seconds(1),
+            ),
+            key(Service::Imap, "ann@x.test", ip, true, t),
+            key(Service::Smtp, "bob@x.test", ip, true, t),
+            key(
+                Service::Smtp,
+                "ann@x.test",
+                Some("192.0.2.10".parse().unwrap()),
+                true,
+                t,
+            ),
+            key(Service::Smtp, "ann@x.test", None, true, t),
+        ] {
+            assert_ne!(base, other);
+        }
+        // Names that are no mailbox share one row per source and hour.
+        assert_eq!(
+            key(Service::Smtp, "a@nowhere", ip, false, t),
+            key(Service::Smtp, "b@nowhere", ip, false, t)
+        );
+        let (_, entry) = refused_entry(
+            Service::Imap,
+            "ann@x.test",
+            LoginResult::Throttled,
+            ip,
+            true,
+            t,
+        );
+        assert_eq!(entry.metadata["throttled"], 1);
+        assert_eq!(entry.metadata["count"], 1);
+        assert_eq!(entry.client_ip.as_deref(), Some("192.0.2.9"));
     }
 
     #[test]

@@ -103,9 +103,13 @@ impl Control {
         if result == LoginResult::Ok {
             return;
         }
-        let entry = logins::refused_entry(service, username, result, source);
+        // A datasource fault counts the try under "no such mailbox": the
+        // row is still written, and the answer was a refusal either way.
+        let known = matches!(self.entry(username), Ok(Some(_)));
+        let now = self.clock.now();
+        let (key, entry) = logins::refused_entry(service, username, result, source, known, now);
         // The answer stays a refusal whether or not the row is written.
-        if let Err(e) = audit::record(&self.store, &self.clock, entry).await {
+        if let Err(e) = audit::record_aggregate(&self.store, now, key, entry).await {
             tracing::warn!(error = %e, "could not audit a refused mailbox login");
         }
     }

@@ -18,7 +18,7 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use crate::clock::SharedClock;
-use crate::config::{DomainSettings, Key, Origins, Source};
+use crate::config::{DomainSettings, Key, Origins, Retention, Source};
 use crate::store::{Store, StoreError};
 use crate::vault::{Vault, VaultError};
 pub use value::{CloudflareToken, Value};
@@ -173,6 +173,7 @@ impl View {
 pub struct Snapshot {
     pub domains: DomainSettings,
     pub timezone: chrono_tz::Tz,
+    pub retention: Retention,
     saved: BTreeMap<Key, Value>,
 }
 
@@ -182,6 +183,7 @@ pub struct LiveSettings {
     clock: SharedClock,
     base: DomainSettings,
     base_timezone: chrono_tz::Tz,
+    base_retention: Retention,
     origins: Origins,
     current: RwLock<Arc<Snapshot>>,
     /// One update at a time, so the snapshot installed last is the one
@@ -203,6 +205,7 @@ impl LiveSettings {
         let current = RwLock::new(Arc::new(Snapshot {
             domains: base.clone(),
             timezone: base_timezone,
+            retention: Retention::default(),
             saved: BTreeMap::new(),
         }));
         Self {
@@ -211,10 +214,19 @@ impl LiveSettings {
             clock,
             base,
             base_timezone,
+            base_retention: Retention::default(),
             origins,
             current,
             writing: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The configured retention (otherwise the defaults); before
+    /// [`LiveSettings::load`].
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.base_retention = retention;
+        self.install(BTreeMap::new());
+        self
     }
 
     /// Reads the saved values from the store.
@@ -264,6 +276,8 @@ impl LiveSettings {
                     Key::Timezone => Some(json!(now.timezone.name())),
                     Key::CloudflareApiToken => None,
                     Key::DmarcQuarantineAfterDays => Some(json!(d.dmarc_quarantine_after_days)),
+                    Key::AuditRetentionDays => Some(json!(now.retention.audit_days)),
+                    Key::EventRetentionDays => Some(json!(now.retention.event_days)),
                 };
                 let set = match key {
                     Key::CloudflareApiToken => d.cloudflare_api_token.is_some(),
@@ -289,6 +303,7 @@ impl LiveSettings {
         let snapshot = Arc::new(compose(
             &self.base,
             self.base_timezone,
+            self.base_retention,
             &self.origins,
             saved,
         ));
@@ -303,6 +318,7 @@ impl LiveSettings {
 fn compose(
     base: &DomainSettings,
     base_timezone: chrono_tz::Tz,
+    mut retention: Retention,
     origins: &Origins,
     saved: BTreeMap<Key, Value>,
 ) -> Snapshot {
@@ -313,6 +329,8 @@ fn compose(
             continue;
         }
         match value.clone() {
+            Value::Days(d) if *key == Key::AuditRetentionDays => retention.audit_days = d,
+            Value::Days(d) if *key == Key::EventRetentionDays => retention.event_days = d,
             Value::Ipv4(ip) => domains.public_ipv4 = Some(ip),
             Value::Ipv6(ip) => domains.public_ipv6 = Some(ip),
             Value::MailHost(p) => domains.mail_host_pattern = p.into_string(),
@@ -325,6 +343,7 @@ fn compose(
     Snapshot {
         domains,
         timezone,
+        retention,
         saved,
     }
 }

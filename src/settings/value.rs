@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{SettingsError, invalid};
-use crate::config::Key;
+use crate::config::{Key, retention};
 use crate::domains::name::{DomainName, MailHostPattern};
 use crate::types::{ParseError, parse_timezone};
 
@@ -94,6 +94,16 @@ impl Value {
                         )
                     })?,
             ),
+            Key::AuditRetentionDays => Value::Days(days(key, &raw, retention::audit_days)?),
+            Key::EventRetentionDays => Value::Days(days(key, &raw, retention::event_days)?),
         })
     }
+}
+
+/// A number of days checked by `check`, whose message says the range.
+fn days(key: Key, raw: &str, check: fn(u32) -> Result<u32, String>) -> Result<u32, SettingsError> {
+    // Not a whole number at all (negative, a fraction, text, past u32)
+    // gets the same message as one out of range.
+    let n = raw.trim().parse::<u32>().unwrap_or(0);
+    check(n).map_err(|m| invalid(key, m))
 }

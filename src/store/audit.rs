@@ -23,6 +23,19 @@ pub struct AuditRow {
     pub created_at: DateTime<Utc>,
 }
 
+impl AuditRow {
+    /// For a row that counts repeated events (refused mailbox logins): how
+    /// many, and when the last was, as the audit page shows it.
+    pub fn repeated(&self) -> Option<String> {
+        let count = self.metadata.get("count")?.as_u64()?;
+        let last = self.metadata.get("last_seen").and_then(|l| l.as_str());
+        let last = last
+            .and_then(|l| DateTime::parse_from_rfc3339(l).ok())
+            .map(|l| l.format(", last %H:%M:%S").to_string());
+        Some(format!("×{count}{}", last.unwrap_or_default()))
+    }
+}
+
 fn from_row(row: &Row<'_>) -> rusqlite::Result<AuditRow> {
     let user: Option<String> = row.get(1)?;
     let metadata: String = row.get(6)?;
@@ -57,6 +70,39 @@ pub fn insert(conn: &Connection, row: &AuditRow) -> Result<()> {
         row.client_ip,
         row.request_id,
         row.created_at
+    ])?;
+    Ok(())
+}
+
+/// One more occurrence of the aggregate `key`: the first makes `row`, each
+/// later one adds its metadata's `count` and `throttled` to the stored
+/// row's and takes its other metadata fields (e.g. `last_seen`). The row
+/// keeps its id and `created_at` (the first occurrence), so paging by
+/// (created_at, id) neither skips nor repeats it while it grows.
+pub fn add_to_aggregate(conn: &Connection, row: &AuditRow, key: &str) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO audit_logs (id, user_id, action, resource_type, resource_id, status,
+                                 metadata, client_ip, request_id, created_at, aggregate_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (aggregate_key) WHERE aggregate_key IS NOT NULL DO UPDATE SET
+             metadata = json_set(json_patch(audit_logs.metadata, excluded.metadata),
+                 '$.count', coalesce(audit_logs.metadata ->> '$.count', 0)
+                            + coalesce(excluded.metadata ->> '$.count', 0),
+                 '$.throttled', coalesce(audit_logs.metadata ->> '$.throttled', 0)
+                                + coalesce(excluded.metadata ->> '$.throttled', 0))",
+    )?
+    .execute(params![
+        row.id.to_string(),
+        row.user_id.map(|u| u.to_string()),
+        row.action,
+        row.resource_type,
+        row.resource_id,
+        row.status,
+        row.metadata.to_string(),
+        row.client_ip,
+        row.request_id,
+        row.created_at,
+        key
     ])?;
     Ok(())
 }

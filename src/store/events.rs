@@ -198,7 +198,8 @@ fn bump(conn: &Connection, mailbox: Uuid, column: &str, by: i64) -> Result<()> {
     Ok(())
 }
 
-/// How many reports matched nothing we sent (all time).
+/// How many reports matched nothing we sent, of those still kept (the raw
+/// events are pruned after `event_retention_days`).
 pub fn unmatched_count(conn: &Connection) -> Result<u64> {
     Ok(conn.query_row(
         "SELECT count(*) FROM mail_events WHERE unmatched = 1",

@@ -21,6 +21,7 @@ pub mod integration_keys;
 pub mod jobs;
 pub mod mailboxes;
 pub mod reports;
+pub mod retention;
 pub mod sessions;
 pub mod settings;
 pub mod stats;

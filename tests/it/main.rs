@@ -38,6 +38,7 @@ mod policy;
 mod process;
 mod push;
 mod reports;
+mod retention;
 mod revoke;
 mod send;
 mod sessions;
