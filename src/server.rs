@@ -32,7 +32,7 @@ use crate::exports::push::Integrations;
 use crate::exports::push::client::Sequencers;
 use crate::exports::service::Exports;
 use crate::http::routes::RouteInfo;
-use crate::http::{self, AppState, MAX_BODY, ServerInfo, ratelimit};
+use crate::http::{self, AppState, MAX_BODY, ServerInfo, Shared, ratelimit};
 use crate::inboxes::datasource::Datasource;
 use crate::inboxes::service::Inboxes;
 use crate::inboxes::sync::{MailboxSync, Refresh, Sink};
@@ -389,7 +389,7 @@ impl Application {
             mail: settings.mail.clone(),
         });
 
-        let state = AppState {
+        let state = AppState::new(Shared {
             store: core.store,
             clock,
             auth: core.auth,
@@ -405,7 +405,7 @@ impl Application {
             )),
             trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
             info: Arc::new(ServerInfo::new(settings, &public_url)),
-        };
+        });
         let (limiter, store) = (state.limiter.clone(), state.store.clone());
         let (app, routes) = public_router(state);
         Ok(Self {

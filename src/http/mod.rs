@@ -46,8 +46,29 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// out its rate limits, so it gets longer.
 const PUSH_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// What every handler and layer reaches, behind one `Arc`: axum clones the
+/// state for each layer and extractor of each request, and cloning a dozen
+/// handles (each an atomic count, the store's two channel senders
+/// contended across cores) was a fifth of the CPU of `GET /api/v1/me`
+/// (perf, README "Performance").
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub store: Store,
     pub clock: SharedClock,
     pub auth: Arc<Auth>,

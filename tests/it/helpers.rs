@@ -7,6 +7,7 @@ use inboxgrove::config::{
     BootstrapArgs, DomainArgs, FileConfig, Global, MailArgs, SequencerArgs, ServeArgs, Settings,
 };
 use inboxgrove::domains::service::ProviderFactory;
+use inboxgrove::http::routes::RouteInfo;
 use inboxgrove::inboxes::datasource::Datasource;
 use inboxgrove::jobs::Scheduler;
 use inboxgrove::remote::RetryPolicy;
@@ -66,6 +67,8 @@ pub struct TestApp {
     pub datasource: Datasource,
     /// The password hasher of every login (tests count verifications).
     pub hasher: Hasher,
+    /// Every route of the public listener, as the router declares it.
+    pub routes: Vec<RouteInfo>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -135,6 +138,7 @@ pub async fn spawn_app_in(dir: TempDir, opts: Options) -> TestApp {
     let scheduler = app.scheduler();
     let datasource = app.datasource();
     let hasher = app.hasher();
+    let routes = app.routes().to_vec();
     let base = format!("http://{}", app.public_addr());
     let control = format!("http://{}", app.control_addr());
     let (tx, rx) = oneshot::channel();
@@ -149,6 +153,7 @@ pub async fn spawn_app_in(dir: TempDir, opts: Options) -> TestApp {
         scheduler,
         datasource,
         hasher,
+        routes,
         stop: Some(tx),
         handle: Some(handle),
     }

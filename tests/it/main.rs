@@ -30,6 +30,7 @@ mod errors;
 mod events;
 mod exports;
 mod inboxes;
+mod isolation;
 mod kumo;
 mod limits;
 mod logging;

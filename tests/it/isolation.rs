@@ -1,0 +1,629 @@
+//! The isolation sweep: every route of the public listener, taken from the
+//! router's own table, called with no credential, as another member, as
+//! the owner of what it names and as an admin. A route without a sample
+//! here fails the sweep, so no route can be added uncovered.
+//!
+//! - no credential: 401 on the API, the sign-in page on the UI;
+//! - another member: 404 for the owner's resources (as if they did not
+//!   exist), 403 for admin routes, and never a byte of the owner's data;
+//! - the owner: served (2xx/3xx; a form the handler refused with its own
+//!   message counts as served for the few samples marked so);
+//! - an admin: served everywhere.
+
+use std::collections::HashMap;
+
+use inboxgrove::http::routes::{Access, RouteInfo, Surface};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::domains::{World, world};
+use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, MEMBER_PASSWORD, access};
+use crate::web::page_with_csrf;
+
+#[derive(Clone)]
+struct Who {
+    name: &'static str,
+    email: String,
+    password: String,
+}
+
+/// A signed-in caller: a bearer for the API, a cookie and CSRF token for
+/// the UI.
+struct Creds {
+    bearer: String,
+    cookie: String,
+    csrf: String,
+}
+
+struct Iso {
+    w: World,
+    owner: Who,
+    other: Who,
+    admin: Who,
+    creds: HashMap<&'static str, Creds>,
+    /// The owner's domain and mailbox, named by most samples.
+    domain: String,
+    inbox: String,
+    inbox_email: String,
+    counter: std::sync::atomic::AtomicUsize,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Other {
+    /// The owner's resource: 404.
+    NotFound,
+    /// The caller's own data (a list, their own key): served, without the
+    /// owner's.
+    OwnData,
+}
+
+struct Sample {
+    path: String,
+    /// JSON for the API, form fields for the UI.
+    body: Option<Value>,
+    other: Other,
+    /// The handler may refuse the owner's sample with a 4xx of its own
+    /// (a wrong current password) — it was reached, which is the point.
+    owner_refusable: bool,
+    /// Signs in afresh for this call (the route ends the session).
+    fresh: bool,
+}
+
+fn sample(path: String, body: Option<Value>) -> Sample {
+    Sample {
+        path,
+        body,
+        other: Other::NotFound,
+        owner_refusable: false,
+        fresh: false,
+    }
+}
+
+impl Sample {
+    fn own(mut self) -> Self {
+        self.other = Other::OwnData;
+        self
+    }
+    fn refusable(mut self) -> Self {
+        self.owner_refusable = true;
+        self
+    }
+    fn fresh(mut self) -> Self {
+        self.fresh = true;
+        self
+    }
+}
+
+impl Iso {
+    fn unique(&self, stem: &str) -> String {
+        let n = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{stem}{n}")
+    }
+
+    async fn login(&self, who: &Who) -> Creds {
+        let tokens = self.w.app.login(&who.email, &who.password).await;
+        let client = &self.w.app.client;
+        let res = client
+            .post(format!("{}/login", self.w.app.base))
+            .form(&[("email", &who.email), ("password", &who.password)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{}", who.name);
+        let cookie = res.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let (csrf, _) = page_with_csrf(&self.w.app, client, &cookie, "/tokens").await;
+        Creds {
+            bearer: access(&tokens),
+            cookie,
+            csrf,
+        }
+    }
+
+    /// A fresh domain of the owner's, for routes that remove one.
+    async fn fresh_domain(&self) -> String {
+        let name = format!("{}.test", self.unique("spare"));
+        self.w.zones.add_zone(&name);
+        let (status, body) = self
+            .w
+            .app
+            .post(
+                "/api/v1/domains/add",
+                json!({ "domain_name": name }),
+                Some(&self.creds["owner"].bearer),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        body["domain_id"].as_str().unwrap().to_owned()
+    }
+
+    /// A fresh mailbox of the owner's, for routes that delete one.
+    async fn fresh_inbox(&self) -> String {
+        let (status, body) = self
+            .w
+            .app
+            .post(
+                "/api/v1/inboxes/bulk",
+                json!({ "domain_id": self.domain, "quantity": 1, "naming_scheme": "random" }),
+                Some(&self.creds["owner"].bearer),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["inboxes"][0]["inbox_id"].as_str().unwrap().to_owned()
+    }
+
+    /// A fresh API token of the owner's; its id.
+    async fn fresh_token(&self) -> String {
+        let (status, body) = self
+            .w
+            .app
+            .post(
+                "/api/v1/tokens",
+                json!({ "name": self.unique("sweep") }),
+                Some(&self.creds["owner"].bearer),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn spare_user(&self) -> String {
+        let (status, body) = self
+            .w
+            .app
+            .post(
+                "/api/v1/users",
+                json!({ "email": format!("{}@iso.test", self.unique("spare")), "password": MEMBER_PASSWORD }),
+                Some(&self.creds["admin"].bearer),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn export_link(&self) -> String {
+        let (status, body) = self
+            .w
+            .app
+            .post(
+                "/api/v1/inboxes/export",
+                json!({ "domain_id": self.domain, "format": "csv" }),
+                Some(&self.creds["owner"].bearer),
+            )
+            .await;
+        assert!(status.is_success(), "{body}");
+        let url = body["download_url"].as_str().unwrap();
+        url.rsplit('/').next().unwrap().to_owned()
+    }
+
+    /// What one route is called with; `None`: the sweep has no sample.
+    async fn sample(&self, r: &RouteInfo) -> Option<Sample> {
+        let (d, i) = (&self.domain, &self.inbox);
+        let api = |p: &str| format!("/api/v1{p}");
+        let wrong_current = "not the current password 1";
+        Some(match (r.surface, r.method.as_str(), r.path.as_str()) {
+            (Surface::Api, "GET", "/healthz" | "/readyz") => sample(r.path.clone(), None),
+            (Surface::Api, "GET" | "POST", "/u/{token}") => {
+                sample("/u/not-a-real-token".into(), None)
+            }
+            (Surface::Api, "POST", "/api/v1/auth/login") => sample(
+                api("/auth/login"),
+                Some(json!({ "email": self.owner.email, "password": self.owner.password })),
+            ),
+            (Surface::Api, "POST", "/api/v1/auth/refresh") => {
+                let tokens = self.w.app.login(&self.owner.email, &self.owner.password).await;
+                sample(
+                    api("/auth/refresh"),
+                    Some(json!({ "refresh_token": tokens["refresh_token"] })),
+                )
+            }
+            (Surface::Api, "GET", "/api/v1/exports/{token}") => {
+                sample(api(&format!("/exports/{}", self.export_link().await)), None)
+            }
+            (Surface::Api, "POST", "/api/v1/auth/logout") => {
+                sample(api("/auth/logout"), None).own().fresh()
+            }
+            (Surface::Api, "GET", "/api/v1/me") => sample(api("/me"), None).own(),
+            (Surface::Api, "POST", "/api/v1/me/password") => sample(
+                api("/me/password"),
+                Some(json!({ "current_password": wrong_current, "new_password": "a new password 12345" })),
+            )
+            .own()
+            .refusable(),
+            (Surface::Api, "GET", "/api/v1/tokens") => sample(api("/tokens"), None).own(),
+            (Surface::Api, "POST", "/api/v1/tokens") => {
+                sample(api("/tokens"), Some(json!({ "name": self.unique("t") }))).own()
+            }
+            (Surface::Api, "DELETE", "/api/v1/tokens/{id}") => {
+                sample(api(&format!("/tokens/{}", self.fresh_token().await)), None)
+            }
+            (Surface::Api, "GET", "/api/v1/users") => sample(api("/users"), None),
+            (Surface::Api, "POST", "/api/v1/users") => sample(
+                api("/users"),
+                Some(json!({ "email": format!("{}@iso.test", self.unique("u")), "password": MEMBER_PASSWORD })),
+            ),
+            (Surface::Api, "PATCH", "/api/v1/users/{id}") => sample(
+                api(&format!("/users/{}", self.spare_user().await)),
+                Some(json!({ "subscription_tier": "pro" })),
+            ),
+            (Surface::Api, "GET", "/api/v1/audit-logs") => sample(api("/audit-logs"), None).own(),
+            (Surface::Api, "GET", "/api/v1/settings") => sample(api("/settings"), None),
+            (Surface::Api, "PATCH", "/api/v1/settings") => {
+                sample(api("/settings"), Some(json!({ "timezone": "UTC" })))
+            }
+            (Surface::Api, "GET", "/api/v1/domains") => sample(api("/domains"), None).own(),
+            (Surface::Api, "POST", "/api/v1/domains/add") => {
+                let name = format!("{}.test", self.unique("added"));
+                self.w.zones.add_zone(&name);
+                sample(api("/domains/add"), Some(json!({ "domain_name": name }))).own()
+            }
+            (Surface::Api, "GET", "/api/v1/domains/{id}") => {
+                sample(api(&format!("/domains/{d}")), None)
+            }
+            (Surface::Api, "PATCH", "/api/v1/domains/{id}") => sample(
+                api(&format!("/domains/{d}")),
+                Some(json!({ "dmarc_policy": "none" })),
+            ),
+            (Surface::Api, "DELETE", "/api/v1/domains/{id}") => sample(
+                api(&format!("/domains/{}?force=true", self.fresh_domain().await)),
+                None,
+            ),
+            (Surface::Api, "POST", "/api/v1/domains/{id}/verify") => {
+                sample(api(&format!("/domains/{d}/verify")), Some(json!({})))
+            }
+            (Surface::Api, "GET", "/api/v1/inboxes") => sample(api("/inboxes"), None).own(),
+            (Surface::Api, "POST", "/api/v1/inboxes/bulk") => sample(
+                api("/inboxes/bulk"),
+                Some(json!({ "domain_id": d, "quantity": 1, "naming_scheme": "random" })),
+            ),
+            (Surface::Api, "POST", "/api/v1/inboxes/export") => sample(
+                api("/inboxes/export"),
+                Some(json!({ "mailbox_ids": [i], "format": "csv" })),
+            ),
+            (Surface::Api, "GET", "/api/v1/integrations") => {
+                sample(api("/integrations"), None).own()
+            }
+            (Surface::Api, "PUT", "/api/v1/integrations/{tool}") => sample(
+                api("/integrations/instantly"),
+                Some(json!({ "api_key": "an-instantly-key-123" })),
+            )
+            .own(),
+            (Surface::Api, "DELETE", "/api/v1/integrations/{tool}") => {
+                sample(api("/integrations/instantly"), None).own()
+            }
+            (Surface::Api, "POST", "/api/v1/integrations/{tool}/push") => sample(
+                api("/integrations/instantly/push"),
+                Some(json!({ "mailbox_ids": [i], "api_key": "an-instantly-key-123" })),
+            ),
+            (Surface::Api, "GET", "/api/v1/inboxes/{id}") => {
+                sample(api(&format!("/inboxes/{i}")), None)
+            }
+            (Surface::Api, "PATCH", "/api/v1/inboxes/{id}") => sample(
+                api(&format!("/inboxes/{i}")),
+                Some(json!({ "daily_limit": 25 })),
+            ),
+            (Surface::Api, "DELETE", "/api/v1/inboxes/{id}") => {
+                sample(api(&format!("/inboxes/{}", self.fresh_inbox().await)), None)
+            }
+            (Surface::Api, "POST", "/api/v1/inboxes/{id}/reset-password") => {
+                sample(api(&format!("/inboxes/{i}/reset-password")), None)
+            }
+
+            (Surface::Web, "GET", "/login" | "/") => sample(r.path.clone(), None),
+            (Surface::Web, "POST", "/login") => sample(
+                "/login".into(),
+                Some(json!({ "email": self.owner.email, "password": self.owner.password })),
+            ),
+            (Surface::Web, "GET", "/assets/{name}") => sample("/assets/no-such-file.js".into(), None),
+            (Surface::Web, "POST", "/logout") => sample("/logout".into(), None).own().fresh(),
+            (
+                Surface::Web,
+                "GET",
+                "/dashboard" | "/domains" | "/domains/new" | "/inboxes" | "/inboxes/new"
+                | "/exports" | "/settings" | "/tokens" | "/audit",
+            ) => sample(r.path.clone(), None).own(),
+            (Surface::Web, "GET", "/users") => sample("/users".into(), None),
+            (Surface::Web, "POST", "/domains") => {
+                let name = format!("{}.test", self.unique("form"));
+                self.w.zones.add_zone(&name);
+                sample("/domains".into(), Some(json!({ "domain_name": name }))).own()
+            }
+            (Surface::Web, "GET", "/domains/{id}") => sample(format!("/domains/{d}"), None),
+            (Surface::Web, "GET", "/domains/{id}/records") => {
+                sample(format!("/domains/{d}/records"), None)
+            }
+            (Surface::Web, "POST", "/domains/{id}/verify") => {
+                sample(format!("/domains/{d}/verify"), Some(json!({})))
+            }
+            (Surface::Web, "POST", "/domains/{id}/dmarc") => sample(
+                format!("/domains/{d}/dmarc"),
+                Some(json!({ "dmarc_policy": "none" })),
+            ),
+            (Surface::Web, "POST", "/domains/{id}/egress") => sample(
+                format!("/domains/{d}/egress"),
+                Some(json!({ "egress_ip": "" })),
+            ),
+            (Surface::Web, "POST", "/domains/{id}/remove") => sample(
+                format!("/domains/{}/remove", self.fresh_domain().await),
+                Some(json!({ "force": "on" })),
+            ),
+            (Surface::Web, "POST", "/inboxes/new") => sample(
+                "/inboxes/new".into(),
+                Some(json!({ "domain_id": d, "quantity": "1", "naming_scheme": "random" })),
+            ),
+            (Surface::Web, "GET", "/inboxes/{id}") => sample(format!("/inboxes/{i}"), None),
+            (Surface::Web, "POST", "/inboxes/{id}/pause" | "/inboxes/{id}/resume" | "/inboxes/{id}/reset-password") => {
+                sample(r.path.replace("{id}", i), Some(json!({})))
+            }
+            (Surface::Web, "POST", "/exports") => sample(
+                "/exports".into(),
+                Some(json!({ "format": "csv", "addresses": self.inbox_email })),
+            ),
+            (Surface::Web, "POST", "/exports/push") => sample(
+                "/exports/push".into(),
+                Some(json!({ "tool": "instantly", "addresses": self.inbox_email, "api_key": "an-instantly-key-123" })),
+            ),
+            (Surface::Web, "POST", "/exports/keys/{tool}/forget") => {
+                sample("/exports/keys/instantly/forget".into(), Some(json!({}))).own()
+            }
+            (Surface::Web, "POST", "/settings/server") => sample(
+                "/settings/server".into(),
+                Some(json!({ "timezone": "UTC" })),
+            ),
+            (Surface::Web, "POST", "/settings/password") => sample(
+                "/settings/password".into(),
+                Some(json!({ "current_password": wrong_current, "new_password": "a new password 12345" })),
+            )
+            .own()
+            .refusable(),
+            (Surface::Web, "POST", "/tokens") => {
+                sample("/tokens".into(), Some(json!({ "name": self.unique("w") }))).own()
+            }
+            (Surface::Web, "POST", "/tokens/{id}/revoke") => sample(
+                format!("/tokens/{}/revoke", self.fresh_token().await),
+                Some(json!({})),
+            ),
+            (Surface::Web, "POST", "/users") => sample(
+                "/users".into(),
+                Some(json!({ "email": format!("{}@iso.test", self.unique("wu")), "password": MEMBER_PASSWORD, "role": "member" })),
+            ),
+            (Surface::Web, "POST", "/users/{id}") => sample(
+                format!("/users/{}", self.spare_user().await),
+                Some(json!({ "role": "member" })),
+            ),
+            _ => return None,
+        })
+    }
+
+    /// Calls `r` as `who` (None: no credential); status, Location, body.
+    async fn call(
+        &self,
+        r: &RouteInfo,
+        s: &Sample,
+        who: Option<&Who>,
+    ) -> (StatusCode, String, String) {
+        let fresh;
+        let creds = match who {
+            Some(w) if s.fresh => {
+                fresh = self.login(w).await;
+                Some(&fresh)
+            }
+            Some(w) => Some(&self.creds[w.name]),
+            None => None,
+        };
+        let url = format!("{}{}", self.w.app.base, s.path);
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let mut req = client.request(r.method.clone(), url);
+        req = match (r.surface, creds) {
+            (Surface::Api, Some(c)) => req.bearer_auth(&c.bearer),
+            (Surface::Web, Some(c)) => req
+                .header("cookie", &c.cookie)
+                .header("x-csrf-token", &c.csrf),
+            (_, None) => req,
+        };
+        if let Some(body) = &s.body {
+            req = match r.surface {
+                Surface::Api => req.json(body),
+                Surface::Web => {
+                    let pairs: Vec<(String, String)> = body
+                        .as_object()
+                        .unwrap()
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                        .collect();
+                    req.form(&pairs)
+                }
+            };
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let location = res
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, location, res.text().await.unwrap_or_default())
+    }
+}
+
+async fn setup() -> Iso {
+    let w = world().await;
+    let owner = Who {
+        name: "owner",
+        email: "owner@iso.test".into(),
+        password: MEMBER_PASSWORD.into(),
+    };
+    let other = Who {
+        name: "other",
+        email: "other@iso.test".into(),
+        password: MEMBER_PASSWORD.into(),
+    };
+    let admin = Who {
+        name: "admin",
+        email: ADMIN_EMAIL.into(),
+        password: ADMIN_PASSWORD.into(),
+    };
+    for who in [&owner, &other] {
+        let (status, body) = w
+            .app
+            .post(
+                "/api/v1/users",
+                json!({ "email": who.email, "password": who.password }),
+                Some(&w.admin),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let mut iso = Iso {
+        w,
+        owner,
+        other,
+        admin,
+        creds: HashMap::new(),
+        domain: String::new(),
+        inbox: String::new(),
+        inbox_email: String::new(),
+        counter: Default::default(),
+    };
+    for who in [iso.owner.clone(), iso.other.clone(), iso.admin.clone()] {
+        let creds = iso.login(&who).await;
+        iso.creds.insert(who.name, creds);
+    }
+    iso.domain = iso.fresh_domain().await;
+    let (status, body) = iso
+        .w
+        .app
+        .post(
+            "/api/v1/inboxes/bulk",
+            json!({ "domain_id": iso.domain, "quantity": 1, "naming_scheme": "random" }),
+            Some(&iso.creds["owner"].bearer),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    iso.inbox = body["inboxes"][0]["inbox_id"].as_str().unwrap().to_owned();
+    iso.inbox_email = body["inboxes"][0]["email"].as_str().unwrap().to_owned();
+    iso
+}
+
+fn served(status: StatusCode) -> bool {
+    status.is_success() || status.is_redirection()
+}
+
+#[tokio::test]
+async fn every_route_keeps_strangers_out_and_members_apart() {
+    let iso = setup().await;
+    let routes = iso.w.app.routes.clone();
+    assert!(routes.len() > 60, "the router's table: {routes:?}");
+    let missing: Vec<String> = {
+        let mut m = Vec::new();
+        for r in &routes {
+            if iso.sample(r).await.is_none() {
+                m.push(format!("{:?} {} {}", r.surface, r.method, r.path));
+            }
+        }
+        m
+    };
+    assert!(
+        missing.is_empty(),
+        "routes without a sample in the sweep: {missing:?}"
+    );
+    // What the other member must never see of the owner's.
+    let secrets = [
+        iso.domain.clone(),
+        iso.inbox.clone(),
+        iso.inbox_email.clone(),
+    ];
+
+    for r in &routes {
+        let what = format!("{:?} {} {}", r.surface, r.method, r.path);
+        let s = iso.sample(r).await.unwrap();
+        let (status, location, body) = iso.call(r, &s, None).await;
+        if r.access == Access::Anyone {
+            assert!(
+                status != StatusCode::UNAUTHORIZED && !status.is_server_error(),
+                "{what} with no credential: {status} {body}"
+            );
+            continue;
+        }
+        match r.surface {
+            Surface::Api => assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {body}"),
+            Surface::Web => assert!(
+                status == StatusCode::SEE_OTHER && location == "/login",
+                "{what} with no session: {status} {location}"
+            ),
+        }
+
+        let s = iso.sample(r).await.unwrap();
+        let (status, _, body) = iso.call(r, &s, Some(&iso.other)).await;
+        match (r.access, s.other) {
+            (Access::Admin, _) => {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{what} as a member: {body}")
+            }
+            (_, Other::NotFound) => {
+                assert_eq!(
+                    status,
+                    StatusCode::NOT_FOUND,
+                    "{what} as another member: {body}"
+                )
+            }
+            (_, Other::OwnData) => {
+                assert!(
+                    served(status) || s.owner_refusable,
+                    "{what} as another member: {status} {body}"
+                );
+            }
+        }
+        for secret in &secrets {
+            assert!(
+                !body.contains(secret.as_str()),
+                "{what} showed another member the owner's {secret}: {body}"
+            );
+        }
+
+        if r.access == Access::Member {
+            let s = iso.sample(r).await.unwrap();
+            let (status, _, body) = iso.call(r, &s, Some(&iso.owner)).await;
+            let refused_by_handler = s.owner_refusable
+                && status.is_client_error()
+                && ![
+                    StatusCode::UNAUTHORIZED,
+                    StatusCode::FORBIDDEN,
+                    StatusCode::NOT_FOUND,
+                ]
+                .contains(&status);
+            assert!(
+                served(status) || refused_by_handler,
+                "{what} as the owner: {status} {body}"
+            );
+        }
+
+        let s = iso.sample(r).await.unwrap();
+        let (status, _, body) = iso.call(r, &s, Some(&iso.admin)).await;
+        let refused_by_handler =
+            s.owner_refusable && status.is_client_error() && status != StatusCode::UNAUTHORIZED;
+        assert!(
+            served(status) || refused_by_handler,
+            "{what} as an admin: {status} {body}"
+        );
+    }
+    // The other member's own calls did not touch the owner's things.
+    let (status, _) = iso
+        .w
+        .app
+        .get(
+            &format!("/api/v1/inboxes/{}", iso.inbox),
+            &iso.creds["owner"].bearer,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
