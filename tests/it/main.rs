@@ -32,6 +32,7 @@ mod exports;
 mod inboxes;
 mod isolation;
 mod kumo;
+mod layers;
 mod limits;
 mod logging;
 mod logins;
