@@ -290,3 +290,65 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
                 || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user_row(tx: &Transaction<'_>, email: &str) -> Result<usize> {
+        Ok(tx.execute(
+            "INSERT INTO users (id, email, password_hash, role, created_at, updated_at)
+             VALUES (?1, ?2, 'x', 'member', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+            [Uuid::new_v4().to_string(), email.to_owned()],
+        )?)
+    }
+
+    #[tokio::test]
+    async fn a_change_to_who_may_sign_in_moves_the_generation_after_its_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let start = store.auth_generation();
+        // A new user changes nothing already verified.
+        store.write(|tx| user_row(tx, "a@example.com")).await.unwrap();
+        assert_eq!(store.auth_generation(), start);
+        store
+            .write(|tx| {
+                Ok::<_, StoreError>(tx.execute(
+                    "UPDATE users SET disabled_at = '2026-01-02T00:00:00Z'",
+                    [],
+                )?)
+            })
+            .await
+            .unwrap();
+        let disabled = store.auth_generation();
+        assert!(disabled > start);
+        // A rolled-back change may cost a refill, never a missed change.
+        let failed: Result<()> = store
+            .write(|tx| {
+                tx.execute("DELETE FROM users", [])?;
+                Err(StoreError::Conflict("undo".into()))
+            })
+            .await;
+        assert!(failed.is_err());
+        assert!(store.auth_generation() >= disabled);
+    }
+
+    #[tokio::test]
+    async fn another_process_s_change_is_seen_at_the_next_poll() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.write(|tx| user_row(tx, "a@example.com")).await.unwrap();
+        store.poll_auth_generation().await.unwrap();
+        let before = store.auth_generation();
+        store.poll_auth_generation().await.unwrap();
+        assert_eq!(store.auth_generation(), before, "nothing changed");
+        // As a CLI command would: its own connection to the same file.
+        let other = Connection::open(Store::path_in(dir.path())).unwrap();
+        other
+            .execute("UPDATE users SET role = 'admin'", [])
+            .unwrap();
+        assert_eq!(store.auth_generation(), before);
+        store.poll_auth_generation().await.unwrap();
+        assert!(store.auth_generation() > before);
+    }
+}
