@@ -54,24 +54,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<AuditRow> {
 }
 
 pub fn insert(conn: &Connection, row: &AuditRow) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO audit_logs (id, user_id, action, resource_type, resource_id, status,
-                                 metadata, client_ip, request_id, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
-        row.id.to_string(),
-        row.user_id.map(|u| u.to_string()),
-        row.action,
-        row.resource_type,
-        row.resource_id,
-        row.status,
-        row.metadata.to_string(),
-        row.client_ip,
-        row.request_id,
-        row.created_at
-    ])?;
-    Ok(())
+    // No key never conflicts: NULLs are distinct in a unique index.
+    upsert(conn, row, None)
 }
 
 /// One more occurrence of the aggregate `key`: the first makes `row`, each
@@ -80,6 +64,10 @@ pub fn insert(conn: &Connection, row: &AuditRow) -> Result<()> {
 /// keeps its id and `created_at` (the first occurrence), so paging by
 /// (created_at, id) neither skips nor repeats it while it grows.
 pub fn add_to_aggregate(conn: &Connection, row: &AuditRow, key: &str) -> Result<()> {
+    upsert(conn, row, Some(key))
+}
+
+fn upsert(conn: &Connection, row: &AuditRow, key: Option<&str>) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO audit_logs (id, user_id, action, resource_type, resource_id, status,
                                  metadata, client_ip, request_id, created_at, aggregate_key)
