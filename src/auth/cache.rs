@@ -96,8 +96,12 @@ mod tests {
     use crate::store::users::User;
     use crate::types::{Role, SubscriptionTier};
 
+    fn at() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_900_000_000, 0).unwrap()
+    }
+
     fn principal() -> Principal {
-        let now = Utc::now();
+        let now = at();
         Principal {
             user: User {
                 id: Uuid::new_v4(),
@@ -116,7 +120,7 @@ mod tests {
     #[test]
     fn a_new_generation_empties_the_cache_and_an_older_one_is_not_kept() {
         let cache = PrincipalCache::default();
-        let now = Utc::now();
+        let now = at();
         let key = Key::Token([7; 32]);
         cache.put(key, 3, principal(), None);
         assert!(cache.get(&key, 3, now).is_some());
@@ -132,7 +136,7 @@ mod tests {
     #[test]
     fn an_expired_token_is_not_served_from_the_cache() {
         let cache = PrincipalCache::default();
-        let now = Utc::now();
+        let now = at();
         let key = Key::Token([1; 32]);
         cache.put(
             key,
@@ -151,7 +155,7 @@ mod tests {
     #[test]
     fn it_starts_again_rather_than_grow_past_its_bound() {
         let cache = PrincipalCache::default();
-        let now = Utc::now();
+        let now = at();
         for i in 0..MAX_ENTRIES as u32 + 1 {
             cache.put(
                 Key::Session(Uuid::from_u128(i.into()), Uuid::nil()),
