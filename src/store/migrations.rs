@@ -23,14 +23,22 @@ const MIGRATIONS: &[&str] = &[
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
+    migrate_with(conn, MIGRATIONS)
+}
+
+/// Applies the `migrations` a database at `user_version` has not had yet.
+/// Split from [`migrate`] so tests can stop at an earlier version (to
+/// write the data dir an older binary left) or append a failing step.
+fn migrate_with(conn: &mut Connection, migrations: &[&str]) -> Result<()> {
+    let known = migrations.len() as i64;
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if found > SCHEMA_VERSION {
-        return Err(StoreError::TooNew {
-            found,
-            known: SCHEMA_VERSION,
-        });
+    if found > known {
+        return Err(StoreError::TooNew { found, known });
     }
-    for (version, sql) in (1..).zip(MIGRATIONS).skip(found as usize) {
+    // user_version lives in the database header (page 1, offset 60;
+    // sqlite.org/fileformat2.html), written through the same journal as the
+    // schema, so a version and its migration commit or roll back together.
+    for (version, sql) in (1..).zip(migrations).skip(found as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", version)?;
@@ -41,63 +49,6 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn migrates_once_and_refuses_newer_databases() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let mut conn = Connection::open(&path).unwrap();
-        migrate(&mut conn).unwrap();
-        migrate(&mut conn).unwrap();
-        let v: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(v, SCHEMA_VERSION);
-        let tables: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN \
-                 ('users','domains','mailboxes','dkim_keys','oauth_accounts','warmup_campaigns',\
-                  'audit_logs','api_tokens','refresh_tokens','sessions','jobs','settings')",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(tables, 12);
-
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-            .unwrap();
-        assert!(matches!(migrate(&mut conn), Err(StoreError::TooNew { .. })));
-    }
-
-    #[test]
-    fn a_version_1_database_upgrades_with_its_data() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = Connection::open(dir.path().join("v1.db")).unwrap();
-        conn.execute_batch(MIGRATIONS[0]).unwrap();
-        conn.pragma_update(None, "user_version", 1).unwrap();
-        conn.execute_batch(
-            "INSERT INTO users (id, email, password_hash, role, created_at, updated_at)
-                 VALUES ('u', 'a@b.test', 'h', 'admin', 't', 't');
-             INSERT INTO domains (id, user_id, domain_name, dns_mode, created_at, updated_at)
-                 VALUES ('d', 'u', 'b.test', 'manual', 't', 't');
-             INSERT INTO mailboxes (id, domain_id, user_id, username, password_hash, created_at, updated_at)
-                 VALUES ('m', 'd', 'u', 'ada', 'h', 't', 't');",
-        )
-        .unwrap();
-        migrate(&mut conn).unwrap();
-        let (first, delivered): (String, i64) = conn
-            .query_row(
-                "SELECT first_name, delivered FROM mailboxes WHERE id = 'm'",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
-        assert_eq!((first.as_str(), delivered), ("", 0));
-        let exports: i64 = conn
-            .query_row("SELECT count(*) FROM exports", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(exports, 0);
-    }
-}
+mod fixtures;
+#[cfg(test)]
+mod tests;
