@@ -71,7 +71,7 @@ pub struct Store {
 }
 
 /// How many times who may sign in has changed since this store was opened
-/// (the `auth_generation` counter of migration 0011, which triggers raise).
+/// (the `auth_generation` counter of migration 0010, which triggers raise).
 /// Raised after the commit of a write that moved the counter, so whoever
 /// sees a new value reads the change; and by [`Store::poll_auth_generation`]
 /// for changes another process (a CLI command) made.

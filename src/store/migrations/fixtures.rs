@@ -346,7 +346,7 @@ pub(super) const FIXTURES: &[Fixture] = &[
             ("at", UPDATED),
         ],
     ),
-    // 0011_auth_generation: the counter after some sign-in changes.
+    // 0010_auth_generation: the counter after some sign-in changes.
     Fixture {
         table: "auth_generation",
         seeded: true,

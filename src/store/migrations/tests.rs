@@ -19,7 +19,7 @@ use crate::store::{sessions, settings, users};
 /// SHA-256 of every migration a released binary has applied. A database
 /// past version k ran exactly these k scripts and never runs them again,
 /// so editing one, or inserting a new one before it (a merge that sorts
-/// 0010 ahead of an applied 0011), leaves such databases with a schema no
+/// a branch's new migration ahead of one main already applied), leaves such databases with a schema no
 /// test has seen. New migrations go at the end; add their digest here once
 /// they ship.
 const RELEASED: &[&str] = &[
