@@ -15,6 +15,7 @@ mod health;
 mod inboxes;
 mod integrations;
 pub(crate) mod settings;
+pub(crate) mod tiers;
 mod tokens;
 mod unsubscribe;
 mod users;
@@ -84,10 +85,13 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/logout", post(auth::logout))
         .route("/me", get(auth::me))
         .route("/me/password", post(auth::change_password))
+        .route("/me/usage", get(tiers::usage))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::delete))
         .route("/users", get(users::list).post(users::create))
         .route("/users/{id}", patch(users::update))
+        .route("/tiers", get(tiers::list))
+        .route("/tiers/{tier}", patch(tiers::update))
         .route("/audit-logs", get(audit_logs::list))
         .route("/settings", get(settings::show).patch(settings::update))
         .route("/domains", get(domains::list))

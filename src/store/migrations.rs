@@ -15,6 +15,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_egress.sql"),
     include_str!("migrations/0007_server_token.sql"),
     include_str!("migrations/0008_unmatched_reports.sql"),
+    // 0009 is the retention helper of issue 12, point 7 (another branch).
+    include_str!("migrations/0010_tiers.sql"),
 ];
 
 /// The schema version this binary writes.

@@ -24,6 +24,7 @@ pub mod reports;
 pub mod sessions;
 pub mod settings;
 pub mod stats;
+pub mod tiers;
 pub mod users;
 
 use std::panic::AssertUnwindSafe;
