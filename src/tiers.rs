@@ -84,7 +84,9 @@ pub enum TierError {
 fn advice(limit: u32, used: u32, asked: u32) -> String {
     let left = limit.saturating_sub(used);
     if asked > 1 && left > 0 {
-        format!("{left} more can be created, not {asked}: create fewer or ask an admin to raise the limit")
+        format!(
+            "{left} more can be created, not {asked}: create fewer or ask an admin to raise the limit"
+        )
     } else {
         "ask an admin to raise the limit".to_owned()
     }
@@ -136,10 +138,13 @@ pub fn volume_left(
     user: Uuid,
     today: NaiveDate,
 ) -> Result<Option<(SubscriptionTier, u32, u32)>, StoreError> {
-    let Some((tier, Limits {
-        daily_volume: Some(volume),
-        ..
-    })) = repo::binding(conn, user)?
+    let Some((
+        tier,
+        Limits {
+            daily_volume: Some(volume),
+            ..
+        },
+    )) = repo::binding(conn, user)?
     else {
         return Ok(None);
     };

@@ -109,6 +109,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/tokens/{id}/revoke", post(settings::revoke_token))
         .route("/users", get(settings::users).post(settings::create_user))
         .route("/users/{id}", post(settings::update_user))
+        .route("/tiers/{tier}", post(settings::save_tier))
         .route("/audit", get(audit::list))
         .route("/assets/{name}", get(assets::serve));
     login.merge(layered(pages))

@@ -119,17 +119,7 @@ async fn a_member_at_the_domain_limit_is_refused_until_an_admin_raises_it() {
 
     // Another plan is not limited by this one.
     set_limits(&w, &w.admin, "pro", json!({ "domains": 5 })).await;
-    let (_, bob) = w.app.member(&w.admin, "bob@example.com").await;
-    let (_, users) = w.app.get("/api/v1/users", &w.admin).await;
-    let bob_id = users["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["email"] == "bob@example.com")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (bob_id, bob) = w.app.member(&w.admin, "bob@example.com").await;
     w.app
         .call(
             Method::PATCH,
@@ -318,7 +308,11 @@ async fn bad_tier_changes_name_the_field_and_store_nothing() {
         ("free", json!({ "domains": -1 }), "domains"),
         ("free", json!({ "mailboxes": 2.5 }), "mailboxes"),
         ("free", json!({ "daily_volume": "100" }), "daily_volume"),
-        ("free", json!({ "daily_volume": 100_000_000_001_u64 }), "daily_volume"),
+        (
+            "free",
+            json!({ "daily_volume": 100_000_000_001_u64 }),
+            "daily_volume",
+        ),
         ("pro", json!({ "domains": 4, "seats": 10 }), "seats"),
         ("pro", json!({}), "body"),
         ("gold", json!({ "domains": 4 }), "tier"),
@@ -334,7 +328,10 @@ async fn bad_tier_changes_name_the_field_and_store_nothing() {
     let (_, alice) = w.app.member(&w.admin, "alice@example.com").await;
     let (status, answer) = set_limits(&w, &alice, "free", json!({ "domains": 100 })).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
-    assert_eq!(w.app.get("/api/v1/tiers", &alice).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        w.app.get("/api/v1/tiers", &alice).await.0,
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(tiers(&w).await, before);
 
     // An admin's change is stored and audited with the new limits.
@@ -365,8 +362,95 @@ async fn bad_tier_changes_name_the_field_and_store_nothing() {
         .expect("the change is audited");
     assert_eq!(row["resource_id"], "pro");
     assert_eq!(
-        (&row["metadata"]["mailboxes"], &row["metadata"]["daily_volume"]),
+        (
+            &row["metadata"]["mailboxes"],
+            &row["metadata"]["daily_volume"]
+        ),
         (&json!(300), &json!("unlimited")),
         "{row}"
     );
+}
+
+#[tokio::test]
+async fn the_users_page_edits_plans_and_shows_a_bad_limit_in_its_form() {
+    let w = world().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (alice, _) = w.app.member(&w.admin, "alice@example.com").await;
+    let cookie = crate::web::form_sign_in(&w.app, &client).await;
+    let (csrf, page) = crate::web::page_with_csrf(&w.app, &client, &cookie, "/users").await;
+    assert!(page.contains("action=\"/tiers/pro\""), "{page}");
+    let save = |tier: &'static str, fields: [(&'static str, &'static str); 3]| {
+        let (client, cookie, csrf) = (&client, &cookie, &csrf);
+        let base = w.app.base.clone();
+        async move {
+            let mut form = fields.to_vec();
+            form.push(("_csrf", csrf));
+            client
+                .post(format!("{base}/tiers/{tier}"))
+                .header("cookie", cookie)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let before = tiers(&w).await;
+    let bad = save(
+        "pro",
+        [("domains", "-2"), ("mailboxes", "40"), ("daily_volume", "")],
+    )
+    .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let shown = bad.text().await.unwrap();
+    assert!(
+        shown.contains("id=\"plan-error\">domains: must be a whole number"),
+        "{shown}"
+    );
+    assert_eq!(tiers(&w).await, before, "nothing of the form is stored");
+
+    let ok = save(
+        "pro",
+        [
+            ("domains", "7"),
+            ("mailboxes", " 40 "),
+            ("daily_volume", ""),
+        ],
+    )
+    .await;
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    let pro = tiers(&w).await["items"][1].clone();
+    assert_eq!(
+        (
+            &pro["tier"],
+            &pro["domains"],
+            &pro["mailboxes"],
+            &pro["daily_volume"]
+        ),
+        (&json!("pro"), &json!(7), &json!(40), &Value::Null)
+    );
+
+    // A member's plan is chosen in their row.
+    let res = client
+        .post(format!("{}/users/{alice}", w.app.base))
+        .header("cookie", &cookie)
+        .form(&[
+            ("subscription_tier", "enterprise"),
+            ("_csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (_, users) = w.app.get("/api/v1/users", &w.admin).await;
+    let row = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == alice.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(row["subscription_tier"], "enterprise", "{row}");
 }
