@@ -454,3 +454,25 @@ async fn the_users_page_edits_plans_and_shows_a_bad_limit_in_its_form() {
         .clone();
     assert_eq!(row["subscription_tier"], "enterprise", "{row}");
 }
+
+#[tokio::test]
+async fn two_bulks_that_fit_alone_but_not_together_create_one() {
+    let w = world().await;
+    let (_, alice) = w.app.member(&w.admin, "alice@example.com").await;
+    set_limits(&w, &w.admin, "free", json!({ "mailboxes": 5 })).await;
+    let domain = member_domain(&w, &alice, "race.test").await;
+    // Both pass the early check, then meet at the one writer.
+    let (one, two) = tokio::join!(
+        bulk_as(&w, &alice, &domain, 3),
+        bulk_as(&w, &alice, &domain, 3)
+    );
+    let mut statuses = [one.0, two.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::FORBIDDEN],
+        "{one:?} {two:?}"
+    );
+    let (_, page) = w.app.get("/api/v1/inboxes", &alice).await;
+    assert_eq!(page["total"], 3);
+}
