@@ -116,6 +116,36 @@ pub fn binding(conn: &Connection, user: Uuid) -> Result<Option<(SubscriptionTier
     })
 }
 
+/// For send-check, in one read: the tier of `user` with its daily volume
+/// and what their mailboxes sent on `today`, or `None` for an admin.
+pub fn volume_today(
+    conn: &Connection,
+    user: Uuid,
+    today: NaiveDate,
+) -> Result<Option<(SubscriptionTier, Option<u32>, u32)>> {
+    let row = conn
+        .prepare_cached(
+            "SELECT u.role, t.tier, t.daily_volume, coalesce(s.sent, 0)
+             FROM users u JOIN tiers t ON t.tier = u.subscription_tier
+             LEFT JOIN user_daily_sends s ON s.user_id = u.id AND s.day = ?2
+             WHERE u.id = ?1",
+        )?
+        .query_row(params![user.to_string(), today.to_string()], |r| {
+            Ok((
+                enum_at(r, 0, Role::parse)?,
+                enum_at(r, 1, SubscriptionTier::parse)?,
+                r.get(2)?,
+                r.get(3)?,
+            ))
+        })
+        .optional()?
+        .ok_or(StoreError::NotFound("user"))?;
+    Ok(match row {
+        (Role::Admin, ..) => None,
+        (Role::Member, tier, volume, sent) => Some((tier, volume, sent)),
+    })
+}
+
 /// What a user holds now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Usage {
