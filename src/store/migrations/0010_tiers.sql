@@ -22,9 +22,11 @@ INSERT INTO tiers (tier, domains, mailboxes, daily_volume) VALUES
 -- Messages a user's mailboxes were allowed today, all mailboxes together:
 -- one row per user, reset by the first send of a new day (the sending
 -- day's time zone, like mailboxes.last_reset_date), so send-check reads
--- one row instead of summing the user's mailboxes.
+-- one row instead of summing the user's mailboxes. WITHOUT ROWID: the key
+-- is the row, so each counted message writes one page, not a row and an
+-- index entry (sqlite.org/withoutrowid.html).
 CREATE TABLE user_daily_sends (
     user_id TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
     day     TEXT NOT NULL,
     sent    INTEGER NOT NULL CHECK (sent >= 0)
-) STRICT;
+) STRICT, WITHOUT ROWID;
