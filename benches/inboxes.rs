@@ -1,7 +1,8 @@
 //! Inbox and control-plane benchmark: bulk creation of 50 and 1000
 //! mailboxes through the API, `/kumo/v1/auth` for first logins (argon2) and
 //! repeated ones (the fast path), `/kumo/v1/send-check` decisions (From
-//! header parsed, limit counted), and `/kumo/v1/events` batches as the
+//! header parsed, the mailbox's limit and its owner's plan volume
+//! counted), and `/kumo/v1/events` batches as the
 //! policy's log hook posts them.
 //! Run with `cargo bench --bench inboxes`; it prints its figures.
 
@@ -34,7 +35,22 @@ fn main() {
             .pool_max_idle_per_host(256)
             .build()
             .expect("client");
-        let token = app::login(&client, &base).await;
+        let admin = app::login(&client, &base).await;
+        // The mailboxes are a member's, on a plan whose daily volume is far
+        // above this run: every send-check takes the plan's path too (its
+        // limit read and its day count), as a member's message does.
+        let (email, password) = ("bench-member@example.com", "bench member password");
+        app::post(&client, &format!("{base}/api/v1/users"), &admin,
+            json!({ "email": email, "password": password, "subscription_tier": "enterprise" })).await;
+        let plan = client
+            .patch(format!("{base}/api/v1/tiers/enterprise"))
+            .bearer_auth(&admin)
+            .json(&json!({ "daily_volume": 100_000_000 }))
+            .send()
+            .await
+            .expect("plan");
+        assert!(plan.status().is_success(), "{}", plan.status());
+        let token = app::login_as(&client, &base, email, password).await;
         let add = format!("{base}/api/v1/domains/add");
         let bulk_url = format!("{base}/api/v1/inboxes/bulk");
 

@@ -12,6 +12,7 @@
 //!   extractors, the audit and rate-limit layers.
 //! - [`api`]: the JSON API's handlers.
 //! - [`settings`]: the server settings an admin changes at run time.
+//! - [`tiers`]: subscription tiers and the limits they give each user.
 //! - [`kumo`]: the loopback control plane KumoMTA talks to.
 //! - [`dovecot`]: IMAP: the checkpassword helper and the Dovecot config.
 //! - [`domains`], [`inboxes`], [`exports`], [`oauth`], [`warmup`], [`web`]:
@@ -35,6 +36,7 @@ pub mod remote;
 pub mod server;
 pub mod settings;
 pub mod store;
+pub mod tiers;
 pub mod types;
 pub mod vault;
 pub mod warmup;

@@ -81,9 +81,13 @@ pub async fn post(client: &reqwest::Client, url: &str, token: &str, body: Value)
 
 /// The admin's access token.
 pub async fn login(client: &reqwest::Client, base: &str) -> String {
+    login_as(client, base, ADMIN, PASSWORD).await
+}
+
+pub async fn login_as(client: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
     let tokens: Value = client
         .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({ "email": ADMIN, "password": PASSWORD }))
+        .json(&json!({ "email": email, "password": password }))
         .send()
         .await
         .expect("login")

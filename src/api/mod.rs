@@ -10,6 +10,7 @@ mod health;
 mod inboxes;
 mod integrations;
 mod settings;
+mod tiers;
 mod tokens;
 mod unsubscribe;
 mod users;
@@ -31,12 +32,15 @@ pub fn routes(state: &AppState) -> Routes<AppState> {
         .post("/auth/logout", Member, auth::logout)
         .get("/me", Member, auth::me)
         .post("/me/password", Member, auth::change_password)
+        .get("/me/usage", Member, tiers::usage)
         .get("/tokens", Member, tokens::list)
         .post("/tokens", Member, tokens::create)
         .delete("/tokens/{id}", Member, tokens::delete)
         .get("/users", Admin, users::list)
         .post("/users", Admin, users::create)
         .patch("/users/{id}", Admin, users::update)
+        .get("/tiers", Admin, tiers::list)
+        .patch("/tiers/{tier}", Admin, tiers::update)
         .get("/audit-logs", Member, audit_logs::list)
         .get("/settings", Admin, settings::show)
         .patch("/settings", Admin, settings::update)

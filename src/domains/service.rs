@@ -25,6 +25,7 @@ use crate::settings::LiveSettings;
 use crate::store::domains::{self as repo, DkimKey, Domain, NewDomain, RecordRow};
 use crate::store::jobs::NewJob;
 use crate::store::{self, Store, StoreError};
+use crate::tiers::{self, TierError};
 use crate::types::ParseError;
 use crate::vault::{Slot, Vault, VaultError};
 
@@ -58,6 +59,8 @@ pub enum DomainError {
     Provider(ProviderError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Tier(#[from] TierError),
     #[error(transparent)]
     Vault(#[from] VaultError),
     #[error(transparent)]
@@ -175,7 +178,13 @@ impl Orchestrator {
         let domain = req.domain_name.clone();
         let tracking = tracking_host(&domain, req.tracking_domain.as_deref())?;
         let name = domain.to_string();
-        if self.store.read(move |c| repo::exists(c, &name)).await? {
+        // Before any call to Cloudflare; checked again where it is stored.
+        let (room, exists) = self
+            .store
+            .read(move |c| Ok((tiers::check_domains(c, owner), repo::exists(c, &name)?)))
+            .await?;
+        room?;
+        if exists {
             return Err(StoreError::Conflict(format!(
                 "{domain} is already added; each domain can be added once"
             ))
@@ -248,6 +257,8 @@ impl Orchestrator {
         let name = domain.to_string();
         self.store
             .write(move |tx| {
+                // Two adds at the limit: the writer runs one after the other.
+                tiers::check_domains(tx, owner)?;
                 repo::insert(
                     tx,
                     &NewDomain {
@@ -268,7 +279,7 @@ impl Orchestrator {
                 repo::insert_dkim_key(tx, domain_id, &dkim, now)?;
                 repo::replace_records(tx, domain_id, &records)?;
                 enqueue(tx, first_job, domain_id, now)?;
-                Ok::<_, StoreError>(())
+                Ok::<_, DomainError>(())
             })
             .await?;
         self.waker.wake();

@@ -15,6 +15,7 @@ use super::AppState;
 use super::extract::client_ip;
 use crate::audit::{self, Entry};
 use crate::settings::{Change, Patch};
+use crate::store::tiers::LimitChanges;
 
 #[derive(Clone, Default)]
 pub struct AuditContext(Arc<Mutex<Entry>>);
@@ -45,6 +46,22 @@ impl AuditContext {
                 Change::Clear => "cleared",
             };
             self.meta(key.name(), what);
+        }
+    }
+
+    /// The new limits of a plan: who gave whom how much.
+    pub fn tier_change(&self, changes: &LimitChanges) {
+        for (field, change) in [
+            ("domains", changes.domains),
+            ("mailboxes", changes.mailboxes),
+            ("daily_volume", changes.daily_volume),
+        ] {
+            if let Some(limit) = change {
+                self.meta(
+                    field,
+                    limit.map_or(serde_json::json!("unlimited"), |n| serde_json::json!(n)),
+                );
+            }
         }
     }
 

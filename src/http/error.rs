@@ -16,6 +16,7 @@ use crate::inboxes::naming::NamingError;
 use crate::inboxes::service::InboxError;
 use crate::settings::SettingsError;
 use crate::store::StoreError;
+use crate::tiers::TierError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -210,6 +211,7 @@ impl From<DomainError> for ApiError {
                 Self::new(S::BAD_GATEWAY, "dns_provider_error", p.to_string())
             }
             DomainError::Store(e) => e.into(),
+            DomainError::Tier(e) => e.into(),
             DomainError::Vault(e) => Self::internal(&e),
             DomainError::Key(e) => Self::internal(&e),
             DomainError::Sync(e) => Self::unavailable(&e),
@@ -234,6 +236,7 @@ impl From<InboxError> for ApiError {
                 Self::invalid(field, n.to_string())
             }
             InboxError::Store(e) => e.into(),
+            InboxError::Tier(e) => e.into(),
             InboxError::Sync(e) => Self::unavailable(&e),
             InboxError::Hash(e) => Self::internal(&e),
         }
@@ -283,6 +286,21 @@ impl From<SettingsError> for ApiError {
             },
             SettingsError::Store(e) => e.into(),
             SettingsError::Vault(e) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<TierError> for ApiError {
+    fn from(e: TierError) -> Self {
+        let msg = e.to_string();
+        match e {
+            // 403: the request is well formed, the plan does not allow it.
+            TierError::LimitReached { resource, .. } => Self {
+                field: Some(resource.as_str().into()),
+                ..Self::new(StatusCode::FORBIDDEN, "plan_limit_reached", msg)
+            },
+            TierError::Invalid { field, message } => Self::invalid(field, message),
+            TierError::Store(e) => e.into(),
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::clock::SharedClock;
 use crate::settings::LiveSettings;
 use crate::store::mailboxes::{self as repo, Changes, Filter, Mailbox, NewMailbox};
 use crate::store::{self, Store, StoreError};
+use crate::tiers::{self, TierError};
 use crate::vault::{Slot, Vault};
 
 pub const MAX_QUANTITY: u32 = 1000;
@@ -43,6 +44,8 @@ pub enum InboxError {
     Naming(#[from] NamingError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Tier(#[from] TierError),
     #[error(transparent)]
     Sync(#[from] SyncError),
     #[error(transparent)]
@@ -167,15 +170,23 @@ impl Inboxes {
             });
         }
         let daily_limit = check_limit(req.daily_limit.unwrap_or(DEFAULT_DAILY_LIMIT))?;
-        let domain_id = req.domain_id;
-        let (domain, taken) = self
+        let (domain_id, quantity) = (req.domain_id, req.quantity);
+        // A member's tier limits how many they hold (an admin is not
+        // limited, see `tiers`). Checked before the hashing, and again
+        // where they are stored.
+        let room = move |c: &rusqlite::Connection| match owner {
+            Some(member) => tiers::check_mailboxes(c, member, quantity),
+            None => Ok(()),
+        };
+        let (domain, room_now, taken) = self
             .store
             .read(move |c| {
                 let d = store::domains::get(c, domain_id, owner)?;
-                Ok((d, repo::usernames(c, domain_id)?))
+                Ok((d, room(c), repo::usernames(c, domain_id)?))
             })
             .await?;
         let domain = domain.ok_or(InboxError::DomainNotFound)?;
+        room_now?;
         let names = naming::generate(
             req.naming_scheme,
             req.quantity as usize,
@@ -235,7 +246,11 @@ impl Inboxes {
             .collect();
         let ids: Vec<Uuid> = mailboxes.iter().map(|m| m.id).collect();
         self.store
-            .write(move |tx| repo::insert_many(tx, &mailboxes, now))
+            .write(move |tx| {
+                room(tx)?;
+                repo::insert_many(tx, &mailboxes, now)?;
+                Ok::<_, InboxError>(())
+            })
             .await?;
         self.sync.refresh(Refresh::Mailboxes(ids.clone())).await?;
 

@@ -78,10 +78,7 @@ pub struct Control {
 impl Control {
     /// Today, for daily sending limits.
     fn today(&self) -> chrono::NaiveDate {
-        self.clock
-            .now()
-            .with_timezone(&self.settings.get().timezone)
-            .date_naive()
+        self.settings.today()
     }
 
     /// Counts a password check for the service that asked, and audits it

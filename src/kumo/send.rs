@@ -11,7 +11,8 @@ use super::identity;
 use crate::domains::model::DomainStatus;
 use crate::inboxes::datasource::{Datasource, DatasourceError};
 use crate::inboxes::unsubscribe::{self, Links};
-use crate::store::{Store, StoreError, domains, mailboxes};
+use crate::store::{Store, StoreError, domains, mailboxes, tiers as tier_counts};
+use crate::tiers;
 use crate::vault::Vault;
 
 #[derive(Debug, Deserialize)]
@@ -72,9 +73,12 @@ pub struct Decision {
     pub allow: bool,
     /// The SMTP reply code KumoMTA should give: 250, 550 (never with this
     /// sender or recipient), 451 (the domain is not verified yet) or 452
-    /// (limit reached: try again tomorrow).
+    /// (the mailbox's daily limit or its owner's plan's daily volume is
+    /// reached: try again tomorrow).
     pub code: u16,
     pub reason: String,
+    /// What the mailbox may still send today: its own limit, or fewer
+    /// when its owner's plan has less left.
     pub remaining_today: u32,
     /// For an allowed message: the `List-Unsubscribe` targets to add when
     /// the message has none (for its first recipient).
@@ -180,14 +184,27 @@ pub async fn decide(
                     ));
                 }
             }
+            // The owner's plan caps all their mailboxes together; read and
+            // counted in this one transaction with the mailbox's own count,
+            // so two messages at the limit cannot both pass.
+            let user_left = match tiers::volume_left(tx, owner, today)? {
+                Some((tier, volume, 0)) => return Ok(refuse(452, format!(
+                    "4.7.1 the daily sending volume of this account's plan ({tier}: {volume} messages a day) is reached; try again tomorrow"
+                ))),
+                Some((_, _, left)) => left,
+                None => u32::MAX,
+            };
             Ok::<_, StoreError>(match mailboxes::count_send(tx, id, today, now)? {
-                Some(remaining) => Decision {
-                    allow: true,
-                    code: 250,
-                    reason: "2.0.0 ok".into(),
-                    remaining_today: remaining,
-                    list_unsubscribe: Some(unsubscribe),
-                },
+                Some(remaining) => {
+                    tier_counts::count_send(tx, owner, today)?;
+                    Decision {
+                        allow: true,
+                        code: 250,
+                        reason: "2.0.0 ok".into(),
+                        remaining_today: remaining.min(user_left - 1),
+                        list_unsubscribe: Some(unsubscribe),
+                    }
+                }
                 None => refuse(452, "4.7.1 daily sending limit reached; try again tomorrow"),
             })
         })

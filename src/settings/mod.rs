@@ -236,6 +236,15 @@ impl LiveSettings {
         Ok(())
     }
 
+    /// Today in the sending day's time zone: the day of every daily
+    /// count (mailbox limits, plan volumes).
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.clock
+            .now()
+            .with_timezone(&self.get().timezone)
+            .date_naive()
+    }
+
     /// The values in force now; callers read it at use time.
     pub fn get(&self) -> Arc<Snapshot> {
         // Only whole snapshots are ever assigned, so a lock poisoned by a

@@ -335,16 +335,23 @@ pub fn count_send(
 }
 
 /// Gives back one send counted for `id` on `today` (a later step refused
-/// the message), never below zero. Returns today's count after it, or
-/// `None` when the mailbox does not exist.
+/// the message), never below zero, to the mailbox and to its owner's day
+/// count. Returns today's count after it, or `None` when the mailbox does
+/// not exist.
 pub fn release_send(conn: &Connection, id: Uuid, today: NaiveDate) -> Result<Option<u32>> {
     let day = today.to_string();
-    conn.prepare_cached(
-        "UPDATE mailboxes SET emails_sent_today = emails_sent_today - 1,
-            total_sent = max(total_sent - 1, 0)
-         WHERE id = ?1 AND last_reset_date IS ?2 AND emails_sent_today > 0",
-    )?
-    .execute(params![id.to_string(), day])?;
+    let owner = conn
+        .prepare_cached(
+            "UPDATE mailboxes SET emails_sent_today = emails_sent_today - 1,
+                total_sent = max(total_sent - 1, 0)
+             WHERE id = ?1 AND last_reset_date IS ?2 AND emails_sent_today > 0
+             RETURNING user_id",
+        )?
+        .query_row(params![id.to_string(), day], |r| uuid_at(r, 0))
+        .optional()?;
+    if let Some(owner) = owner {
+        super::tiers::release_send(conn, owner, today)?;
+    }
     counted_on(conn, id, today)
 }
 

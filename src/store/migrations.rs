@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_unmatched_reports.sql"),
     include_str!("migrations/0009_retention.sql"),
     include_str!("migrations/0010_auth_generation.sql"),
+    include_str!("migrations/0011_tiers.sql"),
 ];
 
 /// The schema version this binary writes.

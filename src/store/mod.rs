@@ -25,6 +25,7 @@ pub mod retention;
 pub mod sessions;
 pub mod settings;
 pub mod stats;
+pub mod tiers;
 pub mod users;
 
 use std::panic::AssertUnwindSafe;

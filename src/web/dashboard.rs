@@ -42,11 +42,7 @@ const AUDIT_ROWS: u32 = 8;
 
 /// What the dashboard shows to `scope` (an admin: everyone's).
 pub async fn summary(state: &AppState, scope: Option<Uuid>) -> Result<Summary, WebError> {
-    let today = state
-        .clock
-        .now()
-        .with_timezone(&state.settings.get().timezone)
-        .date_naive();
+    let today = state.settings.today();
     let (domains, inboxes, (sent_today, capacity), listed) = state
         .store
         .read(move |c| {

@@ -97,6 +97,7 @@ pub fn routes(state: &AppState) -> Routes<AppState> {
         .get("/users", Admin, settings::users)
         .post("/users", Admin, settings::create_user)
         .post("/users/{id}", Admin, settings::update_user)
+        .post("/tiers/{tier}", Admin, settings::save_tier)
         .get("/audit", Member, audit::list)
         .get("/assets/{name}", Anyone, assets::serve)
         .layered(layered);

@@ -22,7 +22,9 @@ use crate::http::error::ApiError;
 use crate::http::extract::ClientIp;
 use crate::settings::{Patch, View};
 use crate::store::api_tokens::ApiToken;
+use crate::store::tiers::Tier;
 use crate::store::users::User;
+use crate::tiers;
 use crate::types::{EmailAddress, Password, Role, SubscriptionTier, TokenName};
 
 #[derive(Template)]
@@ -206,14 +208,26 @@ pub async fn revoke_token(
 pub struct UsersPage {
     pub chrome: Chrome,
     pub users: Vec<User>,
+    /// Each plan's limits, which the page edits.
+    pub tiers: Vec<Tier>,
+    /// What was wrong with a plan's form, and which plan it was.
+    pub tier_error: Option<(SubscriptionTier, String)>,
+}
+
+impl UsersPage {
+    pub async fn load(state: &AppState, viewer: &Viewer) -> Result<Self, WebError> {
+        Ok(Self {
+            chrome: viewer.chrome("settings"),
+            users: state.auth.accounts.list().await?,
+            tiers: tiers::list(&state.store).await?,
+            tier_error: None,
+        })
+    }
 }
 
 pub async fn users(State(state): State<AppState>, viewer: Viewer) -> Result<Response, WebError> {
     viewer.principal.require_admin()?;
-    html(&UsersPage {
-        chrome: viewer.chrome("settings"),
-        users: state.auth.accounts.list().await?,
-    })
+    html(&UsersPage::load(&state, &viewer).await?)
 }
 
 #[derive(Deserialize)]
@@ -253,6 +267,8 @@ pub struct UserForm {
     disabled: Option<String>,
     #[serde(default)]
     may_use_server_token: Option<String>,
+    #[serde(default)]
+    subscription_tier: Option<String>,
 }
 
 pub async fn update_user(
@@ -271,10 +287,15 @@ pub async fn update_user(
         .map_err(|e| ApiError::invalid("role", e.0))?;
     let disabled = given(&form.disabled).map(|d| d == "true");
     let may_use_server_token = given(&form.may_use_server_token).map(|d| d == "true");
+    let subscription_tier = given(&form.subscription_tier)
+        .map(SubscriptionTier::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid("subscription_tier", e.0))?;
     for (field, changed) in [
         ("role", role.is_some()),
         ("disabled", disabled.is_some()),
         ("may_use_server_token", may_use_server_token.is_some()),
+        ("subscription_tier", subscription_tier.is_some()),
     ] {
         if changed {
             audit.meta(field, "changed");
@@ -284,8 +305,64 @@ pub async fn update_user(
         role,
         disabled,
         may_use_server_token,
+        subscription_tier,
         ..Default::default()
     };
     state.auth.accounts.update(id, patch).await?;
     Ok(Redirect::to("/users").into_response())
+}
+
+/// A plan's form: each limit a whole number, or empty for unlimited.
+#[derive(Deserialize)]
+pub struct TierForm {
+    domains: String,
+    mailboxes: String,
+    daily_volume: String,
+}
+
+/// Saves one plan's limits, all or none; a bad one is shown in its form.
+pub async fn save_tier(
+    State(state): State<AppState>,
+    audit: AuditContext,
+    viewer: Viewer,
+    Path(tier): Path<String>,
+    WebForm(form): WebForm<TierForm>,
+) -> Result<Response, WebError> {
+    viewer.principal.require_admin()?;
+    let tier = tiers::parse_tier(&tier)?;
+    audit.resource("tier", tier);
+    // The same parse as the API: text that is not a number is refused
+    // naming its field.
+    let body = [
+        ("domains", &form.domains),
+        ("mailboxes", &form.mailboxes),
+        ("daily_volume", &form.daily_volume),
+    ]
+    .into_iter()
+    .map(|(field, text)| {
+        let text = text.trim();
+        let value = match text.parse::<u64>() {
+            Ok(n) => n.into(),
+            Err(_) if text.is_empty() => serde_json::Value::Null,
+            Err(_) => text.into(),
+        };
+        (field.to_owned(), value)
+    })
+    .collect();
+    let outcome = match tiers::parse_changes(body) {
+        Ok(changes) => {
+            audit.tier_change(&changes);
+            tiers::update(&state.store, &state.clock, tier, changes).await
+        }
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(_) => Ok(Redirect::to("/users#plans").into_response()),
+        Err(e) => {
+            let e = ApiError::from(e);
+            let mut page = UsersPage::load(&state, &viewer).await?;
+            page.tier_error = Some((tier, e.message().to_owned()));
+            Ok((e.status(), html(&page)?).into_response())
+        }
+    }
 }

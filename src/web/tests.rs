@@ -410,6 +410,12 @@ fn pages_escape_html_in_names_and_take_long_ones() {
         &UsersPage {
             chrome: chrome(),
             users: vec![user],
+            tiers: vec![crate::store::tiers::Tier {
+                tier: SubscriptionTier::Free,
+                limits: Default::default(),
+                updated_at: None,
+            }],
+            tier_error: Some((SubscriptionTier::Free, EVIL.into())),
         }
         .render()
         .unwrap(),

@@ -264,6 +264,12 @@ impl Iso {
                 sample(api("/auth/logout"), None).own().fresh()
             }
             (Surface::Api, "GET", "/api/v1/me") => sample(api("/me"), None).own(),
+            (Surface::Api, "GET", "/api/v1/me/usage") => sample(api("/me/usage"), None).own(),
+            (Surface::Api, "GET", "/api/v1/tiers") => sample(api("/tiers"), None),
+            (Surface::Api, "PATCH", "/api/v1/tiers/{tier}") => sample(
+                api("/tiers/pro"),
+                Some(json!({ "domains": 25, "mailboxes": 250, "daily_volume": 10000 })),
+            ),
             (Surface::Api, "POST", "/api/v1/me/password") => sample(
                 api("/me/password"),
                 Some(json!({ "current_password": wrong_current, "new_password": "a new password 12345" })),
@@ -365,6 +371,10 @@ impl Iso {
             ) => sample(r.path.clone(), None).own(),
             (Surface::Web, "GET", "/audit") => sample("/audit".into(), None).own().audit(),
             (Surface::Web, "GET", "/users") => sample("/users".into(), None),
+            (Surface::Web, "POST", "/tiers/{tier}") => sample(
+                "/tiers/pro".into(),
+                Some(json!({ "domains": "25", "mailboxes": "250", "daily_volume": "10000" })),
+            ),
             (Surface::Web, "POST", "/domains") => {
                 let name = format!("{}.test", self.unique("form"));
                 self.w.zones.add_zone(&name);
@@ -515,6 +525,18 @@ async fn setup() -> Iso {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
+        // The sweep makes more domains and mailboxes than a free plan has.
+        let path = format!("/api/v1/users/{}", body["id"].as_str().unwrap());
+        let (status, body) = w
+            .app
+            .call(
+                reqwest::Method::PATCH,
+                &path,
+                Some(json!({ "subscription_tier": "enterprise" })),
+                Some(&w.admin),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
     }
     let mut iso = Iso {
         w,

@@ -45,5 +45,6 @@ mod revoke;
 mod send;
 mod sessions;
 mod settings;
+mod tiers;
 mod tokens;
 mod web;

@@ -352,4 +352,24 @@ pub(super) const FIXTURES: &[Fixture] = &[
         seeded: true,
         row: &[("id", int(1)), ("n", int(7))],
     },
+    // 0011_tiers: an admin raised the pro plan; a user's count today.
+    Fixture {
+        table: "tiers",
+        seeded: true,
+        row: &[
+            ("tier", text("pro")),
+            ("domains", int(40)),
+            ("mailboxes", int(400)),
+            ("daily_volume", int(16000)),
+            ("updated_at", UPDATED),
+        ],
+    },
+    row(
+        "user_daily_sends",
+        &[
+            ("user_id", text(USER)),
+            ("day", text("2026-03-04")),
+            ("sent", int(12)),
+        ],
+    ),
 ];

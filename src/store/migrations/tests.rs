@@ -33,6 +33,7 @@ const RELEASED: &[&str] = &[
     "f1ef602f16d41de4d09a96a9488de7752853993d76b04568618cb2937a26b824",
     "9c9f663e6578265d3a80e3b693235ddb5460f54eaf193352e0f8d770d58ed2ba",
     "37637750e7ab89367e5dff4a3ec1cf73d53ccfe0c296d885b7e603ec0e79eaed",
+    "8f3fbb13291641bc684d7bd76fd57cc16cb3364b99ab411e39679afe1a326969",
 ];
 
 const N: usize = MIGRATIONS.len();
