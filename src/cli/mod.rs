@@ -6,6 +6,7 @@ mod domains;
 pub mod dovecot;
 mod exports;
 mod inboxes;
+mod kumo;
 mod users;
 
 use std::io::IsTerminal;
@@ -64,6 +65,9 @@ pub enum Command {
     /// Print the Dovecot configuration (IMAP for the mailboxes) for this
     /// server, ready for /etc/dovecot/dovecot.conf
     DovecotConfig(Box<dovecot::DovecotConfigCli>),
+    /// Print the settings file of the KumoMTA policy (inboxgrove.json) for
+    /// this server, from the same settings it runs on
+    KumoConfig(Box<kumo::KumoConfigCli>),
     /// Dovecot's checkpassword helper: run by Dovecot for each IMAP login
     #[command(hide = true)]
     Checkpassword(dovecot::CheckpasswordArgs),
@@ -94,6 +98,7 @@ impl Cli {
             },
             Command::Inbox(i) => i.settings.clone(),
             Command::DovecotConfig(d) => d.settings.clone(),
+            Command::KumoConfig(k) => k.settings.clone(),
             _ => ServeArgs::default(),
         };
         let global = Global {
@@ -117,6 +122,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Inbox(i) => inboxes::run(i.command, settings, clock).await,
         Command::Export(e) => exports::run(e, settings, clock).await,
         Command::DovecotConfig(d) => dovecot::config(&d.dovecot, &settings),
+        Command::KumoConfig(k) => kumo::config(&k.kumo, &settings),
         Command::Checkpassword(args) => {
             // main runs it before any set-up; reaching here is harmless.
             match dovecot::checkpassword(&args) {

@@ -8,6 +8,7 @@ pub mod epoch;
 pub mod events;
 pub mod identity;
 pub mod logins;
+pub mod policy_config;
 pub mod send;
 pub mod smtp_auth;
 
