@@ -309,14 +309,16 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let start = store.auth_generation();
         // A new user changes nothing already verified.
-        store.write(|tx| user_row(tx, "a@example.com")).await.unwrap();
+        store
+            .write(|tx| user_row(tx, "a@example.com"))
+            .await
+            .unwrap();
         assert_eq!(store.auth_generation(), start);
         store
             .write(|tx| {
-                Ok::<_, StoreError>(tx.execute(
-                    "UPDATE users SET disabled_at = '2026-01-02T00:00:00Z'",
-                    [],
-                )?)
+                Ok::<_, StoreError>(
+                    tx.execute("UPDATE users SET disabled_at = '2026-01-02T00:00:00Z'", [])?,
+                )
             })
             .await
             .unwrap();
@@ -337,7 +339,10 @@ mod tests {
     async fn another_process_s_change_is_seen_at_the_next_poll() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store.write(|tx| user_row(tx, "a@example.com")).await.unwrap();
+        store
+            .write(|tx| user_row(tx, "a@example.com"))
+            .await
+            .unwrap();
         store.poll_auth_generation().await.unwrap();
         let before = store.auth_generation();
         store.poll_auth_generation().await.unwrap();
