@@ -1,7 +1,8 @@
 //! The command line: `serve`, `init`, `user …`, `dovecot-config`,
-//! `version`. Commands call the same functions as the API; only printing
+//! `doctor`, `version`. Commands call the same functions as the API; only printing
 //! lives here.
 
+mod doctor;
 mod domains;
 pub mod dovecot;
 mod exports;
@@ -64,6 +65,9 @@ pub enum Command {
     /// Print the Dovecot configuration (IMAP for the mailboxes) for this
     /// server, ready for /etc/dovecot/dovecot.conf
     DovecotConfig(Box<dovecot::DovecotConfigCli>),
+    /// Check that this host is ready to send: ports, certificates, KumoMTA,
+    /// Dovecot, DNS, clock and disk; exits 1 if a check fails
+    Doctor(Box<doctor::DoctorCli>),
     /// Dovecot's checkpassword helper: run by Dovecot for each IMAP login
     #[command(hide = true)]
     Checkpassword(dovecot::CheckpasswordArgs),
@@ -94,6 +98,7 @@ impl Cli {
             },
             Command::Inbox(i) => i.settings.clone(),
             Command::DovecotConfig(d) => d.settings.clone(),
+            Command::Doctor(d) => d.settings.clone(),
             _ => ServeArgs::default(),
         };
         let global = Global {
@@ -117,6 +122,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Inbox(i) => inboxes::run(i.command, settings, clock).await,
         Command::Export(e) => exports::run(e, settings, clock).await,
         Command::DovecotConfig(d) => dovecot::config(&d.dovecot, &settings),
+        Command::Doctor(d) => doctor::run(&d, settings, clock).await,
         Command::Checkpassword(args) => {
             // main runs it before any set-up; reaching here is harmless.
             match dovecot::checkpassword(&args) {

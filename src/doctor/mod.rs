@@ -19,8 +19,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::clock::SharedClock;
+use crate::config::Settings;
 use crate::domains::plan::Purpose;
-use crate::domains::service::DomainView;
+use crate::domains::service::{DomainView, Orchestrator};
+use crate::dovecot::tls;
 
 pub use cert::SELF_SIGNED_CONSEQUENCE;
 
@@ -106,6 +108,63 @@ pub struct Target {
     pub certificates: Vec<PathBuf>,
     /// Per network check.
     pub timeout: Duration,
+}
+
+impl Target {
+    /// The settings' places, with the installed services' defaults.
+    pub fn new(settings: &Settings) -> Self {
+        let d = &settings.doctor;
+        let loopback = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        let cert = match &settings.tls {
+            Some((cert, _)) => cert.clone(),
+            None => tls::default_paths(&settings.data_dir).cert,
+        };
+        Self {
+            data_dir: settings.data_dir.clone(),
+            mail_root: settings.mail.root.clone(),
+            kumo_spool: d
+                .kumo_spool
+                .clone()
+                .unwrap_or_else(|| "/var/spool/kumomta".into()),
+            hostname: d.hostname.clone().unwrap_or_else(machine_hostname),
+            public_ipv4: settings.domains.public_ipv4,
+            public_ipv6: settings.domains.public_ipv6,
+            dns_servers: settings.domains.dns_servers.clone(),
+            smtp: local(d.smtp_addr.unwrap_or(loopback(25))),
+            submission: local(
+                d.submission_addr
+                    .unwrap_or(loopback(crate::inboxes::SMTP_PORT)),
+            ),
+            imaps: local(d.imaps_addr.unwrap_or(loopback(crate::inboxes::IMAP_PORT))),
+            kumo_http_url: settings.kumo_http_url.clone(),
+            outbound: d
+                .outbound_host
+                .clone()
+                .unwrap_or_else(|| "gmail-smtp-in.l.google.com:25".to_owned()),
+            clock_url: d
+                .clock_url
+                .clone()
+                .unwrap_or_else(|| "https://www.cloudflare.com/".to_owned()),
+            certificates: vec![cert],
+            timeout: Duration::from_secs(d.doctor_timeout.unwrap_or(5).clamp(1, 60)),
+        }
+    }
+}
+
+/// The kernel's host name (what KumoMTA's listeners default to), or
+/// `localhost` where it cannot be read.
+fn machine_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// Every check, with the domains as the domains page lists them.
+pub async fn diagnose(target: &Target, clock: &SharedClock, domains: &Orchestrator) -> Report {
+    let list = domains.list(None).await.map_err(|e| e.to_string());
+    run(target, clock, list).await
 }
 
 type Pending<'a> = Pin<Box<dyn Future<Output = Vec<Check>> + Send + 'a>>;
