@@ -7,6 +7,7 @@ pub mod assets;
 mod audit;
 mod auth;
 mod dashboard;
+mod diagnostics;
 mod domains;
 pub mod error;
 mod exports;
@@ -97,6 +98,7 @@ pub fn routes(state: &AppState) -> Routes<AppState> {
         .get("/users", Admin, settings::users)
         .post("/users", Admin, settings::create_user)
         .post("/users/{id}", Admin, settings::update_user)
+        .get("/diagnostics", Admin, diagnostics::show)
         .get("/audit", Member, audit::list)
         .get("/assets/{name}", Anyone, assets::serve)
         .layered(layered);

@@ -278,6 +278,7 @@ impl Iso {
                 sample(api(&format!("/tokens/{}", self.fresh_token().await)), None)
             }
             (Surface::Api, "GET", "/api/v1/users") => sample(api("/users"), None),
+            (Surface::Api, "GET", "/api/v1/diagnostics") => sample(api("/diagnostics"), None),
             (Surface::Api, "POST", "/api/v1/users") => sample(
                 api("/users"),
                 Some(json!({ "email": format!("{}@iso.test", self.unique("u")), "password": MEMBER_PASSWORD })),
@@ -365,6 +366,7 @@ impl Iso {
             ) => sample(r.path.clone(), None).own(),
             (Surface::Web, "GET", "/audit") => sample("/audit".into(), None).own().audit(),
             (Surface::Web, "GET", "/users") => sample("/users".into(), None),
+            (Surface::Web, "GET", "/diagnostics") => sample("/diagnostics".into(), None),
             (Surface::Web, "POST", "/domains") => {
                 let name = format!("{}.test", self.unique("form"));
                 self.w.zones.add_zone(&name);
