@@ -220,7 +220,7 @@ pub fn free_disk(name: &str, dir: &Path) -> Check {
             );
         }
     };
-    let free = u64::from(stat.blocks_available()).saturating_mul(u64::from(stat.fragment_size()));
+    let free = stat.blocks_available().saturating_mul(stat.fragment_size());
     judge_disk(name, dir, free)
 }
 
