@@ -93,11 +93,12 @@ impl PrincipalCache {
 mod tests {
     use super::*;
     use crate::auth::Credential;
+    use crate::clock::{Clock, SystemClock};
     use crate::store::users::User;
     use crate::types::{Role, SubscriptionTier};
 
     fn principal() -> Principal {
-        let now = Utc::now();
+        let now = SystemClock.now();
         Principal {
             user: User {
                 id: Uuid::new_v4(),
@@ -116,7 +117,7 @@ mod tests {
     #[test]
     fn a_new_generation_empties_the_cache_and_an_older_one_is_not_kept() {
         let cache = PrincipalCache::default();
-        let now = Utc::now();
+        let now = SystemClock.now();
         let key = Key::Token([7; 32]);
         cache.put(key, 3, principal(), None);
         assert!(cache.get(&key, 3, now).is_some());
@@ -132,7 +133,7 @@ mod tests {
     #[test]
     fn an_expired_token_is_not_served_from_the_cache() {
         let cache = PrincipalCache::default();
-        let now = Utc::now();
+        let now = SystemClock.now();
         let key = Key::Token([1; 32]);
         cache.put(
             key,
@@ -151,7 +152,7 @@ mod tests {
     #[test]
     fn it_starts_again_rather_than_grow_past_its_bound() {
         let cache = PrincipalCache::default();
-        let now = Utc::now();
+        let now = SystemClock.now();
         for i in 0..MAX_ENTRIES as u32 + 1 {
             cache.put(
                 Key::Session(Uuid::from_u128(i.into()), Uuid::nil()),

@@ -450,3 +450,30 @@ async fn the_report_fails_when_one_check_fails_and_no_check_hangs() {
             .any(|c| c["name"] == "domains")
     );
 }
+
+#[test]
+fn domain_records_as_the_domains_page_shows_them() {
+    use crate::domains::model::{DomainStatus, RecordState};
+    let mut view = crate::web::tests::view("acme.example");
+    let c = host::domain_records(&view);
+    assert_eq!(
+        (c.name.as_str(), c.status),
+        ("dns_acme.example", Status::Fail),
+        "{c:?}"
+    );
+    assert!(
+        c.fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("domain show acme.example"),
+        "{c:?}"
+    );
+    view.records[0].status = RecordState::Missing;
+    assert_eq!(host::domain_records(&view).status, Status::Warn);
+    view.records[0].status = RecordState::Verified;
+    assert_eq!(host::domain_records(&view).status, Status::Ok);
+    view.domain.status = DomainStatus::Failed;
+    let failed = host::domain_records(&view);
+    assert_eq!(failed.status, Status::Fail);
+    assert!(failed.detail.contains("the TXT record says"), "{failed:?}");
+}

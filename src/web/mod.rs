@@ -140,4 +140,4 @@ pub fn given(s: &Option<String>) -> Option<&str> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
