@@ -8,7 +8,11 @@ use std::net::TcpListener;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{closed_doctor, spawn_app};
+use inboxgrove::config::DomainArgs;
+use serde_json::json;
+
+use crate::domains::{IPV4, World, world_around};
+use crate::helpers::{Options, closed_doctor, spawn_app};
 use crate::process::{fresh_dir, run, stdout};
 use crate::web::form_sign_in;
 
@@ -126,4 +130,58 @@ async fn admins_see_the_diagnostics_and_members_are_refused() {
     }
     assert!(html.contains("badge fail"));
     assert!(html.contains("mail between two hosted mailboxes never arrives"));
+}
+
+async fn report(w: &World) -> Value {
+    let (status, report) = w.app.get("/api/v1/diagnostics", &w.admin).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    report
+}
+
+/// The PTR of the public address, served by the loopback DNS server: it
+/// must resolve back and name a mail host of this server.
+#[tokio::test]
+async fn the_ptr_check_asks_the_configured_dns_servers() {
+    let w = world_around(Options {
+        domains: DomainArgs {
+            public_ipv4: Some(IPV4.parse().unwrap()),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    w.zones.add_zone("byhand.test");
+    let (status, added) = w.add(json!({ "domain_name": "byhand.test" })).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{added}");
+    // A server that refuses the question: the check could not run.
+    let r = report(&w).await;
+    assert_eq!(check(&r, "public_ip")["status"], "warn", "{r}");
+    w.zones.add_zone("113.0.203.in-addr.arpa");
+    let r = report(&w).await;
+    assert_eq!(check(&r, "public_ip")["status"], "fail", "no PTR yet: {r}");
+    // The domain's records are not published yet: a warning, not a fail.
+    assert_eq!(check(&r, "dns_byhand.test")["status"], "warn", "{r}");
+
+    w.zones.add_record(
+        "113.0.203.in-addr.arpa",
+        "PTR",
+        "7.113.0.203.in-addr.arpa",
+        "mail.byhand.test",
+        None,
+    );
+    let r = report(&w).await;
+    assert_eq!(
+        check(&r, "public_ip")["status"],
+        "fail",
+        "not forward-confirmed: {r}"
+    );
+    w.zones
+        .add_record("byhand.test", "A", "mail.byhand.test", IPV4, None);
+    let r = report(&w).await;
+    let c = check(&r, "public_ip");
+    assert_eq!(c["status"], "ok", "{r}");
+    assert!(
+        c["detail"].as_str().unwrap().contains("mail.byhand.test"),
+        "{c}"
+    );
 }
