@@ -12,7 +12,7 @@ use super::{Check, Target};
 use crate::clock::SharedClock;
 use crate::domains::model::{DomainStatus, RecordState};
 use crate::domains::service::DomainView;
-use crate::domains::verify::DnsChecker;
+use crate::domains::verify::{DnsChecker, VerifyError};
 use crate::remote::network_error;
 
 /// Below this a full disk is hours away at a busy day's rate.
@@ -42,16 +42,20 @@ pub async fn public_addresses(t: &Target, hosts: &[String]) -> Vec<Check> {
         )];
     }
     let dns = DnsChecker::new(t.dns_servers.clone());
+    // No answer says nothing about the PTR: the check could not run.
+    let unanswered = |e: VerifyError| {
+        Check::warn(
+            "public_ip",
+            e.to_string(),
+            "Check this host's DNS resolver, then run doctor again.",
+        )
+    };
     let mut out = Vec::new();
-    for ip in ips {
+    'ips: for ip in ips {
         let names = match dns.reverse(ip).await {
             Ok(n) => n,
             Err(e) => {
-                out.push(Check::warn(
-                    "public_ip",
-                    e.to_string(),
-                    "Check this host's DNS resolver, then run doctor again.",
-                ));
+                out.push(unanswered(e));
                 continue;
             }
         };
@@ -61,12 +65,8 @@ pub async fn public_addresses(t: &Target, hosts: &[String]) -> Vec<Check> {
                 Ok(addrs) if addrs.contains(&ip) => confirmed.push(name.clone()),
                 Ok(_) => {}
                 Err(e) => {
-                    out.push(Check::warn(
-                        "public_ip",
-                        e.to_string(),
-                        "Check this host's DNS resolver, then run doctor again.",
-                    ));
-                    continue;
+                    out.push(unanswered(e));
+                    continue 'ips;
                 }
             }
         }

@@ -209,10 +209,8 @@ pub async fn run(
         Box::pin(async move { host::public_addresses(&t, &hosts).await })
     };
     let smtp = {
-        let t = t.clone();
-        Box::pin(async move {
-            vec![probe::smtp_banner("port_25", t.smtp, &t.hostname, t.timeout).await]
-        })
+        let (t, c) = (t.clone(), configured.clone());
+        Box::pin(async move { probe::smtp(&t, c.as_deref(), now).await })
     };
     let submission = {
         let (t, c) = (t.clone(), configured.clone());

@@ -123,94 +123,136 @@ async fn greet(addr: SocketAddr, limit: Duration) -> Result<(BufReader<TcpStream
     Ok((s, greeting))
 }
 
-/// Port 25: KumoMTA answers with its banner.
-pub async fn smtp_banner(name: &str, addr: SocketAddr, hostname: &str, limit: Duration) -> Check {
-    match greet(addr, limit).await {
-        Ok((mut s, greeting)) => {
-            quit(&mut s).await;
-            judge_banner(name, addr, &greeting, hostname)
-        }
-        Err(e) => Check::fail(name, e, START_KUMO),
-    }
+/// What one SMTP session showed: the greeting, then (after STARTTLS,
+/// RFC 3207) the certificate served and the answer to a canary AUTH PLAIN
+/// (RFC 4616) when one was sent, or why that part failed.
+struct Session {
+    greeting: Reply,
+    secure: Result<(Vec<u8>, Option<Reply>), String>,
 }
 
-/// Port 587: the banner, the certificate after STARTTLS (RFC 3207) and a
-/// canary AUTH PLAIN (RFC 4616). Our policy answers 535 when InboxGrove
-/// refused the login and 454 when it could not ask (kumo-policy/init.lua,
-/// `smtp_server_auth_plain`).
-pub async fn submission(t: &Target, configured: Option<&[u8]>, now: DateTime<Utc>) -> Vec<Check> {
-    let limit = t.timeout;
-    let not_tried = |why: &str| {
-        Check::warn(
-            "kumomta_control",
-            format!("the canary login was not tried: {why}"),
-            "Fix port 587 first.",
-        )
-    };
-    let (mut s, greeting) = match greet(t.submission, limit).await {
-        Ok(v) => v,
-        Err(e) => {
-            return vec![
-                Check::fail("port_587", e, START_KUMO),
-                not_tried("587 did not answer"),
-            ];
-        }
-    };
-    let banner = judge_banner("port_587", t.submission, &greeting, &t.hostname);
-    let session = async {
+async fn smtp_session(
+    addr: SocketAddr,
+    hostname: &str,
+    limit: Duration,
+    canary: bool,
+) -> Result<Session, String> {
+    let (mut s, greeting) = greet(addr, limit).await?;
+    if greeting.code != 220 {
+        let secure = Err("no session after the greeting".to_owned());
+        return Ok(Session { greeting, secure });
+    }
+    let secure = async {
         command(&mut s, "EHLO doctor.inboxgrove.invalid", limit).await?;
         let go = command(&mut s, "STARTTLS", limit).await?;
         if go.code != 220 {
             return Err(format!("STARTTLS answered {} {}", go.code, go.text));
         }
-        let (tls, served) = handshake(s.into_inner(), &t.hostname, limit).await?;
+        let (tls, served) = handshake(s.into_inner(), hostname, limit).await?;
         let mut s = BufReader::new(tls);
         command(&mut s, "EHLO doctor.inboxgrove.invalid", limit).await?;
-        let secret: u64 = rand::thread_rng().r#gen();
-        let plain =
-            base64::engine::general_purpose::STANDARD.encode(format!("\0{CANARY}\0{secret:016x}"));
-        let auth = command(&mut s, &format!("AUTH PLAIN {plain}"), limit).await?;
+        let mut auth = None;
+        if canary {
+            let secret: u64 = rand::thread_rng().r#gen();
+            let plain = base64::engine::general_purpose::STANDARD
+                .encode(format!("\0{CANARY}\0{secret:016x}"));
+            auth = Some(command(&mut s, &format!("AUTH PLAIN {plain}"), limit).await?);
+        }
         quit(&mut s).await;
-        Ok::<_, String>((served, auth))
-    };
-    let (served, auth) = match session.await {
-        Ok(v) => v,
-        Err(e) => {
-            return vec![
-                banner,
-                Check::fail(
-                    "port_587_certificate",
-                    e,
-                    "Configure TLS on KumoMTA's 587 listener (tls_certificate, tls_private_key).",
+        Ok((served, auth))
+    }
+    .await;
+    Ok(Session { greeting, secure })
+}
+
+const SMTP_TLS: &str = "Configure TLS on KumoMTA's listener (tls_certificate, tls_private_key) with the mail host's certificate.";
+
+/// Port 25 (or 587 without the canary): the banner and the certificate.
+async fn banner_and_certificate(
+    port: &str,
+    addr: SocketAddr,
+    t: &Target,
+    configured: Option<&[u8]>,
+    now: DateTime<Utc>,
+    canary: bool,
+) -> (Vec<Check>, Option<Result<Reply, String>>) {
+    let certificate = format!("{port}_certificate");
+    match smtp_session(addr, &t.hostname, t.timeout, canary).await {
+        Err(e) => (vec![Check::fail(port, e, START_KUMO)], None),
+        Ok(session) => {
+            let banner = judge_banner(port, addr, &session.greeting, &t.hostname);
+            match session.secure {
+                Ok((served, auth)) => (
+                    vec![
+                        banner,
+                        cert::served_check(&certificate, &served, configured, now),
+                    ],
+                    auth.map(Ok),
                 ),
-                not_tried("no TLS session"),
-            ];
+                Err(e) => (
+                    vec![banner, Check::fail(&certificate, e.clone(), SMTP_TLS)],
+                    Some(Err(e)),
+                ),
+            }
+        }
+    }
+}
+
+/// Port 25: KumoMTA's banner and its STARTTLS certificate.
+pub async fn smtp(t: &Target, configured: Option<&[u8]>, now: DateTime<Utc>) -> Vec<Check> {
+    banner_and_certificate("port_25", t.smtp, t, configured, now, false)
+        .await
+        .0
+}
+
+/// Port 587: the banner, the certificate and the canary AUTH. Our policy
+/// answers 535 when InboxGrove refused the login and 454 when it could not
+/// ask (kumo-policy/init.lua, `smtp_server_auth_plain`).
+pub async fn submission(t: &Target, configured: Option<&[u8]>, now: DateTime<Utc>) -> Vec<Check> {
+    let name = "kumomta_control";
+    let (mut checks, auth) =
+        banner_and_certificate("port_587", t.submission, t, configured, now, true).await;
+    let policy = "Load kumo-policy/init.lua as KumoMTA's policy; its AUTH handler asks InboxGrove.";
+    let control = match auth {
+        None => Check::warn(
+            name,
+            "the canary login was not tried: 587 did not answer".to_owned(),
+            "Fix port 587 first.",
+        ),
+        Some(Err(e)) => Check::warn(
+            name,
+            format!("the canary login was not tried: {e}"),
+            "Fix port 587 first.",
+        ),
+        Some(Ok(auth)) => {
+            let shown = format!("{} {}", auth.code, auth.text);
+            match auth.code {
+                535 => Check::ok(
+                    name,
+                    format!("KumoMTA asked InboxGrove and refused the canary login ({shown})"),
+                ),
+                400..=499 => Check::fail(
+                    name,
+                    format!("KumoMTA could not get a verdict from the control endpoint ({shown})"),
+                    "Make the policy's control URL reach control_listen and its secret file match <data-dir>/kumo.secret.",
+                ),
+                235 => Check::fail(
+                    name,
+                    "KumoMTA accepted a login no mailbox has".to_owned(),
+                    policy,
+                ),
+                _ => Check::fail(
+                    name,
+                    format!(
+                        "AUTH PLAIN answered {shown:?}: the InboxGrove policy is not handling logins"
+                    ),
+                    policy,
+                ),
+            }
         }
     };
-    let certificate = cert::served_check("port_587_certificate", &served, configured, now);
-    let shown = format!("{} {}", auth.code, auth.text);
-    let control = match auth.code {
-        535 => Check::ok(
-            "kumomta_control",
-            format!("KumoMTA asked InboxGrove and refused the canary login ({shown})"),
-        ),
-        400..=499 => Check::fail(
-            "kumomta_control",
-            format!("KumoMTA could not get a verdict from the control endpoint ({shown})"),
-            "Make the policy's control URL reach control_listen and its secret file match <data-dir>/kumo.secret.",
-        ),
-        235 => Check::fail(
-            "kumomta_control",
-            "KumoMTA accepted a login no mailbox has".to_owned(),
-            "Load kumo-policy/init.lua as KumoMTA's policy; its AUTH handler asks InboxGrove.",
-        ),
-        _ => Check::fail(
-            "kumomta_control",
-            format!("AUTH PLAIN answered {shown:?}: the InboxGrove policy is not handling logins"),
-            "Load kumo-policy/init.lua as KumoMTA's policy; its AUTH handler asks InboxGrove.",
-        ),
-    };
-    vec![banner, certificate, control]
+    checks.push(control);
+    checks
 }
 
 /// Port 993: Dovecot's greeting over TLS (RFC 8314 §3.2), its certificate

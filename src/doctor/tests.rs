@@ -142,25 +142,32 @@ fn by_name<'a>(checks: &'a [Check], name: &str) -> &'a Check {
 }
 
 #[tokio::test]
-async fn the_smtp_banner_is_ok_warn_or_fail() {
-    let (_, acceptor) = tls();
+async fn port_25_banner_and_certificate() {
+    let (der, acceptor) = tls();
+    let port25 = |addr| probe_smtp(addr, der.clone());
     let good = smtp_double("220 mail.acme.example KumoMTA", acceptor.clone(), "535 no").await;
-    let c = probe::smtp_banner("port_25", good, HOST, LIMIT).await;
-    assert_eq!(c.status, Status::Ok, "{c:?}");
+    let checks = port25(good).await;
+    assert_eq!(by_name(&checks, "port_25").status, Status::Ok, "{checks:?}");
+    // Served after STARTTLS, the configured (self-signed) certificate.
+    let cert = by_name(&checks, "port_25_certificate");
+    assert_eq!(cert.status, Status::Warn, "{cert:?}");
+    assert!(cert.detail.contains("self-signed"), "{cert:?}");
     let other = smtp_double("220 localhost KumoMTA", acceptor.clone(), "535 no").await;
-    let c = probe::smtp_banner("port_25", other, HOST, LIMIT).await;
+    let c = by_name(&port25(other).await, "port_25").clone();
     assert_eq!(c.status, Status::Warn, "{c:?}");
     assert!(c.detail.contains("localhost"), "{c:?}");
     let busy = smtp_double("421 too busy", acceptor, "535 no").await;
-    assert_eq!(
-        probe::smtp_banner("port_25", busy, HOST, LIMIT)
-            .await
-            .status,
-        Status::Fail
-    );
-    let c = probe::smtp_banner("port_25", closed_port().await, HOST, LIMIT).await;
+    let checks = port25(busy).await;
+    assert_eq!(by_name(&checks, "port_25").status, Status::Fail);
+    assert_eq!(by_name(&checks, "port_25_certificate").status, Status::Fail);
+    let checks = port25(closed_port().await).await;
+    let c = by_name(&checks, "port_25");
     assert_eq!(c.status, Status::Fail);
     assert!(c.fix.as_deref().unwrap_or("").contains("KumoMTA"), "{c:?}");
+}
+
+async fn probe_smtp(addr: SocketAddr, configured: Vec<u8>) -> Vec<Check> {
+    probe::smtp(&target(addr, addr), Some(&configured), now()).await
 }
 
 #[tokio::test]
