@@ -17,10 +17,12 @@ use serde::Deserialize;
 use crate::domains::name::{DomainName, MailHostPattern};
 use crate::types::{EmailAddress, Password, parse_timezone};
 
+mod doctor;
 mod mail;
 mod origins;
 mod proxies;
 pub mod retention;
+pub use doctor::DoctorArgs;
 pub use mail::{MailArgs, MailSettings};
 pub use origins::{Key, Origins, Source};
 pub use proxies::TrustedProxies;
@@ -173,6 +175,8 @@ pub struct ServeArgs {
     pub mail: MailArgs,
     #[command(flatten)]
     pub retention: RetentionArgs,
+    #[command(flatten)]
+    pub doctor: DoctorArgs,
 }
 
 /// The certificate the mail services present (Dovecot's IMAP for now).
@@ -365,6 +369,8 @@ pub struct Settings {
     pub sequencers: SequencerUrls,
     /// The maildirs and each one's quota.
     pub mail: MailSettings,
+    /// Where the diagnostics look.
+    pub doctor: DoctorArgs,
 }
 
 /// The global flags, already merged with their environment variables by
@@ -553,6 +559,7 @@ impl Settings {
             origins,
             sequencers,
             mail,
+            doctor: serve.doctor.clone(),
         };
         if !settings.control_allow_remote && !settings.control_listen.ip().is_loopback() {
             return Err(ConfigError::Invalid {

@@ -24,6 +24,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod doctor;
 pub mod domains;
 pub mod dovecot;
 pub mod exports;

@@ -405,6 +405,7 @@ impl Application {
             )),
             trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
             info: Arc::new(ServerInfo::new(settings, &public_url)),
+            diagnostics: Arc::new(crate::doctor::Target::new(settings)),
         });
         let (limiter, store) = (state.limiter.clone(), state.store.clone());
         let (app, routes) = public_router(state);

@@ -4,6 +4,7 @@
 
 mod audit_logs;
 mod auth;
+mod diagnostics;
 mod domains;
 mod exports;
 mod health;
@@ -43,6 +44,7 @@ pub fn routes(state: &AppState) -> Routes<AppState> {
         .patch("/tiers/{tier}", Admin, tiers::update)
         .get("/audit-logs", Member, audit_logs::list)
         .get("/settings", Admin, settings::show)
+        .get("/diagnostics", Admin, diagnostics::show)
         .patch("/settings", Admin, settings::update)
         .get("/domains", Member, domains::list)
         .post("/domains/add", Member, domains::add)

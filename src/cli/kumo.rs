@@ -25,9 +25,6 @@ pub struct KumoConfigCli {
 /// Where KumoMTA runs; the defaults are its package's paths.
 #[derive(Debug, Clone, Args)]
 pub struct KumoArgs {
-    /// The banner and EHLO name [default: the host of public_url]
-    #[arg(long)]
-    pub hostname: Option<String>,
     /// A copy of <data-dir>/kumo.secret that kumod can read
     #[arg(long, default_value = "/opt/kumomta/etc/policy/inboxgrove.secret")]
     pub secret_file: PathBuf,
@@ -52,7 +49,6 @@ pub struct KumoArgs {
 pub fn config(args: &KumoArgs, settings: &Settings) -> anyhow::Result<()> {
     let files = PolicyFiles {
         secret_file: args.secret_file.clone(),
-        hostname: args.hostname.clone(),
         inbound_listen: args.inbound_listen,
         submission_listen: args.submission_listen,
         spool_dir: args.spool_dir.clone(),

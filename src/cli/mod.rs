@@ -1,7 +1,8 @@
 //! The command line: `serve`, `init`, `user …`, `dovecot-config`,
-//! `version`. Commands call the same functions as the API; only printing
+//! `doctor`, `version`. Commands call the same functions as the API; only printing
 //! lives here.
 
+mod doctor;
 mod domains;
 pub mod dovecot;
 mod exports;
@@ -68,6 +69,9 @@ pub enum Command {
     /// Print the settings file of the KumoMTA policy (inboxgrove.json) for
     /// this server, from the same settings it runs on
     KumoConfig(Box<kumo::KumoConfigCli>),
+    /// Check that this host is ready to send: ports, certificates, KumoMTA,
+    /// Dovecot, DNS, clock and disk; exits 1 if a check fails
+    Doctor(Box<doctor::DoctorCli>),
     /// Dovecot's checkpassword helper: run by Dovecot for each IMAP login
     #[command(hide = true)]
     Checkpassword(dovecot::CheckpasswordArgs),
@@ -99,6 +103,7 @@ impl Cli {
             Command::Inbox(i) => i.settings.clone(),
             Command::DovecotConfig(d) => d.settings.clone(),
             Command::KumoConfig(k) => k.settings.clone(),
+            Command::Doctor(d) => d.settings.clone(),
             _ => ServeArgs::default(),
         };
         let global = Global {
@@ -123,6 +128,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Export(e) => exports::run(e, settings, clock).await,
         Command::DovecotConfig(d) => dovecot::config(&d.dovecot, &settings),
         Command::KumoConfig(k) => kumo::config(&k.kumo, &settings),
+        Command::Doctor(d) => doctor::run(&d, settings, clock).await,
         Command::Checkpassword(args) => {
             // main runs it before any set-up; reaching here is harmless.
             match dovecot::checkpassword(&args) {

@@ -114,6 +114,53 @@ impl DnsChecker {
     }
 }
 
+impl DnsChecker {
+    /// A resolver that recurses: the configured servers, or the system's.
+    /// PTR and forward confirmation are questions about someone else's zone
+    /// (the VPS provider's reverse zone), so no authoritative walk.
+    fn recursive(&self) -> Result<TokioResolver, VerifyError> {
+        match &self.servers {
+            Some(servers) => build(servers, true),
+            None => system(),
+        }
+    }
+
+    /// The names the PTR records of `ip` give (RFC 1035 §3.5), bare.
+    pub async fn reverse(&self, ip: IpAddr) -> Result<Vec<String>, VerifyError> {
+        let resolver = self.recursive()?;
+        match resolver.lookup(Name::from(ip), DnsType::PTR).await {
+            Ok(lookup) => Ok(lookup
+                .answers()
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::PTR(ptr) => Some(bare(&ptr.0)),
+                    _ => None,
+                })
+                .collect()),
+            Err(e) if e.is_no_records_found() => Ok(Vec::new()),
+            Err(e) => Err(VerifyError::Query {
+                name: ip.to_string(),
+                record_type: "PTR".to_owned(),
+                reason: plain(&e),
+            }),
+        }
+    }
+
+    /// The A and AAAA addresses of `name`; none when it has no address.
+    pub async fn addresses(&self, name: &str) -> Result<Vec<IpAddr>, VerifyError> {
+        let resolver = self.recursive()?;
+        match resolver.lookup_ip(fqdn(name)?).await {
+            Ok(ips) => Ok(ips.iter().collect()),
+            Err(e) if e.is_no_records_found() => Ok(Vec::new()),
+            Err(e) => Err(VerifyError::Query {
+                name: name.to_owned(),
+                record_type: "A/AAAA".to_owned(),
+                reason: plain(&e),
+            }),
+        }
+    }
+}
+
 /// Parses `INBOXGROVE_DNS_SERVERS`: addresses separated by commas or
 /// whitespace, each an IP (port 53) or `ip:port` / `[ipv6]:port`.
 pub fn parse_servers(raw: &str) -> Result<Vec<SocketAddr>, ParseError> {
@@ -163,16 +210,21 @@ fn build(servers: &[SocketAddr], recursion_desired: bool) -> Result<TokioResolve
         .map_err(|e| VerifyError::Setup(e.to_string()))
 }
 
-/// The addresses of the authoritative nameservers of `domain`'s zone,
-/// found and resolved through the system resolver.
-async fn authoritative_servers(domain: &DomainName) -> Result<Vec<SocketAddr>, VerifyError> {
+/// The system's resolver (resolv.conf), uncached like the others.
+fn system() -> Result<TokioResolver, VerifyError> {
     let (config, mut opts) = hickory_resolver::system_conf::read_system_conf()
         .map_err(|e| VerifyError::SystemConfig(e.to_string()))?;
     tune(&mut opts);
-    let system = Resolver::builder_with_config(config, TokioRuntimeProvider::default())
+    Resolver::builder_with_config(config, TokioRuntimeProvider::default())
         .with_options(opts)
         .build()
-        .map_err(|e| VerifyError::Setup(e.to_string()))?;
+        .map_err(|e| VerifyError::Setup(e.to_string()))
+}
+
+/// The addresses of the authoritative nameservers of `domain`'s zone,
+/// found and resolved through the system resolver.
+async fn authoritative_servers(domain: &DomainName) -> Result<Vec<SocketAddr>, VerifyError> {
+    let system = system()?;
     let nameservers = zone_nameservers(&system, domain).await?;
     let mut addrs = Vec::new();
     let mut last_error = String::new();

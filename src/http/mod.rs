@@ -84,6 +84,8 @@ pub struct Shared {
     pub trusted_proxies: Arc<TrustedProxies>,
     /// This server's configuration as the browser UI shows it.
     pub info: Arc<ServerInfo>,
+    /// Where the diagnostics page looks.
+    pub diagnostics: Arc<crate::doctor::Target>,
 }
 
 /// What the settings page shows of this server's start-time configuration,

@@ -20,8 +20,6 @@ use crate::dovecot::tls;
 pub struct PolicyFiles {
     /// The copy of the control secret KumoMTA reads (group `kumod`, 0640).
     pub secret_file: PathBuf,
-    /// The EHLO and banner name; `None`: the host of `public_url`.
-    pub hostname: Option<String>,
     pub inbound_listen: SocketAddr,
     pub submission_listen: SocketAddr,
     pub spool_dir: PathBuf,
@@ -40,10 +38,8 @@ pub enum PolicyConfigError {
     )]
     BadHttpListener(String),
     #[error(
-        "no host name for KumoMTA's banner: pass --hostname (the name this server's address resolves back to, e.g. mail.example.com) or set public_url"
+        "'{0}' is not a host name for KumoMTA's banner; pass --hostname with the name this server's address resolves back to, like mail.example.com"
     )]
-    NoHostname,
-    #[error("--hostname '{0}' is not a host name; give one like mail.example.com")]
     BadHostname(String),
 }
 
@@ -65,7 +61,7 @@ pub fn render(settings: &Settings, files: &PolicyFiles) -> Result<Value, PolicyC
         "control_url": format!("http://{control}/kumo/v1"),
         "control_secret_file": files.secret_file,
         "control_timeout": "5s",
-        "hostname": hostname(settings, files)?,
+        "hostname": hostname(settings)?,
         "mail_root": absolute(&settings.mail.root),
         "tls_certificate": absolute(&cert),
         "tls_private_key": absolute(&key),
@@ -85,7 +81,9 @@ fn absolute(path: &Path) -> PathBuf {
 
 /// The address of `kumo_http_url`, which must be a loopback one.
 fn http_listen(url: Option<&str>) -> Result<SocketAddr, PolicyConfigError> {
-    let url = url.filter(|u| !u.is_empty()).ok_or(PolicyConfigError::NoHttpListener)?;
+    let url = url
+        .filter(|u| !u.is_empty())
+        .ok_or(PolicyConfigError::NoHttpListener)?;
     let bad = || PolicyConfigError::BadHttpListener(url.to_owned());
     let authority = url
         .strip_prefix("http://")
@@ -98,21 +96,12 @@ fn http_listen(url: Option<&str>) -> Result<SocketAddr, PolicyConfigError> {
     Ok(addr)
 }
 
-fn hostname(settings: &Settings, files: &PolicyFiles) -> Result<String, PolicyConfigError> {
-    if let Some(name) = &files.hostname {
-        return DomainName::parse(name)
-            .map(|d| d.as_str().to_owned())
-            .map_err(|_| PolicyConfigError::BadHostname(name.clone()));
-    }
-    // The host of the admin URL, when it is a name rather than an address.
-    settings
-        .public_url
-        .as_deref()
-        .and_then(|u| u.split("://").nth(1))
-        .and_then(|rest| rest.split(['/', ':']).next())
-        .and_then(|host| DomainName::parse(host).ok())
+/// The same name `doctor` expects in the banner and the PTR.
+fn hostname(settings: &Settings) -> Result<String, PolicyConfigError> {
+    let name = settings.doctor.mail_hostname();
+    DomainName::parse(&name)
         .map(|d| d.as_str().to_owned())
-        .ok_or(PolicyConfigError::NoHostname)
+        .map_err(|_| PolicyConfigError::BadHostname(name))
 }
 
 #[cfg(test)]
@@ -129,7 +118,10 @@ mod tests {
             http_listen(Some("http://[::1]:8001/")),
             Ok("[::1]:8001".parse().unwrap())
         );
-        assert_eq!(http_listen(Some("")), Err(PolicyConfigError::NoHttpListener));
+        assert_eq!(
+            http_listen(Some("")),
+            Err(PolicyConfigError::NoHttpListener)
+        );
         assert_eq!(http_listen(None), Err(PolicyConfigError::NoHttpListener));
         for bad in [
             "http://0.0.0.0:8000",

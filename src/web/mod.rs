@@ -7,6 +7,7 @@ pub mod assets;
 mod audit;
 mod auth;
 mod dashboard;
+mod diagnostics;
 mod domains;
 pub mod error;
 mod exports;
@@ -98,6 +99,7 @@ pub fn routes(state: &AppState) -> Routes<AppState> {
         .post("/users", Admin, settings::create_user)
         .post("/users/{id}", Admin, settings::update_user)
         .post("/tiers/{tier}", Admin, settings::save_tier)
+        .get("/diagnostics", Admin, diagnostics::show)
         .get("/audit", Member, audit::list)
         .get("/assets/{name}", Anyone, assets::serve)
         .layered(layered);
@@ -139,4 +141,4 @@ pub fn given(s: &Option<String>) -> Option<&str> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

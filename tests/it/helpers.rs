@@ -4,7 +4,8 @@ use chrono::DateTime;
 use inboxgrove::auth::password::Hasher;
 use inboxgrove::clock::{ManualClock, SharedClock, SystemClock};
 use inboxgrove::config::{
-    BootstrapArgs, DomainArgs, FileConfig, Global, MailArgs, SequencerArgs, ServeArgs, Settings,
+    BootstrapArgs, DoctorArgs, DomainArgs, FileConfig, Global, MailArgs, SequencerArgs, ServeArgs,
+    Settings,
 };
 use inboxgrove::domains::service::ProviderFactory;
 use inboxgrove::http::routes::RouteInfo;
@@ -94,6 +95,7 @@ pub fn settings(dir: &std::path::Path, opts: &Options) -> Settings {
             mail_root: Some(dir.join("mail")),
             mailbox_quota: None,
         },
+        doctor: closed_doctor(dir),
         ..Default::default()
     };
     let global = Global {
@@ -105,6 +107,23 @@ pub fn settings(dir: &std::path::Path, opts: &Options) -> Settings {
         (k == "INBOXGROVE_ADMIN_PASSWORD").then(|| ADMIN_PASSWORD.to_owned())
     })
     .unwrap()
+}
+
+/// The diagnostics aimed at a loopback port nothing listens on (port 1,
+/// tcpmux, never served here), so the page's checks answer at once and no
+/// test touches the machine's own mail services or the internet.
+pub fn closed_doctor(dir: &std::path::Path) -> DoctorArgs {
+    let closed: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+    DoctorArgs {
+        hostname: Some("mail.test".into()),
+        smtp_addr: Some(closed),
+        submission_addr: Some(closed),
+        imaps_addr: Some(closed),
+        kumo_spool: Some(dir.join("spool")),
+        outbound_host: Some(closed.to_string()),
+        clock_url: Some(format!("http://{closed}/")),
+        doctor_timeout: Some(1),
+    }
 }
 
 pub async fn spawn_app() -> TestApp {

@@ -284,6 +284,7 @@ impl Iso {
                 sample(api(&format!("/tokens/{}", self.fresh_token().await)), None)
             }
             (Surface::Api, "GET", "/api/v1/users") => sample(api("/users"), None),
+            (Surface::Api, "GET", "/api/v1/diagnostics") => sample(api("/diagnostics"), None),
             (Surface::Api, "POST", "/api/v1/users") => sample(
                 api("/users"),
                 Some(json!({ "email": format!("{}@iso.test", self.unique("u")), "password": MEMBER_PASSWORD })),
@@ -375,6 +376,7 @@ impl Iso {
                 "/tiers/pro".into(),
                 Some(json!({ "domains": "25", "mailboxes": "250", "daily_volume": "10000" })),
             ),
+            (Surface::Web, "GET", "/diagnostics") => sample("/diagnostics".into(), None),
             (Surface::Web, "POST", "/domains") => {
                 let name = format!("{}.test", self.unique("form"));
                 self.w.zones.add_zone(&name);

@@ -17,6 +17,7 @@ mod breaks;
 mod egress;
 mod inbound;
 mod log_hook;
+mod rendered;
 mod reports;
 mod senders;
 mod strict;

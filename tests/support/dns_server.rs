@@ -12,7 +12,7 @@ use std::time::Duration;
 use hickory_server::Server;
 use hickory_server::net::runtime::Time;
 use hickory_server::proto::op::{Edns, Header, HeaderCounts, Metadata, OpCode, ResponseCode};
-use hickory_server::proto::rr::rdata::{A, AAAA, CNAME, MX, NS, SOA, TXT};
+use hickory_server::proto::rr::rdata::{A, AAAA, CNAME, MX, NS, PTR, SOA, TXT};
 use hickory_server::proto::rr::{Name, RData, Record, RecordType};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
@@ -317,6 +317,8 @@ fn rdata(r: &zones::Record) -> Result<Option<RData>, String> {
         "MX" => RData::MX(MX::new(r.priority.unwrap_or(0), fqdn(content)?)),
         "CNAME" => RData::CNAME(CNAME(fqdn(content)?)),
         "NS" => RData::NS(NS(fqdn(content)?)),
+        // Reverse zones (RFC 1035 §3.5), for the doctor's PTR check.
+        "PTR" => RData::PTR(PTR(fqdn(content)?)),
         "TXT" => {
             let strings = txt_strings(content);
             RData::TXT(TXT::from_bytes(strings.iter().map(Vec::as_slice).collect()))
