@@ -25,11 +25,11 @@ use crate::http::{AppState, audit_layer, ratelimit};
 pub fn routes(state: &AppState) -> Routes<AppState> {
     use Access::{Admin, Anyone, Member};
     // Their secret is in the request itself: limited per source address.
-    let by_address = Routes::new(Surface::Api)
+    let by_address = Routes::under("/api/v1", Surface::Api)
         .post("/auth/login", Anyone, auth::login)
         .post("/auth/refresh", Anyone, auth::refresh)
         .get("/exports/{token}", Anyone, exports::download);
-    let by_caller = Routes::new(Surface::Api)
+    let by_caller = Routes::under("/api/v1", Surface::Api)
         .post("/auth/logout", Member, auth::logout)
         .get("/me", Member, auth::me)
         .post("/me/password", Member, auth::change_password)
@@ -97,5 +97,5 @@ pub fn routes(state: &AppState) -> Routes<AppState> {
         .get("/healthz", Anyone, health::live)
         .get("/readyz", Anyone, health::ready)
         .merge(unsubscribe)
-        .nest("/api/v1", v1)
+        .merge(v1)
 }

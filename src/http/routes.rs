@@ -43,14 +43,24 @@ pub struct Routes<S> {
     router: Router<S>,
     table: Vec<RouteInfo>,
     surface: Surface,
+    /// Put before every path added, e.g. `/api/v1`.
+    prefix: &'static str,
 }
 
 impl<S: Clone + Send + Sync + 'static> Routes<S> {
     pub fn new(surface: Surface) -> Self {
+        Self::under("", surface)
+    }
+
+    /// Routes whose paths all start with `prefix`. Registered whole rather
+    /// than nested: axum routes a nested router as a boxed service of its
+    /// own, cloned, prefix-stripped and routed a second time per request.
+    pub fn under(prefix: &'static str, surface: Surface) -> Self {
         Self {
             router: Router::new(),
             table: Vec::new(),
             surface,
+            prefix,
         }
     }
 
@@ -84,10 +94,11 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
     ) -> Self {
         // Axum merges the methods of one path and panics on a duplicate, so
         // a path registered twice fails at start, in every test.
-        self.router = self.router.route(path, on(filter, handler));
+        let path = format!("{}{path}", self.prefix);
+        self.router = self.router.route(&path, on(filter, handler));
         self.table.push(RouteInfo {
             method,
-            path: path.to_owned(),
+            path,
             access,
             surface: self.surface,
         });
@@ -103,15 +114,6 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
     pub fn merge(mut self, other: Routes<S>) -> Self {
         self.router = self.router.merge(other.router);
         self.table.extend(other.table);
-        self
-    }
-
-    pub fn nest(mut self, prefix: &str, other: Routes<S>) -> Self {
-        self.router = self.router.nest(prefix, other.router);
-        self.table.extend(other.table.into_iter().map(|mut r| {
-            r.path = format!("{prefix}{}", r.path);
-            r
-        }));
         self
     }
 
