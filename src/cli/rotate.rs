@@ -113,17 +113,19 @@ fn update_copy(data_dir: &Path, client: Client, copy: &Path) -> anyhow::Result<b
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", copy.display())),
     };
     let secret = credentials::load(data_dir, client)?;
-    credentials::replace_file_as(
+    credentials::replace_file(
         copy,
         &format!("{}\n", secret.expose_secret()),
         meta.mode() & 0o7777,
-        Some((meta.uid(), meta.gid())),
+        (meta.uid(), meta.gid()),
     )?;
     Ok(true)
 }
 
-/// KumoMTA reads its credential when its policy's configuration loads
-/// (`kumo-policy/init.lua`, `kumo.secrets.load`), so it must reload.
+/// KumoMTA reads its credential in every new Lua context
+/// (`kumo-policy/init.lua`, `load_settings`); contexts are recycled about
+/// every 5 minutes, inside the default 10 minute grace, and a reload makes
+/// every new one read it at once.
 fn reload(units: &[&str], run: bool) -> anyhow::Result<()> {
     if units.is_empty() {
         return Ok(());
@@ -139,7 +141,9 @@ fn reload(units: &[&str], run: bool) -> anyhow::Result<()> {
         .status()
         .with_context(|| format!("cannot run `{shown}`"))?;
     if !status.success() {
-        bail!("`{shown}` failed ({status}); the replaced secrets stay accepted until the grace period ends");
+        bail!(
+            "`{shown}` failed ({status}); the replaced secrets stay accepted until the grace period ends"
+        );
     }
     println!("ran `{shown}`");
     Ok(())

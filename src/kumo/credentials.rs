@@ -280,6 +280,8 @@ pub struct Rotated {
 /// `now + grace` (not at all if `grace` is zero); a secret replaced by an
 /// earlier rotation whose grace has not ended is dropped now. The previous
 /// file is written first, so at no moment is the old secret refused early.
+/// Both keep the current file's owner (root running the command must not
+/// leave a file the server's user cannot read) and its mode.
 pub fn rotate(
     data_dir: &Path,
     client: Client,
@@ -287,12 +289,20 @@ pub fn rotate(
     now: DateTime<Utc>,
 ) -> Result<Rotated, CredentialError> {
     let old = load(data_dir, client)?;
+    let file = secret_path(data_dir, client);
+    let meta = fs::metadata(&file).map_err(|source| CredentialError::Io {
+        path: file.clone(),
+        source,
+    })?;
+    let (mode, owner) = (meta.mode() & 0o7777, (meta.uid(), meta.gid()));
     let previous = previous_path(data_dir, client);
     let previous_until = (grace > Duration::zero()).then(|| now + grace);
     match previous_until {
         Some(until) => replace_file(
             &previous,
             &format!("{}\n{}\n", old.expose_secret(), until.to_rfc3339()),
+            mode,
+            owner,
         )?,
         None => match fs::remove_file(&previous) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -304,28 +314,23 @@ pub fn rotate(
             _ => {}
         },
     }
-    let file = secret_path(data_dir, client);
-    replace_file(&file, &new_key_text())?;
+    replace_file(&file, &new_key_text(), mode, owner)?;
     Ok(Rotated {
         file,
         previous_until,
     })
 }
 
-/// Replaces `path` with `text` (mode 0600) through a temporary file and a
-/// rename, so readers see the old file or the new one, never a part.
-fn replace_file(path: &Path, text: &str) -> Result<(), CredentialError> {
-    replace_file_as(path, text, 0o600, None)
-}
-
-/// [`replace_file`] with the given mode and, if given, owner and group
-/// (`rotate-control-secret` keeps an installed copy's, e.g. `root:kumod`
-/// 0640). The temporary file is 0600 until its owner and mode are set.
-pub fn replace_file_as(
+/// Replaces `path` with `text` through a temporary file and a rename, so
+/// readers see the old file or the new one, never a part, with `mode` and
+/// `owner` (uid, gid) (`rotate-control-secret` keeps an installed copy's,
+/// e.g. `root:kumod` 0640). The temporary file is 0600 until its
+/// owner and mode are set.
+pub fn replace_file(
     path: &Path,
     text: &str,
     mode: u32,
-    owner: Option<(u32, u32)>,
+    (uid, gid): (u32, u32),
 ) -> Result<(), CredentialError> {
     let io = |source| CredentialError::Io {
         path: path.to_owned(),
@@ -341,9 +346,7 @@ pub fn replace_file_as(
         .open(&tmp)
         .and_then(|mut f| {
             f.write_all(text.as_bytes())?;
-            if let Some((uid, gid)) = owner {
-                std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
-            }
+            std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
             f.set_permissions(fs::Permissions::from_mode(mode))?;
             f.sync_all()
         })

@@ -146,7 +146,10 @@ pub fn router(control: Arc<Control>) -> Router {
         .route("/stats", scoped(get(stats), &[Kumo]))
         .route("/send-check", scoped(post(send_check), &[Kumo]))
         .route("/send-release", scoped(post(send_release), &[Kumo]))
-        .route("/mailboxes/{address}", scoped(get(mailbox), &[Kumo, Dovecot]))
+        .route(
+            "/mailboxes/{address}",
+            scoped(get(mailbox), &[Kumo, Dovecot]),
+        )
         .route("/domains/{domain}", scoped(get(domain), &[Kumo]))
         .route("/dkim/{domain}", scoped(get(dkim), &[Kumo]))
         .route("/egress", scoped(get(egress_plan), &[Kumo]))
@@ -243,7 +246,11 @@ async fn auth(
     ApiJson(req): ApiJson<AuthRequest>,
 ) -> Result<Response, ApiError> {
     if !client.may_check(req.service) {
-        let needs = format!("{} for {} logins", Client::Kumo.describe(), req.service.as_str());
+        let needs = format!(
+            "{} for {} logins",
+            Client::Kumo.describe(),
+            req.service.as_str()
+        );
         return Err(wrong_credential(Some(client), &needs));
     }
     let source = req.source_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));

@@ -152,32 +152,56 @@ async fn a_rotated_secret_is_accepted_until_its_grace_period_ends() {
     let old_kumo = Control::of(&w.app);
     let imap = || login(&email, &password, "imap");
 
-    let rotated = credentials::rotate(dir, Client::Dovecot, Duration::minutes(10), clock.now())
-        .unwrap();
-    assert_eq!(rotated.previous_until, Some(clock.now() + Duration::minutes(10)));
+    let rotated =
+        credentials::rotate(dir, Client::Dovecot, Duration::minutes(10), clock.now()).unwrap();
+    assert_eq!(
+        rotated.previous_until,
+        Some(clock.now() + Duration::minutes(10))
+    );
     let new_dovecot = Control::with(&w.app, "dovecot.secret");
-    let mode = std::fs::metadata(&rotated.file).unwrap().permissions().mode();
+    let mode = std::fs::metadata(&rotated.file)
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 
-    assert_eq!(new_dovecot.call(Method::POST, "/auth", imap()).await.0, StatusCode::OK);
-    assert_eq!(old_dovecot.call(Method::POST, "/auth", imap()).await.0, StatusCode::OK);
+    assert_eq!(
+        new_dovecot.call(Method::POST, "/auth", imap()).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        old_dovecot.call(Method::POST, "/auth", imap()).await.0,
+        StatusCode::OK
+    );
     clock.advance(Duration::minutes(10) - Duration::seconds(1));
-    assert_eq!(old_dovecot.call(Method::POST, "/auth", imap()).await.0, StatusCode::OK);
+    assert_eq!(
+        old_dovecot.call(Method::POST, "/auth", imap()).await.0,
+        StatusCode::OK
+    );
     clock.advance(Duration::seconds(1));
     let (status, body) = old_dovecot.call(Method::POST, "/auth", imap()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["error"]["code"], "unauthenticated");
-    assert_eq!(new_dovecot.call(Method::POST, "/auth", imap()).await.0, StatusCode::OK);
+    assert_eq!(
+        new_dovecot.call(Method::POST, "/auth", imap()).await.0,
+        StatusCode::OK
+    );
     // The old Dovecot secret never became another client's.
     let (status, _) = old_dovecot.call(Method::GET, "/stats", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // No grace: refused at once; the other clients' credentials untouched.
     credentials::rotate(dir, Client::Kumo, Duration::zero(), clock.now()).unwrap();
-    assert_eq!(old_kumo.auth(&email, &password).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        old_kumo.auth(&email, &password).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     let new_kumo = Control::of(&w.app);
     assert_eq!(new_kumo.auth(&email, &password).await.0, StatusCode::OK);
-    assert_eq!(new_dovecot.call(Method::POST, "/auth", imap()).await.0, StatusCode::OK);
+    assert_eq!(
+        new_dovecot.call(Method::POST, "/auth", imap()).await.0,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -188,7 +212,10 @@ async fn a_broken_previous_file_is_a_temporary_failure_not_a_refusal() {
     let (status, body) = kumo.call(Method::GET, "/stats", None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     std::fs::remove_file(w.app.dir.path().join("kumo.secret.previous")).unwrap();
-    assert_eq!(kumo.call(Method::GET, "/stats", None).await.0, StatusCode::OK);
+    assert_eq!(
+        kumo.call(Method::GET, "/stats", None).await.0,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -207,6 +234,12 @@ async fn rotate_control_secret_updates_the_installed_copies_and_prints_no_secret
     std::fs::write(&kumo_copy, format!("{}\n", old[0])).unwrap();
     std::fs::set_permissions(&kumo_copy, std::fs::Permissions::from_mode(0o640)).unwrap();
     let dovecot_copy = tmp.path().join("absent/dovecot.secret");
+    // Run as root (as here) the command must keep each file's owner: the
+    // data dir's belongs to the server's user, the copy to root:kumod.
+    // Without the right to chown, only modes are checked.
+    let owners = std::os::unix::fs::chown(&kumo_copy, Some(0), Some(65534))
+        .and_then(|()| std::os::unix::fs::chown(data.join("kumo.secret"), Some(65534), Some(65534)))
+        .is_ok();
 
     let out = run(
         &[
@@ -222,23 +255,54 @@ async fn rotate_control_secret_updates_the_installed_copies_and_prints_no_secret
         None,
     );
     assert!(out.status.success(), "{out:?}");
-    let (printed, errors) = (stdout(&out), String::from_utf8_lossy(&out.stderr).into_owned());
+    let (printed, errors) = (
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
     let new: Vec<String> = Client::ALL.iter().map(|c| read(c.file_name())).collect();
     for (o, n) in old.iter().zip(&new) {
         assert_ne!(o, n);
-        assert!(!printed.contains(o.as_str()) && !printed.contains(n.as_str()), "{printed}");
-        assert!(!errors.contains(o.as_str()) && !errors.contains(n.as_str()), "{errors}");
+        assert!(
+            !printed.contains(o.as_str()) && !printed.contains(n.as_str()),
+            "{printed}"
+        );
+        assert!(
+            !errors.contains(o.as_str()) && !errors.contains(n.as_str()),
+            "{errors}"
+        );
     }
     assert_eq!(std::fs::read_to_string(&kumo_copy).unwrap().trim(), new[0]);
     let mode = std::fs::metadata(&kumo_copy).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o640);
-    assert!(printed.contains("would run `systemctl reload-or-restart kumomta`"), "{printed}");
-    assert!(errors.contains(&format!("{} does not exist", dovecot_copy.display())), "{errors}");
+    if owners {
+        use std::os::unix::fs::MetadataExt;
+        let copy = std::fs::metadata(&kumo_copy).unwrap();
+        assert_eq!((copy.uid(), copy.gid()), (0, 65534));
+        for name in ["kumo.secret", "kumo.secret.previous"] {
+            let own = std::fs::metadata(data.join(name)).unwrap();
+            assert_eq!(
+                (own.uid(), own.gid(), own.mode() & 0o777),
+                (65534, 65534, 0o600)
+            );
+        }
+    }
+    assert!(
+        printed.contains("would run `systemctl reload-or-restart kumomta`"),
+        "{printed}"
+    );
+    assert!(
+        errors.contains(&format!("{} does not exist", dovecot_copy.display())),
+        "{errors}"
+    );
     // The previous secret waits out its grace beside the new one.
     let previous = std::fs::read_to_string(data.join("kumo.secret.previous")).unwrap();
     assert_eq!(previous.lines().next(), Some(old[0].as_str()));
 
     let bad = run(&["rotate-control-secret", "--grace", "soon"], &data, None);
     assert!(!bad.status.success());
-    assert_eq!(read("kumo.secret"), new[0], "a refused command changes nothing");
+    assert_eq!(
+        read("kumo.secret"),
+        new[0],
+        "a refused command changes nothing"
+    );
 }
