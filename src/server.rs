@@ -15,7 +15,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -37,6 +36,7 @@ use crate::inboxes::datasource::Datasource;
 use crate::inboxes::service::Inboxes;
 use crate::inboxes::sync::{MailboxSync, Refresh, Sink};
 use crate::jobs::{Scheduler, Waker, maintenance};
+use crate::kumo::credentials::{self, Client, Credentials};
 use crate::kumo::epoch::EpochBumper;
 use crate::kumo::{self, Control, smtp_auth::SmtpAuth};
 use crate::remote::RetryPolicy;
@@ -77,8 +77,7 @@ fn require_data(data_dir: &Path) -> anyhow::Result<()> {
 pub fn open_accounts(settings: &Settings, clock: SharedClock) -> anyhow::Result<(Store, Accounts)> {
     require_data(&settings.data_dir)?;
     let store = Store::open(&settings.data_dir)?;
-    let secret = kumo::load_secret(&settings.data_dir)?;
-    let mailboxes = mailbox_sync(settings, &store, secret, Holder::Console)?;
+    let mailboxes = mailbox_sync(settings, &store, Holder::Console)?;
     Ok((
         store.clone(),
         Accounts::new(store, clock, hasher(), mailboxes, settings.data_dir.clone()),
@@ -134,7 +133,6 @@ pub enum Holder {
 fn mailbox_sync(
     settings: &Settings,
     store: &Store,
-    secret: SecretString,
     holder: Holder,
 ) -> anyhow::Result<Arc<MailboxSync>> {
     let served = holder == Holder::Console
@@ -146,7 +144,7 @@ fn mailbox_sync(
         }
         Sink::Server {
             control_url: format!("http://{control}"),
-            secret,
+            secret: credentials::load(&settings.data_dir, Client::Console)?,
             data_dir: settings.data_dir.clone(),
         }
     } else {
@@ -163,7 +161,6 @@ pub struct Core {
     pub vault: Arc<Vault>,
     pub hasher: Hasher,
     pub auth: Arc<Auth>,
-    pub kumo_secret: SecretString,
     /// The configured server settings with those saved at run time.
     pub live: Arc<LiveSettings>,
     /// Where mailbox changes reach the datasource KumoMTA reads.
@@ -190,8 +187,8 @@ pub async fn open_core(
     let (vault, key_created) = Vault::load_or_create(&settings.data_dir)?;
     let store = Store::open(&settings.data_dir)?;
     let vault = Arc::new(vault);
-    let kumo_secret = kumo::load_secret(&settings.data_dir)?;
-    let mailboxes = mailbox_sync(settings, &store, kumo_secret.clone(), holder)?;
+    credentials::create_missing(&settings.data_dir)?;
+    let mailboxes = mailbox_sync(settings, &store, holder)?;
     let live = LiveSettings::new(
         store.clone(),
         vault.clone(),
@@ -224,7 +221,6 @@ pub async fn open_core(
         vault,
         hasher,
         auth: Arc::new(auth),
-        kumo_secret,
         live: Arc::new(live),
         mailboxes,
         key_created,
@@ -383,7 +379,7 @@ impl Application {
             logins: Default::default(),
             datasource: datasource.clone(),
             mailboxes: core.mailboxes.clone(),
-            secret: core.kumo_secret.clone(),
+            credentials: Credentials::open(&settings.data_dir, clock.clone())?,
             settings: core.live.clone(),
             public_url: public_url.clone(),
             mail: settings.mail.clone(),

@@ -154,19 +154,25 @@ pub(crate) fn secret_file(path: &Path) -> Result<(SecretBox<[u8]>, bool), VaultE
     Ok((bytes, created))
 }
 
+/// A fresh random 32-byte key as the secret files hold it: hex and a
+/// newline.
+pub(crate) fn new_key_text() -> String {
+    let mut key = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut OsRng, &mut key);
+    format!("{}\n", hex::encode(key))
+}
+
 /// Writes a fresh key to a temporary file with mode 0600 and links it into
 /// place, so a crash never leaves a half-written key and two processes
 /// starting at once cannot both win.
 fn write_new_key(path: &Path) -> std::io::Result<()> {
-    let mut key = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut OsRng, &mut key);
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&tmp)?;
-    f.write_all(format!("{}\n", hex::encode(key)).as_bytes())?;
+    f.write_all(new_key_text().as_bytes())?;
     f.sync_all()?;
     let linked = fs::hard_link(&tmp, path);
     fs::remove_file(&tmp)?;

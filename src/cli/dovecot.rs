@@ -55,8 +55,9 @@ pub struct DovecotArgs {
     /// The inboxgrove binary Dovecot runs [default: this one]
     #[arg(long)]
     pub binary: Option<PathBuf>,
-    /// A copy of <data-dir>/kumo.secret readable by Dovecot's auth process
-    #[arg(long, default_value = "/etc/dovecot/inboxgrove.secret")]
+    /// A copy of <data-dir>/dovecot.secret (Dovecot's credential: IMAP
+    /// logins and mailbox lookups only) readable by Dovecot's auth process
+    #[arg(long, default_value = INSTALLED_SECRET)]
     pub secret_file: PathBuf,
 }
 
@@ -109,12 +110,15 @@ pub fn config(args: &DovecotArgs, settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where the installer puts Dovecot's copy of its credential.
+pub const INSTALLED_SECRET: &str = "/etc/dovecot/inboxgrove.secret";
+
 #[derive(Debug, Clone, Args)]
 pub struct CheckpasswordArgs {
     /// The control listener, http://IP:PORT
     #[arg(long)]
     pub control_url: String,
-    /// File holding the control secret
+    /// File holding Dovecot's control credential
     #[arg(long)]
     pub secret_file: PathBuf,
     /// The reply program Dovecot appends; not run (the fields are written

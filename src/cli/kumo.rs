@@ -22,11 +22,15 @@ pub struct KumoConfigCli {
     pub kumo: KumoArgs,
 }
 
+/// Where the installer puts KumoMTA's copy of its credential.
+pub const INSTALLED_SECRET: &str = "/opt/kumomta/etc/policy/inboxgrove.secret";
+
 /// Where KumoMTA runs; the defaults are its package's paths.
 #[derive(Debug, Clone, Args)]
 pub struct KumoArgs {
-    /// A copy of <data-dir>/kumo.secret that kumod can read
-    #[arg(long, default_value = "/opt/kumomta/etc/policy/inboxgrove.secret")]
+    /// A copy of <data-dir>/kumo.secret (KumoMTA's control credential)
+    /// that kumod can read
+    #[arg(long, default_value = INSTALLED_SECRET)]
     pub secret_file: PathBuf,
     #[arg(long, default_value = "0.0.0.0:25")]
     pub inbound_listen: SocketAddr,

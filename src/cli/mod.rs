@@ -8,6 +8,7 @@ pub mod dovecot;
 mod exports;
 mod inboxes;
 mod kumo;
+mod rotate;
 mod users;
 
 use std::io::IsTerminal;
@@ -72,6 +73,9 @@ pub enum Command {
     /// Check that this host is ready to send: ports, certificates, KumoMTA,
     /// Dovecot, DNS, clock and disk; exits 1 if a check fails
     Doctor(Box<doctor::DoctorCli>),
+    /// Give the control clients (KumoMTA, Dovecot, the console) new
+    /// credentials; the old ones stay valid for a grace period
+    RotateControlSecret(rotate::RotateArgs),
     /// Dovecot's checkpassword helper: run by Dovecot for each IMAP login
     #[command(hide = true)]
     Checkpassword(dovecot::CheckpasswordArgs),
@@ -129,6 +133,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::DovecotConfig(d) => dovecot::config(&d.dovecot, &settings),
         Command::KumoConfig(k) => kumo::config(&k.kumo, &settings),
         Command::Doctor(d) => doctor::run(&d, settings, clock).await,
+        Command::RotateControlSecret(r) => rotate::run(&r, &settings, clock),
         Command::Checkpassword(args) => {
             // main runs it before any set-up; reaching here is harmless.
             match dovecot::checkpassword(&args) {

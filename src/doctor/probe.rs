@@ -319,7 +319,7 @@ pub async fn imaps(t: &Target, configured: Option<&[u8]>, now: DateTime<Utc>) ->
         Check::fail(
             "dovecot_auth",
             format!("Dovecot could not get a verdict from InboxGrove ({answer:?})"),
-            "Make the copy of kumo.secret Dovecot's checkpassword reads match <data-dir>/kumo.secret and control_listen reachable.",
+            "Make the copy of dovecot.secret Dovecot's checkpassword reads match <data-dir>/dovecot.secret and control_listen reachable.",
         )
     };
     vec![port, certificate, auth]

@@ -1,9 +1,10 @@
 //! The control plane KumoMTA calls over loopback HTTP: its policy in
 //! `kumo-policy/` asks InboxGrove to authenticate, sign, limit and route.
 //! It answers only on the control listener, never on the public one, and
-//! every request must carry the secret in `<data-dir>/kumo.secret` as a
-//! bearer token.
+//! every request must carry one client's credential as a bearer token; each
+//! route names the clients that may call it ([`credentials`]).
 
+pub mod credentials;
 pub mod epoch;
 pub mod events;
 pub mod identity;
@@ -13,7 +14,6 @@ pub mod send;
 pub mod smtp_auth;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -21,8 +21,8 @@ use axum::extract::{DefaultBodyLimit, Path as UrlPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::routing::{MethodRouter, get, post};
+use axum::{Extension, Json, Router};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -39,22 +39,12 @@ use crate::inboxes::datasource::{Datasource, Entry};
 use crate::inboxes::sync::{MailboxSync, Refresh};
 use crate::settings::LiveSettings;
 use crate::store::{self, Store};
-use crate::vault::{Slot, Vault, VaultError, secret_file};
+use crate::vault::{Slot, Vault};
+use credentials::{Client, Credentials};
 use logins::{LoginCounters, LoginResult, Service};
 use smtp_auth::{Outcome, SmtpAuth};
 
-const SECRET_FILE: &str = "kumo.secret";
 const EVENTS_BODY_LIMIT: usize = 32 * 1024 * 1024;
-
-pub fn secret_path(data_dir: &Path) -> PathBuf {
-    data_dir.join(SECRET_FILE)
-}
-
-/// The shared secret KumoMTA's policy sends, created 0600 on first use.
-pub fn load_secret(data_dir: &Path) -> Result<SecretString, VaultError> {
-    let (bytes, _) = secret_file(&secret_path(data_dir))?;
-    Ok(SecretString::from(hex::encode(bytes.expose_secret())))
-}
 
 pub struct Control {
     pub store: Store,
@@ -66,7 +56,8 @@ pub struct Control {
     pub logins: LoginCounters,
     /// Resyncs the datasource when a console command asks.
     pub mailboxes: Arc<MailboxSync>,
-    pub secret: SecretString,
+    /// The credentials each client sends, read again when they rotate.
+    pub credentials: Credentials,
     /// Where unsubscribe links in outgoing mail point.
     pub public_url: String,
     /// Whose midnight starts each mailbox's sending day (read at use
@@ -145,24 +136,31 @@ impl Control {
     }
 }
 
+/// The routes and who may call each: KumoMTA's policy what it calls
+/// (`kumo-policy/init.lua`), Dovecot's checkpassword its logins and its
+/// lookups (`src/dovecot/checkpassword.rs`), the console its resync.
 pub fn router(control: Arc<Control>) -> Router {
+    use Client::{Console, Dovecot, Kumo};
     let v1 = Router::new()
-        .route("/auth", post(auth))
-        .route("/stats", get(stats))
-        .route("/send-check", post(send_check))
-        .route("/send-release", post(send_release))
-        .route("/mailboxes/{address}", get(mailbox))
-        .route("/domains/{domain}", get(domain))
-        .route("/dkim/{domain}", get(dkim))
-        .route("/egress", get(egress_plan))
-        .route("/events", post(events))
-        .route("/sync", post(sync))
+        .route("/auth", scoped(post(auth), &[Kumo, Dovecot]))
+        .route("/stats", scoped(get(stats), &[Kumo]))
+        .route("/send-check", scoped(post(send_check), &[Kumo]))
+        .route("/send-release", scoped(post(send_release), &[Kumo]))
+        .route(
+            "/mailboxes/{address}",
+            scoped(get(mailbox), &[Kumo, Dovecot]),
+        )
+        .route("/domains/{domain}", scoped(get(domain), &[Kumo]))
+        .route("/dkim/{domain}", scoped(get(dkim), &[Kumo]))
+        .route("/egress", scoped(get(egress_plan), &[Kumo]))
+        .route("/events", scoped(post(events), &[Kumo]))
+        .route("/sync", scoped(post(sync), &[Console]))
         // KumoMTA batches log records; a busy minute can exceed the API's
         // 1 MiB.
         .layer(DefaultBodyLimit::max(EVENTS_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(
             control.clone(),
-            require_secret,
+            require_credential,
         ))
         .with_state(control);
     with_common_layers(
@@ -176,25 +174,55 @@ async fn health() -> Json<Value> {
     Json(json!({ "status": "ok", "listener": "control" }))
 }
 
-/// Constant-time comparison, so the secret cannot be found byte by byte
-/// from response times.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-async fn require_secret(State(c): State<Arc<Control>>, req: Request, next: Next) -> Response {
-    let (parts, body) = req.into_parts();
-    let ok =
-        bearer(&parts).is_some_and(|t| same(t.as_bytes(), c.secret.expose_secret().as_bytes()));
-    if !ok {
-        return ApiError::new(
+/// Finds whose credential the bearer token is and hands it to the route
+/// (as an extension) for [`scoped`] to check.
+async fn require_credential(State(c): State<Arc<Control>>, req: Request, next: Next) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let found = match bearer(&parts) {
+        Some(token) => c.credentials.identify(token),
+        None => Ok(None),
+    };
+    match found {
+        Ok(Some(client)) => {
+            parts.extensions.insert(client);
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Ok(None) => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
-            "send the secret from kumo.secret in the data dir as 'Authorization: Bearer <secret>'",
+            "send a control credential from the data dir as 'Authorization: Bearer <secret>': kumo.secret for KumoMTA, dovecot.secret for Dovecot, console.secret for the console",
         )
-        .into_response();
+        .into_response(),
+        Err(e) => ApiError::unavailable(&e).into_response(),
     }
-    next.run(Request::from_parts(parts, body)).await
+}
+
+/// `route`, callable only with the credentials of `clients`; another
+/// client's is a 403 that says which one the route takes.
+fn scoped(
+    route: MethodRouter<Arc<Control>>,
+    clients: &'static [Client],
+) -> MethodRouter<Arc<Control>> {
+    route.route_layer(middleware::from_fn(
+        move |req: Request, next: Next| async move {
+            match req.extensions().get::<Client>() {
+                Some(client) if clients.contains(client) => next.run(req).await,
+                used => {
+                    let needs: Vec<String> = clients.iter().map(|c| c.describe()).collect();
+                    wrong_credential(used.copied(), &needs.join(" or ")).into_response()
+                }
+            }
+        },
+    ))
+}
+
+fn wrong_credential(used: Option<Client>, needs: &str) -> ApiError {
+    let used = used.map_or_else(|| "no credential".to_owned(), Client::describe);
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "wrong_credential",
+        format!("this call takes {needs}; it was made with {used}"),
+    )
 }
 
 #[derive(Deserialize)]
@@ -214,8 +242,17 @@ struct AuthRequest {
 
 async fn auth(
     State(c): State<Arc<Control>>,
+    Extension(client): Extension<Client>,
     ApiJson(req): ApiJson<AuthRequest>,
 ) -> Result<Response, ApiError> {
+    if !client.may_check(req.service) {
+        let needs = format!(
+            "{} for {} logins",
+            Client::Kumo.describe(),
+            req.service.as_str()
+        );
+        return Err(wrong_credential(Some(client), &needs));
+    }
     let source = req.source_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let outcome = c
         .auth

@@ -358,7 +358,7 @@ async fn checkpassword_speaks_dovecots_protocol_on_fds_3_and_4() {
     let w = world().await;
     let domain = with_domain(&w, "fds.test").await;
     let (_, email, password) = mailbox(&w, &domain).await;
-    let secret = w.app.dir.path().join("kumo.secret");
+    let secret = w.app.dir.path().join("dovecot.secret");
     let control = w.app.control.clone();
     let run = move |input: Vec<u8>, env: Vec<(&'static str, &'static str)>| {
         let (control, secret) = (control.clone(), secret.clone());
@@ -380,7 +380,7 @@ async fn checkpassword_speaks_dovecots_protocol_on_fds_3_and_4() {
     assert_eq!(unknown.await.unwrap().0, 3);
 
     // The appliance down is a temporary failure, never "wrong password".
-    let secret = w.app.dir.path().join("kumo.secret");
+    let secret = w.app.dir.path().join("dovecot.secret");
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use crate::domains::{World, world};
 use crate::helpers::TestApp;
 
-/// The control listener, authenticated with the data dir's kumo.secret.
+/// The control listener, authenticated with one of the data dir's
+/// credentials (KumoMTA's unless told).
 pub struct Control {
     base: String,
     secret: String,
@@ -18,10 +19,15 @@ pub struct Control {
 
 impl Control {
     pub fn of(app: &TestApp) -> Self {
-        let secret = std::fs::read_to_string(app.dir.path().join("kumo.secret"))
-            .unwrap()
-            .trim()
-            .to_owned();
+        Self::with(app, "kumo.secret")
+    }
+
+    /// With the credential in `file` in the data dir, as it is now.
+    pub fn with(app: &TestApp, file: &str) -> Self {
+        Self::with_secret(app, read_secret(app, file))
+    }
+
+    pub fn with_secret(app: &TestApp, secret: String) -> Self {
         Self {
             base: app.control.clone(),
             secret,
@@ -55,6 +61,14 @@ impl Control {
         )
         .await
     }
+}
+
+/// The secret in `file` in the app's data dir.
+pub fn read_secret(app: &TestApp, file: &str) -> String {
+    std::fs::read_to_string(app.dir.path().join(file))
+        .unwrap()
+        .trim()
+        .to_owned()
 }
 
 /// A world with one manual domain; returns its id.

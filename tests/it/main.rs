@@ -23,6 +23,7 @@ mod accounts;
 mod at_rest;
 mod cloudflare;
 mod console;
+mod credentials;
 mod diagnostics;
 mod dns;
 mod domains;

@@ -107,9 +107,9 @@ impl Dovecot {
         // KumoMTA (another user of the group) creates stays shared.
         std::fs::set_permissions(&mail_root, std::fs::Permissions::from_mode(0o2770)).unwrap();
         chown(&mail_root, Some(mail_uid), Some(mail_gid)).unwrap();
-        // The copy of kumo.secret Dovecot's auth process reads.
+        // The copy of Dovecot's credential its auth process reads.
         let secret = root.join("inboxgrove.secret");
-        std::fs::copy(data_dir.join("kumo.secret"), &secret).unwrap();
+        std::fs::copy(data_dir.join("dovecot.secret"), &secret).unwrap();
         std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
         let (imap_port, imaps_port) = (free_port(), free_port());
         let exe = env!("CARGO_BIN_EXE_inboxgrove");
