@@ -54,10 +54,24 @@ if getent group kumod >/dev/null && [ -d /opt/kumomta ]; then
     # InboxGrove's additions to KumoMTA's community shaping rules (the
     # policy's `shaping_file`; without it no egress path can be shaped).
     install -m 0644 kumo-policy/shaping.toml "$policy_dir/inboxgrove-shaping.toml"
-    [ -e "$policy_dir/inboxgrove.json" ] ||
-        install -m 0644 kumo-policy/inboxgrove.example.json "$policy_dir/inboxgrove.json"
     install -m 0640 -o root -g kumod /var/lib/inboxgrove/kumo.secret "$policy_dir/inboxgrove.secret"
-    echo "KumoMTA policy installed in $policy_dir; edit inboxgrove.json (hostname, TLS) and restart kumomta"
+    # The policy's settings, rendered from the server's own (control URL,
+    # mail root, certificate, KumoMTA's HTTP listener), so they agree.
+    if [ ! -e "$policy_dir/inboxgrove.json" ]; then
+        if /usr/bin/inboxgrove --config /etc/inboxgrove/inboxgrove.toml kumo-config \
+            --output "$policy_dir/inboxgrove.json"; then
+            chgrp kumod "$policy_dir/inboxgrove.json"
+        else
+            echo "kumo-config could not render $policy_dir/inboxgrove.json; pass --hostname (see above) and run it again" >&2
+        fi
+    fi
+    echo "KumoMTA policy installed in $policy_dir; restart kumomta"
+fi
+
+# Dovecot, when installed, gets its own credential: it may only check IMAP
+# logins, never read DKIM keys or post events.
+if getent group dovecot >/dev/null && [ -d /etc/dovecot ]; then
+    install -m 0640 -o root -g dovecot /var/lib/inboxgrove/dovecot.secret /etc/dovecot/inboxgrove.secret
 fi
 
 if [ -d /run/systemd/system ]; then
