@@ -18,11 +18,13 @@ use crate::domains::name::{DomainName, MailHostPattern};
 use crate::types::{EmailAddress, Password, parse_timezone};
 
 mod doctor;
+mod listen;
 mod mail;
 mod origins;
 mod proxies;
 pub mod retention;
 pub use doctor::DoctorArgs;
+pub use listen::local_address;
 pub use mail::{MailArgs, MailSettings};
 pub use origins::{Key, Origins, Source};
 pub use proxies::TrustedProxies;

@@ -138,12 +138,8 @@ fn mailbox_sync(
     let served = holder == Holder::Console
         && File::open(settings.data_dir.join(LOCK_FILE)).is_ok_and(|f| f.try_lock().is_err());
     let sink = if served {
-        let mut control = settings.control_listen;
-        if control.ip().is_unspecified() {
-            control.set_ip([127, 0, 0, 1].into());
-        }
         Sink::Server {
-            control_url: format!("http://{control}"),
+            control_url: settings.control_url(),
             secret: credentials::load(&settings.data_dir, Client::Console)?,
             data_dir: settings.data_dir.clone(),
         }

@@ -2,7 +2,6 @@
 //! hidden `inboxgrove checkpassword` Dovecot runs for each IMAP login.
 
 use std::io::{Read, Write};
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -78,11 +77,6 @@ pub fn config(args: &DovecotArgs, settings: &Settings) -> anyhow::Result<()> {
             (paths.cert, paths.key)
         }
     };
-    let mut control = settings.control_listen;
-    // A control listener on every address is still reached on loopback.
-    if control.ip().is_unspecified() {
-        control.set_ip(IpAddr::from([127, 0, 0, 1]));
-    }
     let binary = match &args.binary {
         Some(b) => b.clone(),
         None => std::env::current_exe().context("cannot tell where this binary is")?,
@@ -100,7 +94,7 @@ pub fn config(args: &DovecotArgs, settings: &Settings) -> anyhow::Result<()> {
         mail_group: args.mail_group.clone(),
         mail_root: settings.mail.root.clone(),
         binary,
-        control_url: format!("http://{control}"),
+        control_url: settings.control_url(),
         secret_file: args.secret_file.clone(),
         ssl_cert: std::path::absolute(ssl_cert)?,
         ssl_key: std::path::absolute(ssl_key)?,

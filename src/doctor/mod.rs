@@ -11,7 +11,7 @@ mod host;
 mod probe;
 
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::Duration;
@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::clock::SharedClock;
-use crate::config::Settings;
+use crate::config::{Settings, local_address};
 use crate::domains::plan::Purpose;
 use crate::domains::service::{DomainView, Orchestrator};
 use crate::dovecot::tls;
@@ -130,12 +130,12 @@ impl Target {
             public_ipv4: settings.domains.public_ipv4,
             public_ipv6: settings.domains.public_ipv6,
             dns_servers: settings.domains.dns_servers.clone(),
-            smtp: local(d.smtp_addr.unwrap_or(loopback(25))),
-            submission: local(
+            smtp: local_address(d.smtp_addr.unwrap_or(loopback(25))),
+            submission: local_address(
                 d.submission_addr
                     .unwrap_or(loopback(crate::inboxes::SMTP_PORT)),
             ),
-            imaps: local(d.imaps_addr.unwrap_or(loopback(crate::inboxes::IMAP_PORT))),
+            imaps: local_address(d.imaps_addr.unwrap_or(loopback(crate::inboxes::IMAP_PORT))),
             kumo_http_url: settings.kumo_http_url.clone(),
             outbound: d
                 .outbound_host
@@ -258,15 +258,6 @@ pub async fn run(
     }
     let ok = checks.iter().all(|c| c.status != Status::Fail);
     Report { checks, ok }
-}
-
-/// The address to reach a listener on `addr` from this host: a wildcard
-/// listener is reached on loopback.
-pub fn local(addr: SocketAddr) -> SocketAddr {
-    match addr.ip() {
-        ip if ip.is_unspecified() => SocketAddr::new(IpAddr::from([127, 0, 0, 1]), addr.port()),
-        _ => addr,
-    }
 }
 
 #[cfg(test)]

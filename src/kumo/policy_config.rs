@@ -5,7 +5,7 @@
 //! KumoMTA's HTTP listener is the one `kumo_http_url` bumps the config
 //! epoch at. Keys and defaults: `kumo-policy/README.md`, "Settings".
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
@@ -45,11 +45,6 @@ pub enum PolicyConfigError {
 
 /// The JSON `init.lua` loads, for `settings` and `files`.
 pub fn render(settings: &Settings, files: &PolicyFiles) -> Result<Value, PolicyConfigError> {
-    let mut control = settings.control_listen;
-    // A control listener on every address is still reached on loopback.
-    if control.ip().is_unspecified() {
-        control.set_ip(IpAddr::from([127, 0, 0, 1]));
-    }
     let (cert, key) = match &settings.tls {
         Some((cert, key)) => (cert.clone(), key.clone()),
         None => {
@@ -58,7 +53,7 @@ pub fn render(settings: &Settings, files: &PolicyFiles) -> Result<Value, PolicyC
         }
     };
     Ok(json!({
-        "control_url": format!("http://{control}/kumo/v1"),
+        "control_url": format!("{}/kumo/v1", settings.control_url()),
         "control_secret_file": files.secret_file,
         "control_timeout": "5s",
         "hostname": hostname(settings)?,
