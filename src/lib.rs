@@ -38,6 +38,7 @@ pub mod server;
 pub mod settings;
 pub mod store;
 pub mod tiers;
+pub mod tls;
 pub mod types;
 pub mod vault;
 pub mod warmup;
