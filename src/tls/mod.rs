@@ -18,9 +18,11 @@
 //! does not match its certificate (the key is renamed first, then the
 //! chain, then the manifest; a reader goes by the manifest).
 
+use std::future::Future;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -126,6 +128,17 @@ impl Manifest {
         let json = serde_json::to_vec_pretty(self).expect("a manifest serializes");
         replace(&dir.join(MANIFEST), &json, 0o644)
     }
+}
+
+/// Told after [`Manifest::install`] changed certificates on disk, so that
+/// whatever serves them (the public listener, KumoMTA, Dovecot) takes the
+/// new ones. An `Err` is logged and retried by the caller's job; its text
+/// must hold no secret.
+pub trait Reload: Send + Sync {
+    fn reload<'a>(
+        &'a self,
+        changed: &'a [Bundle],
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 }
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it and renames it
