@@ -80,6 +80,7 @@ pub struct FileConfig {
     pub admin_password_file: Option<PathBuf>,
     pub public_ipv4: Option<Ipv4Addr>,
     pub public_ipv6: Option<Ipv6Addr>,
+    pub hostname: Option<String>,
     pub mail_host_pattern: Option<String>,
     pub tracking_host: Option<String>,
     pub cloudflare_api_url: Option<String>,
@@ -561,7 +562,7 @@ impl Settings {
             origins,
             sequencers,
             mail,
-            doctor: serve.doctor.clone(),
+            doctor: serve.doctor.resolve(file.hostname)?,
         };
         if !settings.control_allow_remote && !settings.control_listen.ip().is_loopback() {
             return Err(ConfigError::Invalid {

@@ -318,3 +318,22 @@ fn retention_comes_from_flags_or_the_file_and_is_checked_there_too() {
         }
     }
 }
+
+#[test]
+fn the_mail_host_name_comes_from_the_flag_or_the_file_and_is_a_host_name() {
+    let resolve = |serve: &ServeArgs, text: &str| {
+        let file: FileConfig = toml::from_str(text).unwrap();
+        Settings::resolve(global(), serve, file, &env_of(&[]))
+    };
+    let s = resolve(&ServeArgs::default(), "hostname = \"Mail.Example.com\"").unwrap();
+    assert_eq!(s.doctor.mail_hostname(), "mail.example.com");
+    let mut serve = ServeArgs::default();
+    serve.doctor.hostname = Some("mx.example.net".into());
+    let s = resolve(&serve, "hostname = \"mail.example.com\"").unwrap();
+    assert_eq!(s.doctor.mail_hostname(), "mx.example.net", "the flag wins");
+    let err = resolve(&ServeArgs::default(), "hostname = \"not a host\"")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.starts_with("hostname"), "{err}");
+}
