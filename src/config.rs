@@ -17,12 +17,14 @@ use serde::Deserialize;
 use crate::domains::name::{DomainName, MailHostPattern};
 use crate::types::{EmailAddress, Password, parse_timezone};
 
+mod certs;
 mod doctor;
 mod listen;
 mod mail;
 mod origins;
 mod proxies;
 pub mod retention;
+pub use certs::{CertArgs, PublicTls};
 pub use doctor::DoctorArgs;
 pub use listen::local_address;
 pub use mail::{MailArgs, MailSettings};
@@ -91,6 +93,8 @@ pub struct FileConfig {
     pub event_retention_days: Option<u32>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub tls_dir: Option<PathBuf>,
+    pub public_tls: Option<PublicTls>,
     pub mail_root: Option<PathBuf>,
     pub mailbox_quota: Option<String>,
     pub instantly_api_url: Option<String>,
@@ -171,6 +175,8 @@ pub struct ServeArgs {
     pub domains: DomainArgs,
     #[command(flatten)]
     pub tls: TlsArgs,
+    #[command(flatten)]
+    pub certs: CertArgs,
     #[command(flatten)]
     pub sequencers: SequencerArgs,
     #[command(flatten)]
@@ -368,6 +374,9 @@ pub struct Settings {
     pub origins: Origins,
     /// The configured certificate and key; `None`: the self-signed pair.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The certificate bundles (`crate::tls`), absolute.
+    pub tls_dir: PathBuf,
+    pub public_tls: PublicTls,
     pub sequencers: SequencerUrls,
     /// The maildirs and each one's quota.
     pub mail: MailSettings,
@@ -505,13 +514,16 @@ impl Settings {
                 });
             }
         };
+        let data_dir = global
+            .data_dir
+            .map(Path::to_owned)
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("inboxgrove-data"));
         let settings = Settings {
             tls,
-            data_dir: global
-                .data_dir
-                .map(Path::to_owned)
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from("inboxgrove-data")),
+            tls_dir: certs::resolve_tls_dir(&serve.certs, file.tls_dir, &data_dir)?,
+            public_tls: serve.certs.public_tls.or(file.public_tls).unwrap_or_default(),
+            data_dir,
             listen,
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
             kumo_http_url: Some(
