@@ -28,6 +28,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub mod listener;
+pub mod mail;
 pub mod reload;
 pub mod resolver;
 

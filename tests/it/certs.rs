@@ -4,3 +4,4 @@
 //! make of them.
 
 mod public;
+mod imap;
