@@ -5,3 +5,4 @@
 
 mod public;
 mod imap;
+mod kumo;
