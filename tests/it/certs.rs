@@ -6,3 +6,4 @@
 mod public;
 mod imap;
 mod kumo;
+mod units;
