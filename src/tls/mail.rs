@@ -30,6 +30,10 @@ pub struct MailCert {
     pub source: Source,
 }
 
+/// What a validating peer makes of a mail host that no bundle covers
+/// (issue 13, [kumod]); the domain page and `doctor` say it.
+pub const UNCOVERED: &str = "sequencers (Instantly, Smartlead) refuse the self-signed certificate it gets on 587/993, and mail from other hosted mailboxes never arrives, because KumoMTA validates the certificate when it delivers to it";
+
 /// A name served with a certificate of its own (Dovecot's `local_name`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamedCert {
@@ -38,7 +42,7 @@ pub struct NamedCert {
     pub key: PathBuf,
 }
 
-/// The certificate a listener presents when it cannot choose by name.
+/// The bundle a listener presents when it cannot choose by name.
 ///
 /// KumoMTA's ESMTP listener presents exactly one: it builds its rustls
 /// config with `with_single_cert` (`make_server_config`,
@@ -49,13 +53,18 @@ pub struct NamedCert {
 /// names (the ACME client puts up to 100 mail hosts on one), so that as
 /// many `mail.<domain>` as possible verify for KumoMTA's own egress and
 /// the sequencers.
-pub fn default_cert(settings: &Settings, manifest: &Manifest, hostname: &str) -> MailCert {
-    let chosen = manifest.for_host(hostname).or_else(|| {
+pub fn default_bundle<'a>(manifest: &'a Manifest, hostname: &str) -> Option<&'a Bundle> {
+    manifest.for_host(hostname).or_else(|| {
         // The first of the largest: `max_by_key` would take the last.
         let most = manifest.bundles.iter().map(|b| b.names.len()).max()?;
         manifest.bundles.iter().find(|b| b.names.len() == most)
-    });
-    if let Some(b) = chosen {
+    })
+}
+
+/// The certificate of [`default_bundle`], else the configured one, else
+/// the self-signed pair.
+pub fn default_cert(settings: &Settings, manifest: &Manifest, hostname: &str) -> MailCert {
+    if let Some(b) = default_bundle(manifest, hostname) {
         return MailCert {
             cert: b.chain_path(&settings.tls_dir),
             key: b.key_path(&settings.tls_dir),
