@@ -7,3 +7,4 @@ mod public;
 mod imap;
 mod kumo;
 mod units;
+mod pages;
