@@ -522,7 +522,11 @@ impl Settings {
         let settings = Settings {
             tls,
             tls_dir: certs::resolve_tls_dir(&serve.certs, file.tls_dir, &data_dir)?,
-            public_tls: serve.certs.public_tls.or(file.public_tls).unwrap_or_default(),
+            public_tls: serve
+                .certs
+                .public_tls
+                .or(file.public_tls)
+                .unwrap_or_default(),
             data_dir,
             listen,
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),

@@ -5,9 +5,9 @@
 //! and read the bound addresses.
 
 use std::fs::{self, File};
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::os::unix::fs::DirBuilderExt;
-use std::future::{Future, IntoFuture};
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -46,10 +46,10 @@ use crate::kumo::{self, Control, smtp_auth::SmtpAuth};
 use crate::remote::RetryPolicy;
 use crate::settings::LiveSettings;
 use crate::store::Store;
+use crate::tls::Reload;
 use crate::tls::listener::TlsListener;
 use crate::tls::reload::{self, Served};
 use crate::tls::resolver::Resolver;
-use crate::tls::Reload;
 use crate::vault::Vault;
 use crate::web;
 
@@ -389,7 +389,11 @@ impl Application {
         };
         let tls_reload: Arc<dyn Reload> = Arc::new(Served::new(public_tls.clone()));
         let public_url = settings.public_url.clone().unwrap_or_else(|| {
-            let scheme = if public_tls.is_some() { "https" } else { "http" };
+            let scheme = if public_tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
             format!(
                 "{scheme}://{}",
                 public.local_addr().unwrap_or(settings.listen)

@@ -177,10 +177,19 @@ mod tests {
         assert_eq!(default, None);
         let c = by_name(&none, "certificate_coverage");
         assert_eq!(c.status, Status::Warn);
-        assert!(c.detail.contains("mail.a.test (a.test), mail.b.test (b.test)"), "{c:?}");
+        assert!(
+            c.detail
+                .contains("mail.a.test (a.test), mail.b.test (b.test)"),
+            "{c:?}"
+        );
         assert!(c.detail.contains("never arrives"), "{c:?}");
 
-        install(dir.path(), "mail-1", &["mail.a.test", "mail.b.test"], at(2027, 2, 1));
+        install(
+            dir.path(),
+            "mail-1",
+            &["mail.a.test", "mail.b.test"],
+            at(2027, 2, 1),
+        );
         let (some, _) = checks(dir.path(), "mail.a.test", Some(&hosts), now);
         let c = by_name(&some, "certificate_coverage");
         assert_eq!(c.status, Status::Warn);
@@ -192,9 +201,17 @@ mod tests {
         let (split, _) = checks(dir.path(), "mail.a.test", Some(&hosts), now);
         let c = by_name(&split, "certificate_coverage");
         assert_eq!(c.status, Status::Warn);
-        assert!(c.detail.contains("bundle mail-1") && c.detail.contains("mail.c.test"), "{c:?}");
+        assert!(
+            c.detail.contains("bundle mail-1") && c.detail.contains("mail.c.test"),
+            "{c:?}"
+        );
 
-        install(dir.path(), "mail-1", &["mail.a.test", "mail.b.test", "mail.c.test"], at(2027, 2, 1));
+        install(
+            dir.path(),
+            "mail-1",
+            &["mail.a.test", "mail.b.test", "mail.c.test"],
+            at(2027, 2, 1),
+        );
         let (all, _) = checks(dir.path(), "mail.a.test", Some(&hosts), now);
         assert_eq!(by_name(&all, "certificate_coverage").status, Status::Ok);
         let (idle, _) = checks(dir.path(), "mail.a.test", Some(&[]), now);
@@ -209,6 +226,10 @@ mod tests {
         assert_eq!(default, None);
         assert_eq!(checks.len(), 1);
         assert_eq!(checks[0].status, Status::Fail);
-        assert!(checks[0].detail.contains("certificates.json"), "{:?}", checks[0]);
+        assert!(
+            checks[0].detail.contains("certificates.json"),
+            "{:?}",
+            checks[0]
+        );
     }
 }

@@ -83,8 +83,7 @@ fn local_names(names: &[LocalName]) -> Result<String, DovecotError> {
     for n in names {
         let dns = !n.name.is_empty()
             && n.name.len() <= 253
-            && n
-                .name
+            && n.name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
         if !dns {
@@ -194,6 +193,29 @@ mod tests {
                 "{folder}"
             );
         }
+    }
+
+    #[test]
+    fn each_other_bundle_name_gets_a_local_name_block_and_only_dns_names_do() {
+        let mut p = params();
+        p.local_names = vec![LocalName {
+            name: "Mail.B.test".into(),
+            cert: "/var/lib/inboxgrove-tls/live/mail-2/fullchain.pem".into(),
+            key: "/var/lib/inboxgrove-tls/live/mail-2/privkey.pem".into(),
+        }];
+        let text = render(&p).unwrap();
+        assert!(text.contains(
+            "local_name mail.b.test {\n  ssl_cert = </var/lib/inboxgrove-tls/live/mail-2/fullchain.pem\n  ssl_key = </var/lib/inboxgrove-tls/live/mail-2/privkey.pem\n}\n"
+        ));
+        // The manifest is the unprivileged side's; a name must not open a
+        // block or a setting of its own in root's Dovecot.
+        for bad in ["a.test {\n", "a.test}", "*.a.test", "a test", ""] {
+            p.local_names[0].name = bad.into();
+            assert!(render(&p).is_err(), "{bad:?}");
+        }
+        p.local_names[0].name = "a.test".into();
+        p.local_names[0].key = "relative/privkey.pem".into();
+        assert!(render(&p).is_err());
     }
 
     #[test]

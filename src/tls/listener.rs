@@ -38,7 +38,9 @@ impl TlsListener {
         // axum serves HTTP/1.1 and HTTP/2 (hyper-util's auto builder).
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let acceptor = TlsAcceptor::from(Arc::new(config));
-        let local = tcp.local_addr().map_err(|e| rustls::Error::General(e.to_string()))?;
+        let local = tcp
+            .local_addr()
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
         let (tx, ready) = mpsc::channel(HANDSHAKES);
         let accepting = tokio::spawn(accept_loop(tcp, acceptor, tx));
         Ok(Self {

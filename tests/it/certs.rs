@@ -3,8 +3,8 @@
 //! then what the public listener, Dovecot, KumoMTA's settings and doctor
 //! make of them.
 
-mod public;
 mod imap;
 mod kumo;
-mod units;
 mod pages;
+mod public;
+mod units;

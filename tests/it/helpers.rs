@@ -4,10 +4,9 @@ use chrono::DateTime;
 use inboxgrove::auth::password::Hasher;
 use inboxgrove::clock::{ManualClock, SharedClock, SystemClock};
 use inboxgrove::config::{
-    BootstrapArgs, CertArgs, DoctorArgs, DomainArgs, FileConfig, Global, MailArgs, SequencerArgs, ServeArgs,
-    PublicTls, Settings,
+    BootstrapArgs, CertArgs, DoctorArgs, DomainArgs, FileConfig, Global, MailArgs, PublicTls,
+    SequencerArgs, ServeArgs, Settings,
 };
-use inboxgrove::tls::Reload;
 use inboxgrove::domains::service::ProviderFactory;
 use inboxgrove::http::routes::RouteInfo;
 use inboxgrove::inboxes::datasource::Datasource;
@@ -15,6 +14,7 @@ use inboxgrove::jobs::Scheduler;
 use inboxgrove::remote::RetryPolicy;
 use inboxgrove::server::{Application, Remotes};
 use inboxgrove::store::Store;
+use inboxgrove::tls::Reload;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;

@@ -19,7 +19,12 @@ async fn dovecot_serves_each_mail_host_its_bundle() {
     let tls_dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new();
     let until = DateTime::from_timestamp(1_900_000_000, 0).unwrap();
-    let first = ca.install(tls_dir.path(), "mail-1", &["mail.a.test", "mail.c.test"], until);
+    let first = ca.install(
+        tls_dir.path(),
+        "mail-1",
+        &["mail.a.test", "mail.c.test"],
+        until,
+    );
     let second = ca.install(tls_dir.path(), "mail-2", &["mail.b.test"], until);
     let flags: [&OsStr; 4] = [
         "--tls-dir".as_ref(),
@@ -40,5 +45,9 @@ async fn dovecot_serves_each_mail_host_its_bundle() {
     }
     // A name no bundle covers gets the default bundle, which does not
     // verify for it.
-    assert!(served_leaf(&client, d.imaps, "mail.other.test").await.is_err());
+    assert!(
+        served_leaf(&client, d.imaps, "mail.other.test")
+            .await
+            .is_err()
+    );
 }

@@ -64,18 +64,29 @@ async fn kumomta_presents_the_bundle_of_its_banner_name_else_the_largest() {
     let ca = TestCa::new();
     let until = DateTime::from_timestamp(1_900_000_000, 0).unwrap();
     ca.install(tls_dir.path(), "admin", &["admin.test"], until);
-    ca.install(tls_dir.path(), "mail-1", &["mail.b.test", "mail.c.test"], until);
+    ca.install(
+        tls_dir.path(),
+        "mail-1",
+        &["mail.b.test", "mail.c.test"],
+        until,
+    );
     ca.install(tls_dir.path(), "mail-2", &["mail.a.test"], until);
     let live = |id: &str, file: &str| json!(tls_dir.path().join("live").join(id).join(file));
 
     let rendered = render(&s, &files(app.dir.path())).unwrap();
-    let want = (live("mail-2", "fullchain.pem"), live("mail-2", "privkey.pem"));
+    let want = (
+        live("mail-2", "fullchain.pem"),
+        live("mail-2", "privkey.pem"),
+    );
     assert_eq!(listener_certificates(&rendered), vec![want.clone(), want]);
 
     // A banner name no bundle covers: the bundle with the most names.
     s.doctor.hostname = Some("vps-17.provider.test".into());
     let rendered = render(&s, &files(app.dir.path())).unwrap();
-    let want = (live("mail-1", "fullchain.pem"), live("mail-1", "privkey.pem"));
+    let want = (
+        live("mail-1", "fullchain.pem"),
+        live("mail-1", "privkey.pem"),
+    );
     assert_eq!(listener_certificates(&rendered), vec![want.clone(), want]);
 
     // A manifest that does not parse is an error, not the self-signed pair.

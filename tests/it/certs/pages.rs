@@ -77,6 +77,12 @@ async fn the_domain_page_and_the_diagnostics_follow_the_certificates_issued() {
     assert!(!after.contains("never arrives"));
     let (_, report) = w.app.get("/api/v1/diagnostics", &w.admin).await;
     assert_eq!(check(&report, "certificate_mail-1")["status"], "ok");
-    let detail = check(&report, "certificate_coverage")["detail"].as_str().unwrap().to_owned();
-    assert!(detail.contains("mail.other.test") && !detail.contains("mail.page.test"), "{detail}");
+    let detail = check(&report, "certificate_coverage")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        detail.contains("mail.other.test") && !detail.contains("mail.page.test"),
+        "{detail}"
+    );
 }

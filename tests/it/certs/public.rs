@@ -39,10 +39,16 @@ async fn the_public_listener_serves_each_bundle_by_name_and_takes_new_ones_in_pl
     // No bundle yet: the self-signed pair, to any name.
     let self_signed = app.dir.path().join("tls/cert.pem");
     let pinned = pinned_connector(&self_signed);
-    let served = served_leaf(&pinned, addr, "admin.grove.test").await.unwrap();
+    let served = served_leaf(&pinned, addr, "admin.grove.test")
+        .await
+        .unwrap();
     assert_eq!(served, pem_der(&self_signed));
     let trusting = ca.connector();
-    assert!(served_leaf(&trusting, addr, "admin.grove.test").await.is_err());
+    assert!(
+        served_leaf(&trusting, addr, "admin.grove.test")
+            .await
+            .is_err()
+    );
 
     // The admin host's bundle and a mail host's, then Reload: each name
     // gets its own, a name no bundle covers (or none, by IP) the admin's.
@@ -50,9 +56,14 @@ async fn the_public_listener_serves_each_bundle_by_name_and_takes_new_ones_in_pl
     let mail = ca.install(tls_dir.path(), "mail-1", &["mail.b.test"], until());
     let manifest = inboxgrove::tls::Manifest::load(tls_dir.path()).unwrap();
     app.tls_reload.reload(&manifest.bundles).await.unwrap();
-    let got = served_leaf(&trusting, addr, "admin.grove.test").await.unwrap();
+    let got = served_leaf(&trusting, addr, "admin.grove.test")
+        .await
+        .unwrap();
     assert_eq!(got, admin);
-    assert_eq!(served_leaf(&trusting, addr, "mail.b.test").await.unwrap(), mail);
+    assert_eq!(
+        served_leaf(&trusting, addr, "mail.b.test").await.unwrap(),
+        mail
+    );
     let other = served_leaf(&pinned_any(&admin), addr, "other.test").await;
     assert_eq!(other.unwrap(), admin, "the admin bundle is the default");
 
@@ -71,10 +82,15 @@ async fn the_public_listener_serves_each_bundle_by_name_and_takes_new_ones_in_pl
     assert_ne!(renewed, admin);
     let manifest = inboxgrove::tls::Manifest::load(tls_dir.path()).unwrap();
     app.tls_reload.reload(&manifest.bundles[..1]).await.unwrap();
-    let got = served_leaf(&trusting, addr, "admin.grove.test").await.unwrap();
+    let got = served_leaf(&trusting, addr, "admin.grove.test")
+        .await
+        .unwrap();
     assert_eq!(got, renewed);
     let again = client.get(&url).send().await.unwrap();
-    assert!(again.status().is_success(), "the same client, the same listener");
+    assert!(
+        again.status().is_success(),
+        "the same client, the same listener"
+    );
 }
 
 #[tokio::test]
@@ -95,7 +111,9 @@ async fn a_bundle_whose_key_is_not_its_certificates_keeps_the_one_served() {
     assert!(err.contains("bundle admin"), "{err}");
     assert!(!err.contains("PRIVATE KEY"), "no key material: {err}");
     let trusting = ca.connector();
-    let got = served_leaf(&trusting, addr, "admin.grove.test").await.unwrap();
+    let got = served_leaf(&trusting, addr, "admin.grove.test")
+        .await
+        .unwrap();
     assert_eq!(got, admin, "the previous certificate is still served");
 }
 
@@ -103,6 +121,10 @@ async fn a_bundle_whose_key_is_not_its_certificates_keeps_the_one_served() {
 fn pinned_any(der: &[u8]) -> tokio_rustls::TlsConnector {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pinned.pem");
-    std::fs::write(&path, pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec()))).unwrap();
+    std::fs::write(
+        &path,
+        pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec())),
+    )
+    .unwrap();
     pinned_connector(&path)
 }

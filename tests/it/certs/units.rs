@@ -11,16 +11,24 @@ use chrono::DateTime;
 
 use crate::support::test_ca::TestCa;
 
-const UNITS: [&str; 2] = ["inboxgrove-tls-reload.path", "inboxgrove-tls-reload.service"];
+const UNITS: [&str; 2] = [
+    "inboxgrove-tls-reload.path",
+    "inboxgrove-tls-reload.service",
+];
 
 fn packaging(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging").join(file)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("packaging")
+        .join(file)
 }
 
 #[test]
 fn the_reload_units_verify_and_a_broken_one_does_not() {
     if !Path::new("/usr/bin/systemd-analyze").exists() {
-        assert!(std::env::var_os("CI").is_none(), "systemd-analyze is missing under CI");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "systemd-analyze is missing under CI"
+        );
         eprintln!("\n*** SKIPPED: systemd-analyze is not installed ***\n");
         return;
     }
@@ -50,7 +58,11 @@ fn the_reload_units_verify_and_a_broken_one_does_not() {
             .unwrap()
     };
     let out = verify();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Without the script it is installed to run, the service is refused.
     std::fs::remove_file(&script).unwrap();
@@ -98,7 +110,10 @@ fn the_reload_script_renders_both_configs_again_and_restarts_only_what_changed()
     let systemctl = d.join("systemctl");
     std::fs::write(
         &systemctl,
-        format!("#!/bin/sh\necho \"$@\" >> {}\n", d.join("systemctl.log").display()),
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {}\n",
+            d.join("systemctl.log").display()
+        ),
     )
     .unwrap();
     std::fs::set_permissions(&systemctl, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -113,13 +128,23 @@ fn the_reload_script_renders_both_configs_again_and_restarts_only_what_changed()
             .env_remove("INBOXGROVE_HOSTNAME")
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out.stdout
     };
-    std::fs::write(d.join("dovecot.conf"), render(&["dovecot-config", "--hostname", "mail.a.test"]))
-        .unwrap();
-    std::fs::write(d.join("inboxgrove.json"), render(&["kumo-config", "--hostname", "mail.a.test"]))
-        .unwrap();
+    std::fs::write(
+        d.join("dovecot.conf"),
+        render(&["dovecot-config", "--hostname", "mail.a.test"]),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("inboxgrove.json"),
+        render(&["kumo-config", "--hostname", "mail.a.test"]),
+    )
+    .unwrap();
 
     let ca = TestCa::new();
     let until = DateTime::from_timestamp(1_900_000_000, 0).unwrap();
@@ -127,8 +152,7 @@ fn the_reload_script_renders_both_configs_again_and_restarts_only_what_changed()
     ca.install(&tls_dir, "mail-2", &["mail.b.test"], until);
     let calls = run_reload(d);
     assert_eq!(
-        calls,
-        "try-reload-or-restart dovecot.service\ntry-restart kumomta.service\n",
+        calls, "try-reload-or-restart dovecot.service\ntry-restart kumomta.service\n",
         "new paths: Dovecot reloads, kumod restarts"
     );
     let live = |id: &str| tls_dir.join("live").join(id).join("fullchain.pem");
