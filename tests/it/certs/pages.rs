@@ -4,22 +4,13 @@
 
 use chrono::DateTime;
 use inboxgrove::config::CertArgs;
-use serde_json::Value;
 
+use crate::diagnostics::check;
 use crate::domains::world_around;
 use crate::helpers::Options;
 use crate::inboxes::with_domain;
 use crate::support::test_ca::TestCa;
 use crate::web::form_sign_in;
-
-fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {report}"))
-}
 
 #[tokio::test]
 async fn the_domain_page_and_the_diagnostics_follow_the_certificates_issued() {
