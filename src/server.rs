@@ -298,11 +298,21 @@ fn public_resolver(settings: &Settings) -> anyhow::Result<Resolver> {
     let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
     names.extend(admin_host.clone());
     self_signed::ensure_self_signed(&pair, &names)?;
-    let (resolver, loaded) = Resolver::load(&settings.tls_dir, admin_host, (pair.cert, pair.key))
-        .context("cannot load the public listener's certificates")?;
-    reload::log_public(&loaded.serving, &loaded.fallback);
-    for (id, why) in loaded.failed {
-        tracing::error!(bundle = %id, error = %why, "a certificate bundle could not be loaded");
+    let resolver = Resolver::new(&settings.tls_dir, admin_host, (pair.cert, pair.key))
+        .context("cannot load the public listener's self-signed certificate")?;
+    // A manifest that cannot be read must not keep the admin UI from
+    // starting: the self-signed pair is served and the log says why.
+    match resolver.reload() {
+        Ok(loaded) => {
+            reload::log_public(&loaded.serving, &loaded.fallback);
+            for (id, why) in loaded.failed {
+                tracing::error!(bundle = %id, error = %why, "a certificate bundle could not be loaded");
+            }
+        }
+        Err(e) => tracing::error!(
+            error = %e,
+            "cannot read the certificates; the public listener serves a self-signed one"
+        ),
     }
     Ok(resolver)
 }

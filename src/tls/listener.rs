@@ -35,8 +35,9 @@ impl TlsListener {
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
             .with_cert_resolver(resolver);
-        // axum serves HTTP/1.1 and HTTP/2 (hyper-util's auto builder).
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        // axum is built without its `http2` feature: offering h2 would let
+        // a browser pick a protocol the server then does not speak.
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
         let acceptor = TlsAcceptor::from(Arc::new(config));
         let local = tcp
             .local_addr()

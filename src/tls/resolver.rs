@@ -62,15 +62,16 @@ pub struct Reloaded {
 }
 
 impl Resolver {
-    /// Loads every bundle of `dir`; `self_signed` (certificate, key) is
-    /// served until a bundle covers `admin_host`.
-    pub fn load(
+    /// Serves `self_signed` (certificate, key) to every name until
+    /// [`Resolver::reload`] loads the bundles of `dir`, and afterwards
+    /// until a bundle covers `admin_host`.
+    pub fn new(
         dir: &Path,
         admin_host: Option<String>,
         self_signed: (PathBuf, PathBuf),
-    ) -> Result<(Self, Reloaded), TlsError> {
+    ) -> Result<Self, TlsError> {
         let fallback = load_pair(&self_signed.0, &self_signed.1)?;
-        let resolver = Self {
+        Ok(Self {
             dir: dir.to_owned(),
             admin_host,
             served: RwLock::new(Arc::new(Served {
@@ -79,9 +80,7 @@ impl Resolver {
                 fallback,
             })),
             self_signed,
-        };
-        let reloaded = resolver.reload()?;
-        Ok((resolver, reloaded))
+        })
     }
 
     /// Reads the manifest again and serves what it lists. A bundle that
@@ -183,10 +182,11 @@ fn load_pair(chain: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
         return Err(bad(chain, "holds no certificate".into()));
     }
     let key_pem = std::fs::read(key).map_err(io(key))?;
-    // The parser's error names the PEM section it expected, never the
-    // key's bytes.
-    let der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| bad(key, e.to_string()))?;
-    let signer = any_supported_type(&der).map_err(|e| bad(key, e.to_string()))?;
+    // Fixed messages: a parser's error could quote a line of the key.
+    let der = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|_| bad(key, "holds no PEM private key".into()))?;
+    let signer = any_supported_type(&der)
+        .map_err(|_| bad(key, "is not an RSA, ECDSA or Ed25519 key".into()))?;
     let certified = CertifiedKey::new(certs, signer);
     certified
         .keys_match()

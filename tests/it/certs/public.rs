@@ -128,3 +128,25 @@ fn pinned_any(der: &[u8]) -> tokio_rustls::TlsConnector {
     .unwrap();
     pinned_connector(&path)
 }
+
+#[tokio::test]
+async fn an_unreadable_manifest_still_starts_the_listener_with_the_self_signed_pair() {
+    let tls_dir = tempfile::tempdir().unwrap();
+    let manifest = tls_dir.path().join("certificates.json");
+    std::fs::write(&manifest, "{").unwrap();
+    let app = https_app(&tls_dir).await;
+    let addr = app.base.trim_start_matches("https://").parse().unwrap();
+    let self_signed = app.dir.path().join("tls/cert.pem");
+    let served = served_leaf(&pinned_connector(&self_signed), addr, "admin.grove.test").await;
+    assert_eq!(served.unwrap(), pem_der(&self_signed));
+    let err = app.tls_reload.reload(&[]).await.unwrap_err();
+    assert!(err.contains("certificates.json"), "{err}");
+
+    // Once the ACME client writes it anew, the next Reload serves it.
+    std::fs::remove_file(&manifest).unwrap();
+    let ca = TestCa::new();
+    let admin = ca.install(tls_dir.path(), "admin", &["admin.grove.test"], until());
+    app.tls_reload.reload(&[]).await.unwrap();
+    let got = served_leaf(&ca.connector(), addr, "admin.grove.test").await;
+    assert_eq!(got.unwrap(), admin);
+}
