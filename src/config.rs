@@ -24,7 +24,7 @@ mod mail;
 mod origins;
 mod proxies;
 pub mod retention;
-pub use certs::{CertArgs, PublicTls};
+pub use certs::{CertArgs, PublicTls, TlsArgs};
 pub use doctor::DoctorArgs;
 pub use listen::local_address;
 pub use mail::{MailArgs, MailSettings};
@@ -185,18 +185,6 @@ pub struct ServeArgs {
     pub retention: RetentionArgs,
     #[command(flatten)]
     pub doctor: DoctorArgs,
-}
-
-/// The certificate the mail services present (Dovecot's IMAP for now).
-#[derive(Debug, Default, Clone, Args)]
-pub struct TlsArgs {
-    /// PEM certificate chain for the mail host [default: a self-signed one
-    /// made in <data-dir>/tls/]
-    #[arg(long, env = "INBOXGROVE_TLS_CERT")]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key of --tls-cert
-    #[arg(long, env = "INBOXGROVE_TLS_KEY")]
-    pub tls_key: Option<PathBuf>,
 }
 
 /// Where the sequencers' account APIs are; tests point them at doubles.
@@ -501,19 +489,7 @@ impl Settings {
             })?,
             None => chrono_tz::UTC,
         };
-        let tls = match (
-            serve.tls.tls_cert.clone().or(file.tls_cert),
-            serve.tls.tls_key.clone().or(file.tls_key),
-        ) {
-            (Some(cert), Some(key)) => Some((cert, key)),
-            (None, None) => None,
-            _ => {
-                return Err(ConfigError::Invalid {
-                    setting: "tls_cert",
-                    message: "give both tls_cert and tls_key, or neither".into(),
-                });
-            }
-        };
+        let tls = certs::resolve_tls_pair(&serve.tls, file.tls_cert, file.tls_key)?;
         let data_dir = global
             .data_dir
             .map(Path::to_owned)

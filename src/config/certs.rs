@@ -1,6 +1,6 @@
 //! Where the certificate bundles are (`tls_dir`, the layout of
 //! [`crate::tls`]) and whether the public listener serves HTTPS with them
-//! (`public_tls`).
+//! (`public_tls`); and the certificate configured by hand (`tls_cert`).
 
 use std::path::{Path, PathBuf};
 
@@ -50,4 +50,36 @@ pub fn resolve_tls_dir(
         setting: "tls_dir",
         message: format!("{}: {e}", dir.display()),
     })
+}
+
+/// A certificate configured by hand, presented by KumoMTA and Dovecot while
+/// `tls_dir` holds no bundle.
+#[derive(Debug, Default, Clone, Args)]
+pub struct TlsArgs {
+    /// PEM certificate chain for the mail host [default: a self-signed one
+    /// made in <data-dir>/tls/]
+    #[arg(long, env = "INBOXGROVE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert
+    #[arg(long, env = "INBOXGROVE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// `tls_cert` and `tls_key`: both or neither.
+pub fn resolve_tls_pair(
+    args: &TlsArgs,
+    file_cert: Option<PathBuf>,
+    file_key: Option<PathBuf>,
+) -> Result<Option<(PathBuf, PathBuf)>, ConfigError> {
+    match (
+        args.tls_cert.clone().or(file_cert),
+        args.tls_key.clone().or(file_key),
+    ) {
+        (Some(cert), Some(key)) => Ok(Some((cert, key))),
+        (None, None) => Ok(None),
+        _ => Err(ConfigError::Invalid {
+            setting: "tls_cert",
+            message: "give both tls_cert and tls_key, or neither".into(),
+        }),
+    }
 }
