@@ -36,18 +36,29 @@ async fn the_domain_page_and_the_diagnostics_follow_the_certificates_issued() {
         .build()
         .unwrap();
     let cookie = form_sign_in(&w.app, &client).await;
-    let page = || async {
-        client
-            .get(format!("{}/domains/{id}", w.app.base))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+    let page_at = |path: String| {
+        let url = format!("{}{path}", w.app.base);
+        let (client, cookie) = (&client, &cookie);
+        async move {
+            client
+                .get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
     };
+    let page = || page_at(format!("/domains/{id}"));
+    let diagnostics = || page_at("/diagnostics".to_owned());
 
+    assert!(
+        diagnostics()
+            .await
+            .contains("While the certificate is self-signed")
+    );
     let before = page().await;
     assert!(before.contains("id=\"certificate\""), "{before}");
     assert!(before.contains("No certificate covers <code>mail.page.test</code>"));
@@ -63,6 +74,11 @@ async fn the_domain_page_and_the_diagnostics_follow_the_certificates_issued() {
     let until = DateTime::from_timestamp(1_900_000_000, 0).unwrap();
     ca.install(tls_dir.path(), "mail-1", &["mail.page.test"], until);
     let after = page().await;
+    assert!(
+        !diagnostics()
+            .await
+            .contains("While the certificate is self-signed")
+    );
     assert!(after.contains("certificate <code>mail-1</code>"), "{after}");
     assert!(after.contains(&until.format("%Y-%m-%d").to_string()));
     assert!(!after.contains("never arrives"));
