@@ -17,12 +17,14 @@ use serde::Deserialize;
 use crate::domains::name::{DomainName, MailHostPattern};
 use crate::types::{EmailAddress, Password, parse_timezone};
 
+mod certs;
 mod doctor;
 mod listen;
 mod mail;
 mod origins;
 mod proxies;
 pub mod retention;
+pub use certs::{CertArgs, PublicTls, TlsArgs};
 pub use doctor::DoctorArgs;
 pub use listen::local_address;
 pub use mail::{MailArgs, MailSettings};
@@ -92,6 +94,8 @@ pub struct FileConfig {
     pub event_retention_days: Option<u32>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub tls_dir: Option<PathBuf>,
+    pub public_tls: Option<PublicTls>,
     pub mail_root: Option<PathBuf>,
     pub mailbox_quota: Option<String>,
     pub instantly_api_url: Option<String>,
@@ -173,6 +177,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub tls: TlsArgs,
     #[command(flatten)]
+    pub certs: CertArgs,
+    #[command(flatten)]
     pub sequencers: SequencerArgs,
     #[command(flatten)]
     pub mail: MailArgs,
@@ -180,18 +186,6 @@ pub struct ServeArgs {
     pub retention: RetentionArgs,
     #[command(flatten)]
     pub doctor: DoctorArgs,
-}
-
-/// The certificate the mail services present (Dovecot's IMAP for now).
-#[derive(Debug, Default, Clone, Args)]
-pub struct TlsArgs {
-    /// PEM certificate chain for the mail host [default: a self-signed one
-    /// made in <data-dir>/tls/]
-    #[arg(long, env = "INBOXGROVE_TLS_CERT")]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key of --tls-cert
-    #[arg(long, env = "INBOXGROVE_TLS_KEY")]
-    pub tls_key: Option<PathBuf>,
 }
 
 /// Where the sequencers' account APIs are; tests point them at doubles.
@@ -369,6 +363,9 @@ pub struct Settings {
     pub origins: Origins,
     /// The configured certificate and key; `None`: the self-signed pair.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The certificate bundles (`crate::tls`), absolute.
+    pub tls_dir: PathBuf,
+    pub public_tls: PublicTls,
     pub sequencers: SequencerUrls,
     /// The maildirs and each one's quota.
     pub mail: MailSettings,
@@ -493,26 +490,21 @@ impl Settings {
             })?,
             None => chrono_tz::UTC,
         };
-        let tls = match (
-            serve.tls.tls_cert.clone().or(file.tls_cert),
-            serve.tls.tls_key.clone().or(file.tls_key),
-        ) {
-            (Some(cert), Some(key)) => Some((cert, key)),
-            (None, None) => None,
-            _ => {
-                return Err(ConfigError::Invalid {
-                    setting: "tls_cert",
-                    message: "give both tls_cert and tls_key, or neither".into(),
-                });
-            }
-        };
+        let tls = certs::resolve_tls_pair(&serve.tls, file.tls_cert, file.tls_key)?;
+        let data_dir = global
+            .data_dir
+            .map(Path::to_owned)
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("inboxgrove-data"));
         let settings = Settings {
             tls,
-            data_dir: global
-                .data_dir
-                .map(Path::to_owned)
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from("inboxgrove-data")),
+            tls_dir: certs::resolve_tls_dir(&serve.certs, file.tls_dir, &data_dir)?,
+            public_tls: serve
+                .certs
+                .public_tls
+                .or(file.public_tls)
+                .unwrap_or_default(),
+            data_dir,
             listen,
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
             kumo_http_url: Some(

@@ -15,12 +15,14 @@ mod support {
     pub mod imap_client;
     pub mod kumo_stub;
     pub mod sequencers;
+    pub mod test_ca;
     pub mod webdriver;
     pub mod zones;
 }
 
 mod accounts;
 mod at_rest;
+mod certs;
 mod cloudflare;
 mod console;
 mod credentials;
