@@ -17,12 +17,14 @@ use serde::Deserialize;
 use crate::domains::name::{DomainName, MailHostPattern};
 use crate::types::{EmailAddress, Password, parse_timezone};
 
+mod acme;
 mod doctor;
 mod listen;
 mod mail;
 mod origins;
 mod proxies;
 pub mod retention;
+pub use acme::{AcmeArgs, AcmeSettings, Certificates};
 pub use doctor::DoctorArgs;
 pub use listen::local_address;
 pub use mail::{MailArgs, MailSettings};
@@ -96,6 +98,12 @@ pub struct FileConfig {
     pub instantly_api_url: Option<String>,
     pub smartlead_api_url: Option<String>,
     pub replyio_api_url: Option<String>,
+    pub certificates: Option<String>,
+    pub acme_directory_url: Option<String>,
+    pub acme_email: Option<String>,
+    pub acme_ca_file: Option<PathBuf>,
+    pub acme_http_listen: Option<SocketAddr>,
+    pub tls_dir: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -179,6 +187,8 @@ pub struct ServeArgs {
     pub retention: RetentionArgs,
     #[command(flatten)]
     pub doctor: DoctorArgs,
+    #[command(flatten)]
+    pub acme: AcmeArgs,
 }
 
 /// The certificate the mail services present (Dovecot's IMAP for now).
@@ -373,6 +383,9 @@ pub struct Settings {
     pub mail: MailSettings,
     /// Where the diagnostics look.
     pub doctor: DoctorArgs,
+    pub certificates: Certificates,
+    /// Where the certificate bundles are written ([`crate::tls`]).
+    pub tls_dir: PathBuf,
 }
 
 /// The global flags, already merged with their environment variables by
@@ -395,6 +408,12 @@ impl Settings {
     ) -> Result<Self, ConfigError> {
         let nz = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
         let sequencers = SequencerUrls::resolve(&serve.sequencers, &file)?;
+        let data_dir = global
+            .data_dir
+            .map(Path::to_owned)
+            .or(file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("inboxgrove-data"));
+        let (certificates, tls_dir) = Certificates::resolve(&serve.acme, &file, &data_dir)?;
         // Before the file's fields move out below.
         let env_token = secret("CLOUDFLARE_API_TOKEN", env)?;
         let origins =
@@ -507,11 +526,9 @@ impl Settings {
         };
         let settings = Settings {
             tls,
-            data_dir: global
-                .data_dir
-                .map(Path::to_owned)
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from("inboxgrove-data")),
+            data_dir,
+            certificates,
+            tls_dir,
             listen,
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
             kumo_http_url: Some(

@@ -18,6 +18,7 @@ use rand::rngs::StdRng;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::acme::{self, Acme};
 use crate::api;
 use crate::auth::password::Hasher;
 use crate::auth::users::Bootstrap;
@@ -42,6 +43,7 @@ use crate::kumo::{self, Control, smtp_auth::SmtpAuth};
 use crate::remote::RetryPolicy;
 use crate::settings::LiveSettings;
 use crate::store::Store;
+use crate::tls;
 use crate::vault::Vault;
 use crate::web;
 
@@ -91,7 +93,13 @@ pub async fn open_domains(
 ) -> anyhow::Result<(Core, Orchestrator)> {
     require_data(&settings.data_dir)?;
     let core = open_core(settings, clock.clone(), Holder::Console).await?;
-    let domains = orchestrator(&core, clock, Remotes::real(settings).dns, Waker::detached());
+    let domains = orchestrator(
+        &core,
+        clock,
+        Remotes::real(settings).dns,
+        Waker::detached(),
+        settings,
+    );
     Ok((core, domains))
 }
 
@@ -224,11 +232,28 @@ pub async fn open_core(
     })
 }
 
-/// The remote services' clients that tests swap: the DNS provider, and how
-/// calls to the sequencers retry.
+/// The remote services' clients that tests swap: the DNS provider, how
+/// calls to the sequencers retry, and what is told of new certificates.
 pub struct Remotes {
     pub dns: Arc<dyn ProviderFactory>,
     pub sequencer_retry: RetryPolicy,
+    pub reload: Arc<dyn tls::Reload>,
+}
+
+/// Until the services that serve `tls_dir` can be told to reload, they
+/// take new certificates when they restart.
+struct NoReload;
+
+impl tls::Reload for NoReload {
+    fn reload<'a>(
+        &'a self,
+        changed: &'a [tls::Bundle],
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            tracing::info!(bundles = changed.len(), "certificates installed; the services take them at their next restart");
+            Ok(())
+        })
+    }
 }
 
 impl Remotes {
@@ -245,6 +270,7 @@ impl Remotes {
                 base: std::time::Duration::from_secs(1),
                 max: std::time::Duration::from_secs(30),
             },
+            reload: Arc::new(NoReload),
         }
     }
 }
@@ -254,8 +280,9 @@ fn orchestrator(
     clock: SharedClock,
     providers: Arc<dyn ProviderFactory>,
     waker: Waker,
+    settings: &Settings,
 ) -> Orchestrator {
-    Orchestrator::new(
+    let o = Orchestrator::new(
         core.store.clone(),
         core.vault.clone(),
         clock,
@@ -263,7 +290,13 @@ fn orchestrator(
         providers,
         waker,
         core.mailboxes.clone(),
-    )
+    );
+    // Also from the console: a `domain verify` that activates a domain
+    // queues its certificate for the server's workers.
+    match settings.certificates.acme() {
+        Some(_) => o.with_on_active(Arc::new(acme::jobs::IssueOnActive)),
+        None => o,
+    }
 }
 
 /// The public listener: the JSON API and the browser UI side by side, and
@@ -281,6 +314,8 @@ pub struct Application {
     public: TcpListener,
     control_listener: TcpListener,
     control: Arc<Control>,
+    /// The ACME HTTP-01 responder (`certificates = acme` only).
+    acme_http: Option<(TcpListener, Router)>,
     app: Router,
     routes: Vec<RouteInfo>,
     /// Its idle keys are forgotten while serving.
@@ -322,6 +357,15 @@ impl Application {
         let control_socket = TcpListener::bind(settings.control_listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.control_listen))?;
+        let acme_http = match settings.certificates.acme() {
+            Some(a) => Some(TcpListener::bind(a.http_listen).await.with_context(|| {
+                format!(
+                    "cannot listen on {} for ACME HTTP-01 (acme_http_listen)",
+                    a.http_listen
+                )
+            })?),
+            None => None,
+        };
         let core = open_core(settings, clock.clone(), Holder::Serve).await?;
 
         let mut scheduler =
@@ -337,8 +381,36 @@ impl Application {
             clock.clone(),
             remotes.dns,
             scheduler.waker(),
+            settings,
         ));
         work::register(&mut scheduler, domains.clone());
+        let acme = match settings.certificates.acme() {
+            Some(a) => {
+                let acme = Arc::new(Acme::new(
+                    a,
+                    settings,
+                    acme::Parts {
+                        store: core.store.clone(),
+                        vault: core.vault.clone(),
+                        clock: clock.clone(),
+                        live: core.live.clone(),
+                        domains: domains.clone(),
+                        reload: remotes.reload,
+                        rng: scheduler.rng(),
+                        waker: scheduler.waker(),
+                    },
+                ));
+                acme::jobs::register(&mut scheduler, acme.clone());
+                match acme.restore().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(n, "certificates rewritten into tls_dir from the database"),
+                    Err(e) => tracing::error!(error = %e, "cannot rewrite tls_dir from the database"),
+                }
+                Some(acme)
+            }
+            None => None,
+        };
+        let acme_http = acme_http.zip(acme.as_ref().map(|a| a.http01()));
         scheduler.recover().await?;
 
         let Some(datasource) = core.mailboxes.datasource().cloned() else {
@@ -398,6 +470,7 @@ impl Application {
             trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
             info: Arc::new(ServerInfo::new(settings, &public_url)),
             diagnostics: Arc::new(crate::doctor::Target::new(settings)),
+            acme,
         });
         let (limiter, store) = (state.limiter.clone(), state.store.clone());
         let (app, routes) = public_router(state);
@@ -405,6 +478,7 @@ impl Application {
             public,
             control_listener: control_socket,
             control,
+            acme_http,
             app,
             routes,
             limiter,
@@ -493,6 +567,14 @@ impl Application {
             kumo::router(self.control).into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(stopped(stop_rx.clone()));
+        let acme_http = self.acme_http.map(|(listener, router)| {
+            let serve = axum::serve(listener, router).with_graceful_shutdown(stopped(stop_rx.clone()));
+            tokio::spawn(async move {
+                if let Err(e) = serve.await {
+                    tracing::error!(error = %e, "ACME HTTP-01 responder failed");
+                }
+            })
+        });
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
@@ -502,6 +584,9 @@ impl Application {
         c.context("control listener failed")?;
         for w in workers {
             let _ = w.await;
+        }
+        if let Some(responder) = acme_http {
+            let _ = responder.await;
         }
         let _ = pruner.await;
         Ok(())

@@ -6,7 +6,7 @@
 //! confirmed problem is a `fail`. No secret reaches any output: the
 //! control secret and the canary's password are never printed.
 
-mod cert;
+pub(crate) mod cert;
 mod host;
 mod probe;
 

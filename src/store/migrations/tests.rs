@@ -34,6 +34,7 @@ const RELEASED: &[&str] = &[
     "9c9f663e6578265d3a80e3b693235ddb5460f54eaf193352e0f8d770d58ed2ba",
     "37637750e7ab89367e5dff4a3ec1cf73d53ccfe0c296d885b7e603ec0e79eaed",
     "8f3fbb13291641bc684d7bd76fd57cc16cb3364b99ab411e39679afe1a326969",
+    "498b9eaf37416183e99bbb04e0d38d8daaee7e3851ff3a397e069e8f2c7f143f",
 ];
 
 const N: usize = MIGRATIONS.len();
