@@ -161,3 +161,104 @@ impl Certificates {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(file: &str, args: AcmeArgs) -> Result<(Certificates, PathBuf), ConfigError> {
+        let file: FileConfig = toml::from_str(file).unwrap();
+        Certificates::resolve(&args, &file, Path::new("/srv/ig"))
+    }
+
+    fn acme(file: &str) -> AcmeSettings {
+        match resolve(file, AcmeArgs::default()).unwrap().0 {
+            Certificates::Acme(a) => a,
+            other => panic!("{file}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn self_signed_by_default_and_tls_dir_in_the_data_dir() {
+        let (mode, dir) = resolve("", AcmeArgs::default()).unwrap();
+        assert_eq!(mode, Certificates::SelfSigned);
+        assert_eq!(dir, PathBuf::from("/srv/ig/certs"));
+        let args = AcmeArgs {
+            tls_dir: Some("/var/lib/inboxgrove-tls".into()),
+            certificates: Some("acme".into()),
+            ..Default::default()
+        };
+        let (mode, dir) = resolve("tls_dir = \"/elsewhere\"", args).unwrap();
+        assert_eq!(dir, PathBuf::from("/var/lib/inboxgrove-tls"), "flag wins");
+        let a = mode.acme().unwrap();
+        assert_eq!(a.directory_url, LETSENCRYPT);
+        assert_eq!(a.http_listen, "[::]:80".parse().unwrap());
+        assert_eq!((a.contact.as_deref(), a.ca_file.as_deref()), (None, None));
+    }
+
+    #[test]
+    fn acme_settings_come_from_the_file_with_the_letsencrypt_words() {
+        let ca = tempfile::NamedTempFile::new().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let root = rcgen::CertificateParams::new(Vec::new())
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        std::fs::write(ca.path(), root.pem()).unwrap();
+        let a = acme(&format!(
+            "certificates = \"acme\"\nacme_directory_url = \"letsencrypt-staging\"\n\
+             acme_email = \"Ops@Example.com\"\nacme_ca_file = \"{}\"\n\
+             acme_http_listen = \"127.0.0.1:5002\"",
+            ca.path().display()
+        ));
+        assert_eq!(a.directory_url, LETSENCRYPT_STAGING);
+        assert_eq!(a.contact.as_deref(), Some("mailto:ops@example.com"));
+        assert_eq!(a.ca_file.as_deref(), Some(ca.path()));
+        assert_eq!(a.http_listen.port(), 5002);
+        let own = "https://ca.internal:14000/dir";
+        let a = acme(&format!(
+            "certificates = \"acme\"\nacme_directory_url = \"{own}\""
+        ));
+        assert_eq!(a.directory_url, own);
+        assert_eq!(
+            acme("certificates = \"acme\"\nacme_directory_url = \"letsencrypt\"").directory_url,
+            LETSENCRYPT
+        );
+    }
+
+    #[test]
+    fn bad_certificate_settings_name_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("roots.txt");
+        std::fs::write(&not_pem, "hello").unwrap();
+        let missing = dir.path().join("missing.pem");
+        for (file, setting, says) in [
+            ("certificates = \"letsencrypt\"", "certificates", "neither"),
+            ("acme_directory_url = \"http://ca.test/dir\"", "acme_directory_url", "https"),
+            ("acme_directory_url = \"staging\"", "acme_directory_url", "https"),
+            ("acme_email = \"not-an-address\"", "acme_email", ""),
+            (
+                &format!("acme_ca_file = \"{}\"", not_pem.display()),
+                "acme_ca_file",
+                "no CERTIFICATE",
+            ),
+            (
+                &format!("acme_ca_file = \"{}\"", missing.display()),
+                "acme_ca_file",
+                "cannot read",
+            ),
+            ("tls_dir = \"\"", "tls_dir", "directory"),
+        ] {
+            match resolve(file, AcmeArgs::default()) {
+                Err(ConfigError::Invalid { setting: s, message }) => {
+                    assert_eq!(s, setting, "{file}");
+                    assert!(message.contains(says), "{file}: {message}");
+                }
+                Err(other) => panic!("{file}: {other}"),
+                Ok(r) => panic!("{file}: accepted as {r:?}"),
+            }
+        }
+        let typo: Result<FileConfig, _> = toml::from_str("acme_http_listen = \"port 80\"");
+        assert!(typo.is_err(), "a listen address is parsed when read");
+    }
+}

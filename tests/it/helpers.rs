@@ -4,7 +4,7 @@ use chrono::DateTime;
 use inboxgrove::auth::password::Hasher;
 use inboxgrove::clock::{ManualClock, SharedClock, SystemClock};
 use inboxgrove::config::{
-    BootstrapArgs, DoctorArgs, DomainArgs, FileConfig, Global, MailArgs, SequencerArgs, ServeArgs,
+    AcmeArgs, BootstrapArgs, DoctorArgs, DomainArgs, FileConfig, Global, MailArgs, SequencerArgs, ServeArgs,
     Settings,
 };
 use inboxgrove::domains::service::ProviderFactory;
@@ -40,6 +40,12 @@ pub struct Options {
     pub sequencers: SequencerArgs,
     /// `trusted_proxies`, as the flag takes it.
     pub trusted_proxies: Option<&'static str>,
+    /// `public_url`, when a test needs one.
+    pub public_url: Option<String>,
+    /// The certificate settings (`certificates = acme` …).
+    pub acme: AcmeArgs,
+    /// What is told of new certificates (a recorder).
+    pub reload: Option<Arc<dyn inboxgrove::tls::Reload>>,
 }
 
 impl Default for Options {
@@ -54,6 +60,9 @@ impl Default for Options {
             timezone: None,
             sequencers: SequencerArgs::default(),
             trusted_proxies: None,
+            public_url: None,
+            acme: AcmeArgs::default(),
+            reload: None,
         }
     }
 }
@@ -96,6 +105,8 @@ pub fn settings(dir: &std::path::Path, opts: &Options) -> Settings {
             mailbox_quota: None,
         },
         doctor: closed_doctor(dir),
+        public_url: opts.public_url.clone(),
+        acme: opts.acme.clone(),
         ..Default::default()
     };
     let global = Global {
@@ -144,6 +155,9 @@ pub async fn spawn_app_in(dir: TempDir, opts: Options) -> TestApp {
     let mut remotes = Remotes::real(&settings);
     if let Some(providers) = opts.providers.clone() {
         remotes.dns = providers;
+    }
+    if let Some(reload) = opts.reload.clone() {
+        remotes.reload = reload;
     }
     // Retries wait milliseconds here, so a 429 or a 500 costs no time.
     remotes.sequencer_retry = RetryPolicy {
