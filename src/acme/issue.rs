@@ -15,7 +15,7 @@ use crate::domains::model::{DnsMode, DomainStatus};
 use crate::domains::name::DomainName;
 use crate::jobs::Next;
 use crate::store::certificates::{self as repo, BundleRow};
-use crate::store::domains as domains_repo;
+use crate::store::domains::{self as domains_repo, Domain};
 use crate::tls::{Bundle, Manifest};
 use crate::vault::Slot;
 
@@ -130,7 +130,7 @@ impl Acme {
         let pattern = &live.domains.mail_host_pattern;
         let mut proofs = HashMap::new();
         let mut mail = Vec::new();
-        for d in domains.iter().filter(|d| d.status == DomainStatus::Active) {
+        for d in domains.iter().filter(|d| in_service(d)) {
             let host = crate::inboxes::mail_host(pattern, &d.domain_name);
             // A TXT record can only go into the domain's own zone.
             let inside = match (DomainName::parse(&host), DomainName::parse(&d.domain_name)) {
@@ -247,6 +247,14 @@ impl Acme {
             .await?;
         Ok(())
     }
+}
+
+/// Whether a domain's mail host serves mail: the domain is active, or was
+/// and is publishing a changed plan (a DMARC ramp, a new tracking domain),
+/// which keeps its mail host. A failed domain leaves at the next renewal.
+fn in_service(d: &Domain) -> bool {
+    d.status == DomainStatus::Active
+        || (d.activated_at.is_some() && d.status != DomainStatus::Failed)
 }
 
 /// The bundle as installed in `tls_dir`, if it has a certificate.

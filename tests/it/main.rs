@@ -14,12 +14,14 @@ mod support {
     pub mod dovecot;
     pub mod imap_client;
     pub mod kumo_stub;
+    pub mod pebble;
     pub mod sequencers;
     pub mod webdriver;
     pub mod zones;
 }
 
 mod accounts;
+mod acme;
 mod at_rest;
 mod cloudflare;
 mod console;

@@ -1,0 +1,356 @@
+//! The ACME client against a real ACME server: Debian's pebble (Let's
+//! Encrypt's test CA), validating through the loopback DNS server that
+//! the Cloudflare double writes into, and over HTTP at the appliance's
+//! own HTTP-01 responder. The clock is a manual one that starts at the
+//! wall clock's now (pebble dates its certificates by the wall clock).
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use inboxgrove::clock::{Clock, ManualClock, SystemClock};
+use inboxgrove::config::{AcmeArgs, DomainArgs};
+use inboxgrove::tls::{self, Bundle, Manifest};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_rustls::rustls;
+
+use crate::domains::lifecycle::manual_domain_with_records;
+use crate::domains::{TOKEN, World, world_on};
+use crate::helpers::*;
+use crate::support::dns_server::DnsServer;
+use crate::support::pebble::{Pebble, free_port};
+use crate::support::zones::Zones;
+
+const SOON: Duration = Duration::from_secs(30);
+/// Past the debounce of `acme.issue` after a domain becomes active.
+const PAST_DEBOUNCE: chrono::Duration = chrono::Duration::seconds(31);
+
+/// The reload hook as the tests see it: the ids of each call's bundles.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<Vec<String>>>);
+
+impl Recorder {
+    fn calls(&self) -> Vec<Vec<String>> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl tls::Reload for Recorder {
+    fn reload<'a>(
+        &'a self,
+        changed: &'a [Bundle],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        let ids = changed.iter().map(|b| b.id.clone()).collect();
+        self.0.lock().unwrap().push(ids);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+struct Ca {
+    w: World,
+    pebble: Pebble,
+    clock: Arc<ManualClock>,
+    reloads: Arc<Recorder>,
+    http_port: u16,
+}
+
+async fn ca_world() -> Ca {
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let zones = Zones::default();
+    let dns = DnsServer::start(zones.clone()).await;
+    let http_port = free_port();
+    let pebble = Pebble::start(dns.addr(), http_port).await;
+    let reloads = Arc::new(Recorder::default());
+    let opts = Options {
+        clock: Some(clock.clone()),
+        // Mail hosts resolve here, where the HTTP-01 responder listens.
+        // No DMARC ramp: when the renewal test moves two months on, the
+        // hand-made domains would fail for their outdated DMARC record.
+        domains: DomainArgs {
+            public_ipv4: Some("127.0.0.1".parse().unwrap()),
+            dmarc_quarantine_after_days: Some(0),
+            ..Default::default()
+        },
+        acme: AcmeArgs {
+            certificates: Some("acme".into()),
+            acme_directory_url: Some(pebble.directory_url()),
+            acme_email: Some("ops@example.com".into()),
+            acme_ca_file: Some(pebble.https_root()),
+            acme_http_listen: Some(([127, 0, 0, 1], http_port).into()),
+            tls_dir: None,
+        },
+        reload: Some(reloads.clone()),
+        ..Default::default()
+    };
+    let w = world_on(zones, dns, opts).await;
+    Ca {
+        w,
+        pebble,
+        clock,
+        reloads,
+        http_port,
+    }
+}
+
+impl Ca {
+    async fn bundles(&self) -> Value {
+        let (status, body) = self.w.app.get("/api/v1/certificates", &self.w.admin).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Runs due jobs, then polls until bundle `id` satisfies `done` (a
+    /// background worker may be the one running the order).
+    async fn until(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        self.w.app.scheduler.run_due().await.unwrap();
+        let deadline = Instant::now() + SOON;
+        loop {
+            let all = self.bundles().await;
+            let b = all["items"].as_array().unwrap().iter().find(|b| b["id"] == id);
+            if let Some(b) = b.filter(|b| done(b)) {
+                return b.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "bundle {id} never got there: {all:#}\npebble: {}",
+                self.pebble.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn tls_dir(&self) -> std::path::PathBuf {
+        self.w.app.dir.path().join("certs")
+    }
+
+    /// The chain installed for `host`, checked against pebble's issuing
+    /// root as a TLS client would check it.
+    async fn verified_chain(&self, host: &str) -> String {
+        let manifest = Manifest::load(&self.tls_dir()).unwrap();
+        let bundle = manifest.for_host(host).expect("a bundle covers the host");
+        let chain = std::fs::read_to_string(bundle.chain_path(&self.tls_dir())).unwrap();
+        verify(&chain, &self.pebble.issuing_root().await, host);
+        let key = bundle.key_path(&self.tls_dir());
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640);
+        chain
+    }
+
+    /// When the one queued `acme.issue` job runs, as SQLite holds it
+    /// (polled: the failed attempt is recorded after the bundle).
+    async fn queued_issue(&self) -> DateTime<Utc> {
+        let path = inboxgrove::store::Store::path_in(self.w.app.dir.path());
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let deadline = Instant::now() + SOON;
+        loop {
+            let queued: Vec<(DateTime<Utc>, i64)> = conn
+                .prepare("SELECT run_at, attempts FROM jobs WHERE kind = 'acme.issue' AND state = 'queued'")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            if let [(run_at, 1)] = queued[..] {
+                return run_at;
+            }
+            assert!(Instant::now() < deadline, "no retry queued: {queued:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Verifies `chain_pem` (leaf first) for `host` under `root_pem`.
+fn verify(chain_pem: &str, root_pem: &str, host: &str) {
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    let der = |text: &str| -> Vec<CertificateDer<'static>> {
+        pem::parse_many(text)
+            .unwrap()
+            .into_iter()
+            .filter(|p| p.tag() == "CERTIFICATE")
+            .map(|p| CertificateDer::from(p.into_contents()))
+            .collect()
+    };
+    let chain = der(chain_pem);
+    let mut roots = rustls::RootCertStore::empty();
+    for root in der(root_pem) {
+        roots.add(root).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier =
+        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .unwrap();
+    verifier
+        .verify_server_cert(
+            &chain[0],
+            &chain[1..],
+            &ServerName::try_from(host.to_owned()).unwrap(),
+            &[],
+            UnixTime::now(),
+        )
+        .unwrap_or_else(|e| panic!("{host}: {e}"));
+}
+
+fn at(v: &Value) -> DateTime<Utc> {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn http01_issues_a_manual_domain_renews_on_time_and_on_request() {
+    let ca = ca_world().await;
+    let id = manual_domain_with_records(&ca.w, "hand.test").await;
+    assert_eq!(ca.w.verify(&id).await["status"], "active");
+    ca.w.app.scheduler.run_due().await.unwrap();
+    assert!(ca.reloads.calls().is_empty(), "debounced: nothing yet");
+
+    ca.clock.advance(PAST_DEBOUNCE);
+    let first = ca.until("mail-1", |b| b["status"] == "valid").await;
+    assert_eq!(first["names"], json!(["mail.hand.test"]));
+    assert_eq!(first["last_error"], Value::Null);
+    let chain = ca.verified_chain("mail.hand.test").await;
+    assert_eq!(ca.reloads.calls(), [["mail-1"]]);
+    let not_after = at(&first["not_after"]);
+    let renew_after = at(&first["renew_after"]);
+    let before = not_after - renew_after;
+    assert!(
+        before >= chrono::Duration::days(30)
+            && before <= chrono::Duration::days(30) + chrono::Duration::hours(12),
+        "renewal {before} before expiry"
+    );
+    // The token was withdrawn; nothing else is served.
+    let responder = format!("http://127.0.0.1:{}", ca.http_port);
+    for path in ["/.well-known/acme-challenge/unknown-token", "/"] {
+        let res = reqwest::get(format!("{responder}{path}")).await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+
+    // Just before its time nothing is renewed; half a day after it (the
+    // check runs every 12 h), the certificate is new and reloaded.
+    ca.clock
+        .advance(renew_after - ca.clock.now() - chrono::Duration::minutes(1));
+    let same = ca.until("mail-1", |_| true).await;
+    assert_eq!(same["serial"], first["serial"]);
+    ca.clock.advance(chrono::Duration::hours(12));
+    let renewed = ca.until("mail-1", |b| b["serial"] != first["serial"]).await;
+    assert_eq!(renewed["status"], "valid");
+    assert!(at(&renewed["renew_after"]) > ca.clock.now());
+    assert_ne!(ca.verified_chain("mail.hand.test").await, chain);
+    assert_eq!(ca.reloads.calls(), [["mail-1"], ["mail-1"]]);
+
+    let (status, body) = ca
+        .w
+        .app
+        .post("/api/v1/certificates/renew", json!({}), Some(&ca.w.admin))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let forced = ca.until("mail-1", |b| b["serial"] != renewed["serial"]).await;
+    assert_eq!(forced["status"], "valid");
+    assert_eq!(ca.reloads.calls().len(), 3);
+}
+
+#[tokio::test]
+async fn dns01_through_cloudflare_and_one_order_for_domains_activated_together() {
+    let ca = ca_world().await;
+    let before = ca.w.cloudflare.batch_calls();
+    let mut ids = Vec::new();
+    for name in ["cf-one.test", "cf-two.test"] {
+        ca.w.zones.add_zone(name);
+        let (status, added) = ca
+            .w
+            .add(json!({ "domain_name": name, "cloudflare_api_token": TOKEN }))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{added}");
+        ids.push(added["domain_id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        ca.w.until_status(id, "active", SOON).await;
+    }
+    let manual = manual_domain_with_records(&ca.w, "by-hand.test").await;
+    assert_eq!(ca.w.verify(&manual).await["status"], "active");
+    let published = ca.w.cloudflare.batch_calls() - before;
+
+    ca.clock.advance(PAST_DEBOUNCE);
+    let b = ca.until("mail-1", |b| b["status"] == "valid").await;
+    assert_eq!(
+        b["names"],
+        json!(["mail.by-hand.test", "mail.cf-one.test", "mail.cf-two.test"])
+    );
+    assert_eq!(ca.reloads.calls(), [["mail-1"]], "one order, one certificate");
+    for host in ["mail.cf-one.test", "mail.cf-two.test", "mail.by-hand.test"] {
+        ca.verified_chain(host).await;
+    }
+    // Each Cloudflare name: its TXT posted, then deleted, one batch each.
+    let challenge_batches = ca.w.cloudflare.batch_calls() - before - published;
+    assert_eq!(challenge_batches, 4);
+    for zone in ["cf-one.test", "cf-two.test"] {
+        let left: Vec<_> = ca
+            .w
+            .zones
+            .records(zone)
+            .into_iter()
+            .filter(|r| r.name.starts_with("_acme-challenge."))
+            .collect();
+        assert!(left.is_empty(), "{zone}: {left:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_order_keeps_the_old_certificate_and_is_retried() {
+    let ca = ca_world().await;
+    let good = manual_domain_with_records(&ca.w, "good.test").await;
+    ca.w.verify(&good).await;
+    ca.clock.advance(PAST_DEBOUNCE);
+    let first = ca.until("mail-1", |b| b["status"] == "valid").await;
+    let chain = ca.verified_chain("mail.good.test").await;
+
+    // A second domain goes active, then its mail host stops resolving:
+    // the CA cannot reach it for HTTP-01.
+    let lost = manual_domain_with_records(&ca.w, "lost.test").await;
+    ca.w.verify(&lost).await;
+    let a = ca
+        .w
+        .zones
+        .records("lost.test")
+        .into_iter()
+        .find(|r| r.record_type == "A" && r.name == "mail.lost.test")
+        .unwrap();
+    ca.w.zones.remove_record(&a.id);
+    ca.clock.advance(PAST_DEBOUNCE);
+    let failed = ca.until("mail-1", |b| b["status"] == "failed").await;
+    let why = failed["last_error"].as_str().unwrap();
+    assert!(why.contains("mail.lost.test"), "{why}");
+    assert_eq!(failed["serial"], first["serial"]);
+    assert_eq!(failed["not_after"], first["not_after"]);
+    assert_eq!(ca.verified_chain("mail.good.test").await, chain, "old one in place");
+    assert_eq!(ca.reloads.calls().len(), 1);
+    let retry = ca.queued_issue().await;
+    assert!(retry > ca.clock.now(), "retried later, with backoff");
+
+    // DNS is mended; the retry issues for both names.
+    ca.w
+        .zones
+        .add_record("lost.test", "A", "mail.lost.test", "127.0.0.1", None);
+    ca.clock.advance(retry - ca.clock.now() + chrono::Duration::seconds(1));
+    let mended = ca.until("mail-1", |b| b["status"] == "valid").await;
+    assert_eq!(mended["names"], json!(["mail.good.test", "mail.lost.test"]));
+    assert_ne!(mended["serial"], first["serial"]);
+    ca.verified_chain("mail.lost.test").await;
+}
+
+#[tokio::test]
+async fn without_acme_certificates_are_self_signed_and_none_is_renewed() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (status, body) = app.get("/api/v1/certificates", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["certificates"], "self-signed");
+    assert_eq!(body["items"], json!([]));
+    let (status, body) = app
+        .post("/api/v1/certificates/renew", json!({}), Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(error_code(&body), "certificates_self_signed");
+}
