@@ -401,7 +401,7 @@ impl Application {
                     },
                 ));
                 acme::jobs::register(&mut scheduler, acme.clone());
-                match acme.restore().await {
+                match acme.start().await {
                     Ok(0) => {}
                     Ok(n) => tracing::warn!(n, "certificates rewritten into tls_dir from the database"),
                     Err(e) => tracing::error!(error = %e, "cannot rewrite tls_dir from the database"),

@@ -59,6 +59,9 @@ impl Acme {
                 }
             }
         }
+        // A certificate kept but not installed (tls_dir failed) is
+        // installed now.
+        self.restore().await?;
         self.reload_pending().await?;
         if !failures.is_empty() {
             return Err(AcmeError::Refused(failures.join("; ")));
@@ -74,10 +77,12 @@ impl Acme {
         })
     }
 
-    /// The `acme.check` job: tells the services of certificates installed
-    /// but not yet reloaded, and queues an issuing run if one is due.
+    /// The `acme.check` job: installs what `tls_dir` lacks, tells the
+    /// services of what they have not taken yet, and queues an issuing run
+    /// if one is due.
     pub async fn check(&self) -> Result<(), AcmeError> {
         let (bundles, _) = self.plan().await?;
+        self.restore().await?;
         self.reload_pending().await?;
         let now = self.clock.now();
         if bundles.iter().any(|b| plan::due(b, now)) {
@@ -87,6 +92,20 @@ impl Acme {
             self.waker.wake();
         }
         Ok(())
+    }
+
+    /// At server start: rewrites `tls_dir` from the database where it lacks
+    /// a certificate, and queues an issuing run now, which tells the
+    /// services of those and orders what changed while the server was
+    /// down (another `public_url`, a domain activated from the console).
+    pub async fn start(&self) -> Result<usize, AcmeError> {
+        let restored = self.restore().await?;
+        let now = self.clock.now();
+        self.store
+            .write(move |tx| jobs::enqueue(tx, now, false, now))
+            .await?;
+        self.waker.wake();
+        Ok(restored)
     }
 
     /// Writes into `tls_dir` every certificate the store holds that is not
@@ -112,7 +131,7 @@ impl Acme {
             };
             let key = self.vault.open(key_slot(&row.id), &sealed)?;
             let key = String::from_utf8_lossy(key.expose_secret()).into_owned();
-            Manifest::load(&self.tls_dir)?.install(&self.tls_dir, bundle, &chain, &key)?;
+            self.install(bundle, &chain, &key)?;
             let id = row.id.clone();
             self.store
                 .write(move |tx| repo::mark_reload(tx, &id))
@@ -196,14 +215,17 @@ impl Acme {
             not_after: issued.not_after,
             issued_at: now,
         };
-        Manifest::load(&self.tls_dir)?.install(
-            &self.tls_dir,
-            bundle,
-            &issued.chain_pem,
-            key_pem,
-        )?;
+        self.install(bundle, &issued.chain_pem, key_pem)?;
         tracing::info!(bundle = %b.id, names = b.names.len(), serial = %issued.serial,
             not_after = %issued.not_after, "certificate installed");
+        Ok(())
+    }
+
+    /// Writes one bundle into `tls_dir`. One at a time: each install
+    /// rewrites the whole manifest.
+    fn install(&self, bundle: Bundle, chain_pem: &str, key_pem: &str) -> Result<(), AcmeError> {
+        let _one = self.installing.lock().unwrap_or_else(|p| p.into_inner());
+        Manifest::load(&self.tls_dir)?.install(&self.tls_dir, bundle, chain_pem, key_pem)?;
         Ok(())
     }
 

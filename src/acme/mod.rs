@@ -79,6 +79,8 @@ pub struct Acme {
     waker: Waker,
     /// One issuing run at a time (the due and the forced job may overlap).
     running: tokio::sync::Mutex<()>,
+    /// One write of `tls_dir` at a time.
+    installing: Mutex<()>,
 }
 
 /// The parts of the server the ACME client works with.
@@ -117,6 +119,7 @@ impl Acme {
             rng: p.rng,
             waker: p.waker,
             running: tokio::sync::Mutex::new(()),
+            installing: Mutex::new(()),
         }
     }
 

@@ -57,6 +57,12 @@ struct Ca {
 }
 
 async fn ca_world() -> Ca {
+    ca_world_at(None).await
+}
+
+/// A world whose server gets its certificates from a fresh pebble; with
+/// `public_url`, its host is the admin host.
+async fn ca_world_at(public_url: Option<&str>) -> Ca {
     let clock = Arc::new(ManualClock::new(SystemClock.now()));
     let zones = Zones::default();
     let dns = DnsServer::start(zones.clone()).await;
@@ -64,6 +70,26 @@ async fn ca_world() -> Ca {
     let pebble = Pebble::start(dns.addr(), http_port).await;
     let reloads = Arc::new(Recorder::default());
     let opts = Options {
+        public_url: public_url.map(str::to_owned),
+        ..ca_options(&pebble, http_port, &clock, &reloads)
+    };
+    let w = world_on(zones, dns, opts).await;
+    Ca {
+        w,
+        pebble,
+        clock,
+        reloads,
+        http_port,
+    }
+}
+
+fn ca_options(
+    pebble: &Pebble,
+    http_port: u16,
+    clock: &Arc<ManualClock>,
+    reloads: &Arc<Recorder>,
+) -> Options {
+    Options {
         clock: Some(clock.clone()),
         // Mail hosts resolve here, where the HTTP-01 responder listens.
         // No DMARC ramp: when the renewal test moves two months on, the
@@ -83,14 +109,6 @@ async fn ca_world() -> Ca {
         },
         reload: Some(reloads.clone()),
         ..Default::default()
-    };
-    let w = world_on(zones, dns, opts).await;
-    Ca {
-        w,
-        pebble,
-        clock,
-        reloads,
-        http_port,
     }
 }
 
@@ -121,21 +139,10 @@ impl Ca {
         }
     }
 
-    fn tls_dir(&self) -> std::path::PathBuf {
-        self.w.app.dir.path().join("certs")
-    }
-
     /// The chain installed for `host`, checked against pebble's issuing
     /// root as a TLS client would check it.
     async fn verified_chain(&self, host: &str) -> String {
-        let manifest = Manifest::load(&self.tls_dir()).unwrap();
-        let bundle = manifest.for_host(host).expect("a bundle covers the host");
-        let chain = std::fs::read_to_string(bundle.chain_path(&self.tls_dir())).unwrap();
-        verify(&chain, &self.pebble.issuing_root().await, host);
-        let key = bundle.key_path(&self.tls_dir());
-        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o640);
-        chain
+        installed_chain(self.w.app.dir.path(), host, &self.pebble.issuing_root().await)
     }
 
     /// When the one queued `acme.issue` job runs, as SQLite holds it
@@ -159,6 +166,20 @@ impl Ca {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// The chain `<data_dir>/certs` holds for `host`, verified under
+/// `root_pem`, its key readable by the owner and group only.
+fn installed_chain(data_dir: &std::path::Path, host: &str, root_pem: &str) -> String {
+    let tls_dir = data_dir.join("certs");
+    let manifest = Manifest::load(&tls_dir).unwrap();
+    let bundle = manifest.for_host(host).expect("a bundle covers the host");
+    let chain = std::fs::read_to_string(bundle.chain_path(&tls_dir)).unwrap();
+    verify(&chain, root_pem, host);
+    let key = bundle.key_path(&tls_dir);
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o640);
+    chain
 }
 
 /// Verifies `chain_pem` (leaf first) for `host` under `root_pem`.
@@ -353,4 +374,80 @@ async fn without_acme_certificates_are_self_signed_and_none_is_renewed() {
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(error_code(&body), "certificates_self_signed");
+}
+
+#[tokio::test]
+async fn the_admin_host_is_proven_through_the_server_token() {
+    let ca = ca_world_at(Some("https://admin.ops.test")).await;
+    ca.w.zones.add_zone("ops.test");
+    // At start there is no server token: HTTP-01, and admin.ops.test does
+    // not resolve, so the first order fails.
+    let failed = ca.until("admin", |b| b["status"] == "failed").await;
+    assert_eq!(failed["names"], json!(["admin.ops.test"]));
+    let (status, body) = ca
+        .w
+        .app
+        .call(
+            reqwest::Method::PATCH,
+            "/api/v1/settings",
+            Some(json!({ "cloudflare_api_token": TOKEN })),
+            Some(&ca.w.admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = ca
+        .w
+        .app
+        .post("/api/v1/certificates/renew", json!({}), Some(&ca.w.admin))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let valid = ca.until("admin", |b| b["status"] == "valid").await;
+    assert_eq!(valid["last_error"], Value::Null);
+    ca.verified_chain("admin.ops.test").await;
+    let left: Vec<_> = ca.w.zones.records("ops.test");
+    assert!(left.is_empty(), "the challenge record was removed: {left:?}");
+}
+
+#[tokio::test]
+async fn a_restored_data_dir_writes_its_certificates_into_tls_dir_again() {
+    let Ca {
+        w,
+        pebble,
+        clock,
+        http_port,
+        ..
+    } = ca_world().await;
+    let id = manual_domain_with_records(&w, "kept.test").await;
+    w.verify(&id).await;
+    clock.advance(PAST_DEBOUNCE);
+    w.app.scheduler.run_due().await.unwrap();
+    let root = pebble.issuing_root().await;
+    let deadline = Instant::now() + SOON;
+    while Manifest::load(&w.app.dir.path().join("certs"))
+        .unwrap()
+        .for_host("mail.kept.test")
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "never issued: {}", pebble.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let chain = installed_chain(w.app.dir.path(), "mail.kept.test", &root);
+
+    // The backup had no tls_dir (it lives elsewhere when packaged).
+    let dir = w.app.stop().await;
+    std::fs::remove_dir_all(dir.path().join("certs")).unwrap();
+    let reloads = Arc::new(Recorder::default());
+    let app = spawn_app_in(dir, ca_options(&pebble, http_port, &clock, &reloads)).await;
+    assert_eq!(
+        installed_chain(app.dir.path(), "mail.kept.test", &root),
+        chain,
+        "the same certificate, from the database"
+    );
+    let deadline = Instant::now() + SOON;
+    while reloads.calls().is_empty() {
+        app.scheduler.run_due().await.unwrap();
+        assert!(Instant::now() < deadline, "the services were never told");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(reloads.calls(), [["mail-1"]]);
 }
