@@ -248,9 +248,12 @@ impl tls::Reload for NoReload {
     fn reload<'a>(
         &'a self,
         changed: &'a [tls::Bundle],
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
         Box::pin(async move {
-            tracing::info!(bundles = changed.len(), "certificates installed; the services take them at their next restart");
+            tracing::info!(
+                bundles = changed.len(),
+                "certificates installed; the services take them at their next restart"
+            );
             Ok(())
         })
     }
@@ -403,8 +406,12 @@ impl Application {
                 acme::jobs::register(&mut scheduler, acme.clone());
                 match acme.start().await {
                     Ok(0) => {}
-                    Ok(n) => tracing::warn!(n, "certificates rewritten into tls_dir from the database"),
-                    Err(e) => tracing::error!(error = %e, "cannot rewrite tls_dir from the database"),
+                    Ok(n) => {
+                        tracing::warn!(n, "certificates rewritten into tls_dir from the database")
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot rewrite tls_dir from the database")
+                    }
                 }
                 Some(acme)
             }
@@ -568,7 +575,8 @@ impl Application {
         )
         .with_graceful_shutdown(stopped(stop_rx.clone()));
         let acme_http = self.acme_http.map(|(listener, router)| {
-            let serve = axum::serve(listener, router).with_graceful_shutdown(stopped(stop_rx.clone()));
+            let serve =
+                axum::serve(listener, router).with_graceful_shutdown(stopped(stop_rx.clone()));
             tokio::spawn(async move {
                 if let Err(e) = serve.await {
                     tracing::error!(error = %e, "ACME HTTP-01 responder failed");

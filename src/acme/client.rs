@@ -89,8 +89,8 @@ impl Ca {
         let account = match sealed {
             Some(sealed) => {
                 let plain = self.vault.open(slot, &sealed)?;
-                let credentials: AccountCredentials =
-                    serde_json::from_slice(plain.expose_secret()).map_err(|e| {
+                let credentials: AccountCredentials = serde_json::from_slice(plain.expose_secret())
+                    .map_err(|e| {
                         AcmeError::Account(format!("stored ACME account unreadable: {e}"))
                     })?;
                 self.builder()?.from_credentials(credentials).await?
@@ -134,7 +134,9 @@ impl Ca {
     ) -> Result<Issued, AcmeError> {
         let account = self.account().await?;
         let mut posted = Vec::new();
-        let result = self.run(&account, names, proofs, responder, &mut posted).await;
+        let result = self
+            .run(&account, names, proofs, responder, &mut posted)
+            .await;
         for p in posted {
             if let Err(e) = responder.withdraw(p).await {
                 tracing::warn!(error = %e, "could not withdraw an ACME challenge response");

@@ -119,7 +119,7 @@ impl Acme {
             let (Some(chain), Some(bundle)) = (row.chain_pem.clone(), installed(&row)) else {
                 continue;
             };
-            let on_disk = manifest.bundles.iter().any(|b| *b == bundle)
+            let on_disk = manifest.bundles.contains(&bundle)
                 && bundle.chain_path(&self.tls_dir).exists()
                 && bundle.key_path(&self.tls_dir).exists();
             if on_disk {
@@ -262,10 +262,7 @@ impl Acme {
             .map_err(AcmeError::Reload)?;
         let ids: Vec<String> = pending.into_iter().map(|b| b.id).collect();
         self.store
-            .write(move |tx| {
-                ids.iter()
-                    .try_for_each(|id| repo::set_reloaded(tx, id))
-            })
+            .write(move |tx| ids.iter().try_for_each(|id| repo::set_reloaded(tx, id)))
             .await?;
         Ok(())
     }

@@ -138,7 +138,11 @@ mod tests {
         wanted.push("mail.new.test".into());
         let plan = assign(&existing, None, &wanted);
         assert_eq!(plan.len(), 2, "{plan:?}");
-        assert_eq!(plan[0], ("mail-1".to_owned(), hosts(0..100)), "full, unchanged");
+        assert_eq!(
+            plan[0],
+            ("mail-1".to_owned(), hosts(0..100)),
+            "full, unchanged"
+        );
         assert_eq!(plan[1].1, ["mail.d100.test", "mail.new.test"]);
 
         // Once d000 goes, mail-1 has room again and takes the next new name.
@@ -154,13 +158,19 @@ mod tests {
             .collect();
         let plan = assign(&existing, None, &wanted);
         assert_eq!(plan[0].1.len(), 100);
-        assert_eq!(plan[0].1.last().map(String::as_str), Some("mail.newer.test"));
+        assert_eq!(
+            plan[0].1.last().map(String::as_str),
+            Some("mail.newer.test")
+        );
         assert_eq!(plan[1].1, ["mail.d100.test", "mail.new.test"]);
     }
 
     #[test]
     fn the_admin_host_is_not_also_a_mail_name_and_an_emptied_bundle_stays() {
-        let existing = [row("admin", &["old.example.com"]), row("mail-1", &["a.test"])];
+        let existing = [
+            row("admin", &["old.example.com"]),
+            row("mail-1", &["a.test"]),
+        ];
         let plan = assign(&existing, None, &["admin.test".into()]);
         assert_eq!(
             plan,

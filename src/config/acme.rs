@@ -76,8 +76,7 @@ pub fn directory_url(raw: &str) -> Result<String, String> {
 
 /// A readable PEM file with at least one certificate.
 fn ca_file(path: &Path) -> Result<PathBuf, String> {
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let certs = pem::parse_many(&bytes)
         .map_err(|e| format!("{} is not PEM: {e}", path.display()))?
         .into_iter()
@@ -234,8 +233,16 @@ mod tests {
         let missing = dir.path().join("missing.pem");
         for (file, setting, says) in [
             ("certificates = \"letsencrypt\"", "certificates", "neither"),
-            ("acme_directory_url = \"http://ca.test/dir\"", "acme_directory_url", "https"),
-            ("acme_directory_url = \"staging\"", "acme_directory_url", "https"),
+            (
+                "acme_directory_url = \"http://ca.test/dir\"",
+                "acme_directory_url",
+                "https",
+            ),
+            (
+                "acme_directory_url = \"staging\"",
+                "acme_directory_url",
+                "https",
+            ),
             ("acme_email = \"not-an-address\"", "acme_email", ""),
             (
                 &format!("acme_ca_file = \"{}\"", not_pem.display()),
@@ -250,7 +257,10 @@ mod tests {
             ("tls_dir = \"\"", "tls_dir", "directory"),
         ] {
             match resolve(file, AcmeArgs::default()) {
-                Err(ConfigError::Invalid { setting: s, message }) => {
+                Err(ConfigError::Invalid {
+                    setting: s,
+                    message,
+                }) => {
                     assert_eq!(s, setting, "{file}");
                     assert!(message.contains(says), "{file}: {message}");
                 }

@@ -140,14 +140,20 @@ pub fn set_failed(conn: &Connection, id: &str, error: &str, now: DateTime<Utc>) 
 
 /// KumoMTA and Dovecot were told of bundle `id`'s certificate.
 pub fn set_reloaded(conn: &Connection, id: &str) -> Result<()> {
-    conn.execute("UPDATE certificates SET needs_reload = 0 WHERE id = ?1", [id])?;
+    conn.execute(
+        "UPDATE certificates SET needs_reload = 0 WHERE id = ?1",
+        [id],
+    )?;
     Ok(())
 }
 
 /// Bundle `id`'s certificate was written to tls_dir again; tell the
 /// services.
 pub fn mark_reload(conn: &Connection, id: &str) -> Result<()> {
-    conn.execute("UPDATE certificates SET needs_reload = 1 WHERE id = ?1", [id])?;
+    conn.execute(
+        "UPDATE certificates SET needs_reload = 1 WHERE id = ?1",
+        [id],
+    )?;
     Ok(())
 }
 

@@ -126,7 +126,11 @@ impl Ca {
         let deadline = Instant::now() + SOON;
         loop {
             let all = self.bundles().await;
-            let b = all["items"].as_array().unwrap().iter().find(|b| b["id"] == id);
+            let b = all["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|b| b["id"] == id);
             if let Some(b) = b.filter(|b| done(b)) {
                 return b.clone();
             }
@@ -142,7 +146,11 @@ impl Ca {
     /// The chain installed for `host`, checked against pebble's issuing
     /// root as a TLS client would check it.
     async fn verified_chain(&self, host: &str) -> String {
-        installed_chain(self.w.app.dir.path(), host, &self.pebble.issuing_root().await)
+        installed_chain(
+            self.w.app.dir.path(),
+            host,
+            &self.pebble.issuing_root().await,
+        )
     }
 
     /// When the one queued `acme.issue` job runs, as SQLite holds it
@@ -261,13 +269,14 @@ async fn http01_issues_a_manual_domain_renews_on_time_and_on_request() {
     assert_ne!(ca.verified_chain("mail.hand.test").await, chain);
     assert_eq!(ca.reloads.calls(), [["mail-1"], ["mail-1"]]);
 
-    let (status, body) = ca
-        .w
-        .app
-        .post("/api/v1/certificates/renew", json!({}), Some(&ca.w.admin))
-        .await;
+    let (status, body) =
+        ca.w.app
+            .post("/api/v1/certificates/renew", json!({}), Some(&ca.w.admin))
+            .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let forced = ca.until("mail-1", |b| b["serial"] != renewed["serial"]).await;
+    let forced = ca
+        .until("mail-1", |b| b["serial"] != renewed["serial"])
+        .await;
     assert_eq!(forced["status"], "valid");
     assert_eq!(ca.reloads.calls().len(), 3);
 }
@@ -279,10 +288,9 @@ async fn dns01_through_cloudflare_and_one_order_for_domains_activated_together()
     let mut ids = Vec::new();
     for name in ["cf-one.test", "cf-two.test"] {
         ca.w.zones.add_zone(name);
-        let (status, added) = ca
-            .w
-            .add(json!({ "domain_name": name, "cloudflare_api_token": TOKEN }))
-            .await;
+        let (status, added) =
+            ca.w.add(json!({ "domain_name": name, "cloudflare_api_token": TOKEN }))
+                .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{added}");
         ids.push(added["domain_id"].as_str().unwrap().to_owned());
     }
@@ -299,7 +307,11 @@ async fn dns01_through_cloudflare_and_one_order_for_domains_activated_together()
         b["names"],
         json!(["mail.by-hand.test", "mail.cf-one.test", "mail.cf-two.test"])
     );
-    assert_eq!(ca.reloads.calls(), [["mail-1"]], "one order, one certificate");
+    assert_eq!(
+        ca.reloads.calls(),
+        [["mail-1"]],
+        "one order, one certificate"
+    );
     for host in ["mail.cf-one.test", "mail.cf-two.test", "mail.by-hand.test"] {
         ca.verified_chain(host).await;
     }
@@ -307,13 +319,12 @@ async fn dns01_through_cloudflare_and_one_order_for_domains_activated_together()
     let challenge_batches = ca.w.cloudflare.batch_calls() - before - published;
     assert_eq!(challenge_batches, 4);
     for zone in ["cf-one.test", "cf-two.test"] {
-        let left: Vec<_> = ca
-            .w
-            .zones
-            .records(zone)
-            .into_iter()
-            .filter(|r| r.name.starts_with("_acme-challenge."))
-            .collect();
+        let left: Vec<_> =
+            ca.w.zones
+                .records(zone)
+                .into_iter()
+                .filter(|r| r.name.starts_with("_acme-challenge."))
+                .collect();
         assert!(left.is_empty(), "{zone}: {left:?}");
     }
 }
@@ -331,13 +342,12 @@ async fn a_refused_order_keeps_the_old_certificate_and_is_retried() {
     // the CA cannot reach it for HTTP-01.
     let lost = manual_domain_with_records(&ca.w, "lost.test").await;
     ca.w.verify(&lost).await;
-    let a = ca
-        .w
-        .zones
-        .records("lost.test")
-        .into_iter()
-        .find(|r| r.record_type == "A" && r.name == "mail.lost.test")
-        .unwrap();
+    let a =
+        ca.w.zones
+            .records("lost.test")
+            .into_iter()
+            .find(|r| r.record_type == "A" && r.name == "mail.lost.test")
+            .unwrap();
     ca.w.zones.remove_record(&a.id);
     ca.clock.advance(PAST_DEBOUNCE);
     let failed = ca.until("mail-1", |b| b["status"] == "failed").await;
@@ -345,16 +355,20 @@ async fn a_refused_order_keeps_the_old_certificate_and_is_retried() {
     assert!(why.contains("mail.lost.test"), "{why}");
     assert_eq!(failed["serial"], first["serial"]);
     assert_eq!(failed["not_after"], first["not_after"]);
-    assert_eq!(ca.verified_chain("mail.good.test").await, chain, "old one in place");
+    assert_eq!(
+        ca.verified_chain("mail.good.test").await,
+        chain,
+        "old one in place"
+    );
     assert_eq!(ca.reloads.calls().len(), 1);
     let retry = ca.queued_issue().await;
     assert!(retry > ca.clock.now(), "retried later, with backoff");
 
     // DNS is mended; the retry issues for both names.
-    ca.w
-        .zones
+    ca.w.zones
         .add_record("lost.test", "A", "mail.lost.test", "127.0.0.1", None);
-    ca.clock.advance(retry - ca.clock.now() + chrono::Duration::seconds(1));
+    ca.clock
+        .advance(retry - ca.clock.now() + chrono::Duration::seconds(1));
     let mended = ca.until("mail-1", |b| b["status"] == "valid").await;
     assert_eq!(mended["names"], json!(["mail.good.test", "mail.lost.test"]));
     assert_ne!(mended["serial"], first["serial"]);
@@ -384,28 +398,29 @@ async fn the_admin_host_is_proven_through_the_server_token() {
     // not resolve, so the first order fails.
     let failed = ca.until("admin", |b| b["status"] == "failed").await;
     assert_eq!(failed["names"], json!(["admin.ops.test"]));
-    let (status, body) = ca
-        .w
-        .app
-        .call(
-            reqwest::Method::PATCH,
-            "/api/v1/settings",
-            Some(json!({ "cloudflare_api_token": TOKEN })),
-            Some(&ca.w.admin),
-        )
-        .await;
+    let (status, body) =
+        ca.w.app
+            .call(
+                reqwest::Method::PATCH,
+                "/api/v1/settings",
+                Some(json!({ "cloudflare_api_token": TOKEN })),
+                Some(&ca.w.admin),
+            )
+            .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, _) = ca
-        .w
-        .app
-        .post("/api/v1/certificates/renew", json!({}), Some(&ca.w.admin))
-        .await;
+    let (status, _) =
+        ca.w.app
+            .post("/api/v1/certificates/renew", json!({}), Some(&ca.w.admin))
+            .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let valid = ca.until("admin", |b| b["status"] == "valid").await;
     assert_eq!(valid["last_error"], Value::Null);
     ca.verified_chain("admin.ops.test").await;
     let left: Vec<_> = ca.w.zones.records("ops.test");
-    assert!(left.is_empty(), "the challenge record was removed: {left:?}");
+    assert!(
+        left.is_empty(),
+        "the challenge record was removed: {left:?}"
+    );
 }
 
 #[tokio::test]

@@ -4,8 +4,8 @@ use chrono::DateTime;
 use inboxgrove::auth::password::Hasher;
 use inboxgrove::clock::{ManualClock, SharedClock, SystemClock};
 use inboxgrove::config::{
-    AcmeArgs, BootstrapArgs, DoctorArgs, DomainArgs, FileConfig, Global, MailArgs, SequencerArgs, ServeArgs,
-    Settings,
+    AcmeArgs, BootstrapArgs, DoctorArgs, DomainArgs, FileConfig, Global, MailArgs, SequencerArgs,
+    ServeArgs, Settings,
 };
 use inboxgrove::domains::service::ProviderFactory;
 use inboxgrove::http::routes::RouteInfo;

@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use super::fixtures::{self, FIXTURES, Fixture};
 use super::*;
-use crate::store::{Store, api_tokens, certificates, domains, exports, integration_keys, jobs};
 use crate::store::mailboxes;
+use crate::store::{Store, api_tokens, certificates, domains, exports, integration_keys, jobs};
 use crate::store::{sessions, settings, users};
 
 /// SHA-256 of every migration a released binary has applied. A database
@@ -320,7 +320,10 @@ fn read_back(conn: &Connection, present: &BTreeSet<String>) {
         assert_eq!(b.id, fixture_text("certificates", "id"));
         assert_eq!(b.status.as_str(), fixture_text("certificates", "status"));
         assert_eq!(b.issued_names, ["mail.ada-outreach.com"]);
-        assert_eq!(b.serial.as_deref(), Some(fixture_text("certificates", "serial")));
+        assert_eq!(
+            b.serial.as_deref(),
+            Some(fixture_text("certificates", "serial"))
+        );
         assert!(b.not_after.is_some() && b.renew_after.is_some());
         let key = certificates::sealed_key(conn, &b.id).unwrap();
         assert!(key.is_some_and(|k| !k.is_empty()));
