@@ -389,31 +389,17 @@ impl Application {
         work::register(&mut scheduler, domains.clone());
         let acme = match settings.certificates.acme() {
             Some(a) => {
-                let acme = Arc::new(Acme::new(
-                    a,
-                    settings,
-                    acme::Parts {
-                        store: core.store.clone(),
-                        vault: core.vault.clone(),
-                        clock: clock.clone(),
-                        live: core.live.clone(),
-                        domains: domains.clone(),
-                        reload: remotes.reload,
-                        rng: scheduler.rng(),
-                        waker: scheduler.waker(),
-                    },
-                ));
-                acme::jobs::register(&mut scheduler, acme.clone());
-                match acme.start().await {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        tracing::warn!(n, "certificates rewritten into tls_dir from the database")
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot rewrite tls_dir from the database")
-                    }
-                }
-                Some(acme)
+                let parts = acme::Parts {
+                    store: core.store.clone(),
+                    vault: core.vault.clone(),
+                    clock: clock.clone(),
+                    live: core.live.clone(),
+                    domains: domains.clone(),
+                    reload: remotes.reload,
+                    rng: scheduler.rng(),
+                    waker: scheduler.waker(),
+                };
+                Some(Acme::serve(a, settings, parts, &mut scheduler).await)
             }
             None => None,
         };

@@ -27,7 +27,7 @@ use crate::config::{AcmeSettings, Settings};
 use crate::domains::name::DomainName;
 use crate::domains::provider::ProviderError;
 use crate::domains::service::Orchestrator;
-use crate::jobs::Waker;
+use crate::jobs::{Scheduler, Waker};
 use crate::settings::LiveSettings;
 use crate::store::certificates::{self as repo, BundleRow};
 use crate::store::{Store, StoreError};
@@ -96,7 +96,7 @@ pub struct Parts {
 }
 
 impl Acme {
-    pub fn new(acme: &AcmeSettings, settings: &Settings, p: Parts) -> Self {
+    fn new(acme: &AcmeSettings, settings: &Settings, p: Parts) -> Self {
         Self {
             ca: Ca::new(
                 acme.clone(),
@@ -121,6 +121,26 @@ impl Acme {
             running: tokio::sync::Mutex::new(()),
             installing: Mutex::new(()),
         }
+    }
+
+    /// The client of a server that runs with `certificates = acme`: its
+    /// jobs registered, `tls_dir` rewritten from the database where it
+    /// lacks a certificate, a first run queued ([`Acme::start`]).
+    pub async fn serve(
+        acme: &AcmeSettings,
+        settings: &Settings,
+        parts: Parts,
+        scheduler: &mut Scheduler,
+    ) -> Arc<Self> {
+        let a = Arc::new(Self::new(acme, settings, parts));
+        jobs::register(scheduler, a.clone());
+        match a.start().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(n, "certificates rewritten into tls_dir from the database"),
+            // The queued check tries again; serving goes on meanwhile.
+            Err(e) => tracing::error!(error = %e, "cannot rewrite tls_dir from the database"),
+        }
+        a
     }
 
     /// The HTTP-01 responder's routes, served on `acme_http_listen`.

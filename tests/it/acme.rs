@@ -27,13 +27,22 @@ const SOON: Duration = Duration::from_secs(30);
 /// Past the debounce of `acme.issue` after a domain becomes active.
 const PAST_DEBOUNCE: chrono::Duration = chrono::Duration::seconds(31);
 
-/// The reload hook as the tests see it: the ids of each call's bundles.
+/// The reload hook as the tests see it: the ids of each call's bundles;
+/// it can be made to fail its next call.
 #[derive(Default)]
-struct Recorder(Mutex<Vec<Vec<String>>>);
+struct Recorder {
+    calls: Mutex<Vec<Vec<String>>>,
+    fail_next: std::sync::atomic::AtomicBool,
+}
 
 impl Recorder {
     fn calls(&self) -> Vec<Vec<String>> {
-        self.0.lock().unwrap().clone()
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn fail_next(&self) {
+        self.fail_next
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -43,8 +52,16 @@ impl tls::Reload for Recorder {
         changed: &'a [Bundle],
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
         let ids = changed.iter().map(|b| b.id.clone()).collect();
-        self.0.lock().unwrap().push(ids);
-        Box::pin(async { Ok(()) })
+        self.calls.lock().unwrap().push(ids);
+        let fail = self
+            .fail_next
+            .swap(false, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            match fail {
+                true => Err("dovecot: reload refused".to_owned()),
+                false => Ok(()),
+            }
+        })
     }
 }
 
@@ -449,20 +466,35 @@ async fn a_restored_data_dir_writes_its_certificates_into_tls_dir_again() {
     let chain = installed_chain(w.app.dir.path(), "mail.kept.test", &root);
 
     // The backup had no tls_dir (it lives elsewhere when packaged).
+    let w_admin = w.admin.clone();
     let dir = w.app.stop().await;
     std::fs::remove_dir_all(dir.path().join("certs")).unwrap();
     let reloads = Arc::new(Recorder::default());
+    reloads.fail_next();
     let app = spawn_app_in(dir, ca_options(&pebble, http_port, &clock, &reloads)).await;
     assert_eq!(
         installed_chain(app.dir.path(), "mail.kept.test", &root),
         chain,
         "the same certificate, from the database"
     );
-    let deadline = Instant::now() + SOON;
-    while reloads.calls().is_empty() {
-        app.scheduler.run_due().await.unwrap();
-        assert!(Instant::now() < deadline, "the services were never told");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(reloads.calls(), [["mail-1"]]);
+    // The services are told; the first time they refuse, and the run is
+    // tried again until they take it.
+    let told = |n: usize| {
+        let (app, reloads) = (&app, &reloads);
+        async move {
+            let deadline = Instant::now() + SOON;
+            while reloads.calls().len() < n {
+                app.scheduler.run_due().await.unwrap();
+                assert!(Instant::now() < deadline, "the services were never told");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    told(1).await;
+    clock.advance(chrono::Duration::minutes(2));
+    told(2).await;
+    assert_eq!(reloads.calls(), [["mail-1"], ["mail-1"]]);
+    let (status, body) = app.get("/api/v1/certificates", &w_admin).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["items"][0]["status"], "valid", "{body}");
 }
