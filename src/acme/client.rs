@@ -186,7 +186,14 @@ impl Ca {
                         .await?
                 }
             });
-            challenge.set_ready().await?;
+            // Pebble (and a CA that validates at once) answers with the
+            // challenge's error here rather than at polling.
+            challenge.set_ready().await.map_err(|e| match e {
+                instant_acme::Error::Api(problem) => {
+                    AcmeError::Refused(format!("{name}: {problem}"))
+                }
+                other => AcmeError::Ca(other),
+            })?;
         }
         let status = order.poll_ready(&POLL).await?;
         if status != OrderStatus::Ready {

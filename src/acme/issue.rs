@@ -49,7 +49,8 @@ impl Acme {
             match self.ca.order(&b.names, &proofs, &self.responder).await {
                 Ok(issued) => self.keep(b, issued).await?,
                 Err(e) => {
-                    let (id, message, now) = (b.id.clone(), e.to_string(), self.clock.now());
+                    let message = crate::remote::with_causes(&e);
+                    let (id, now) = (b.id.clone(), self.clock.now());
                     tracing::warn!(bundle = %b.id, error = %message, "certificate order failed");
                     let m = message.clone();
                     self.store
@@ -64,7 +65,7 @@ impl Acme {
         self.restore().await?;
         self.reload_pending().await?;
         if !failures.is_empty() {
-            return Err(AcmeError::Refused(failures.join("; ")));
+            return Err(AcmeError::Orders(failures.join("; ")));
         }
         // A domain that became active while this ran found this job
         // running and queued nothing: take its name in a moment.

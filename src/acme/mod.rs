@@ -43,6 +43,8 @@ pub enum AcmeError {
     Ca(#[from] instant_acme::Error),
     #[error("the ACME CA refused: {0}")]
     Refused(String),
+    #[error("certificate orders failed: {0}")]
+    Orders(String),
     #[error("the ACME account: {0}")]
     Account(String),
     #[error("DNS-01 challenge record: {0}")]

@@ -22,6 +22,7 @@ use crate::helpers::*;
 use crate::support::dns_server::DnsServer;
 use crate::support::pebble::{Pebble, free_port};
 use crate::support::zones::Zones;
+use inboxgrove::jobs::Scheduler;
 
 const SOON: Duration = Duration::from_secs(30);
 /// Past the debounce of `acme.issue` after a domain becomes active.
@@ -160,6 +161,12 @@ impl Ca {
         }
     }
 
+    /// The reload calls, once there are `n` (the hook is called after the
+    /// bundle is stored, so a background worker may still be on its way).
+    async fn reloaded(&self, n: usize) -> Vec<Vec<String>> {
+        told(&self.reloads, &self.w.app.scheduler, n).await
+    }
+
     /// The chain installed for `host`, checked against pebble's issuing
     /// root as a TLS client would check it.
     async fn verified_chain(&self, host: &str) -> String {
@@ -191,6 +198,17 @@ impl Ca {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// The reload calls once there are `n`, running due jobs meanwhile.
+async fn told(reloads: &Recorder, scheduler: &Scheduler, n: usize) -> Vec<Vec<String>> {
+    let deadline = Instant::now() + SOON;
+    while reloads.calls().len() < n {
+        scheduler.run_due().await.unwrap();
+        assert!(Instant::now() < deadline, "{:?}", reloads.calls());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    reloads.calls()
 }
 
 /// The chain `<data_dir>/certs` holds for `host`, verified under
@@ -257,7 +275,7 @@ async fn http01_issues_a_manual_domain_renews_on_time_and_on_request() {
     assert_eq!(first["names"], json!(["mail.hand.test"]));
     assert_eq!(first["last_error"], Value::Null);
     let chain = ca.verified_chain("mail.hand.test").await;
-    assert_eq!(ca.reloads.calls(), [["mail-1"]]);
+    assert_eq!(ca.reloaded(1).await, [["mail-1"]]);
     let not_after = at(&first["not_after"]);
     let renew_after = at(&first["renew_after"]);
     let before = not_after - renew_after;
@@ -284,7 +302,7 @@ async fn http01_issues_a_manual_domain_renews_on_time_and_on_request() {
     assert_eq!(renewed["status"], "valid");
     assert!(at(&renewed["renew_after"]) > ca.clock.now());
     assert_ne!(ca.verified_chain("mail.hand.test").await, chain);
-    assert_eq!(ca.reloads.calls(), [["mail-1"], ["mail-1"]]);
+    assert_eq!(ca.reloaded(2).await, [["mail-1"], ["mail-1"]]);
 
     let (status, body) =
         ca.w.app
@@ -295,7 +313,7 @@ async fn http01_issues_a_manual_domain_renews_on_time_and_on_request() {
         .until("mail-1", |b| b["serial"] != renewed["serial"])
         .await;
     assert_eq!(forced["status"], "valid");
-    assert_eq!(ca.reloads.calls().len(), 3);
+    assert_eq!(ca.reloaded(3).await.len(), 3);
 }
 
 #[tokio::test]
@@ -325,7 +343,7 @@ async fn dns01_through_cloudflare_and_one_order_for_domains_activated_together()
         json!(["mail.by-hand.test", "mail.cf-one.test", "mail.cf-two.test"])
     );
     assert_eq!(
-        ca.reloads.calls(),
+        ca.reloaded(1).await,
         [["mail-1"]],
         "one order, one certificate"
     );
@@ -354,6 +372,7 @@ async fn a_refused_order_keeps_the_old_certificate_and_is_retried() {
     ca.clock.advance(PAST_DEBOUNCE);
     let first = ca.until("mail-1", |b| b["status"] == "valid").await;
     let chain = ca.verified_chain("mail.good.test").await;
+    ca.reloaded(1).await;
 
     // A second domain goes active, then its mail host stops resolving:
     // the CA cannot reach it for HTTP-01.
@@ -479,20 +498,9 @@ async fn a_restored_data_dir_writes_its_certificates_into_tls_dir_again() {
     );
     // The services are told; the first time they refuse, and the run is
     // tried again until they take it.
-    let told = |n: usize| {
-        let (app, reloads) = (&app, &reloads);
-        async move {
-            let deadline = Instant::now() + SOON;
-            while reloads.calls().len() < n {
-                app.scheduler.run_due().await.unwrap();
-                assert!(Instant::now() < deadline, "the services were never told");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
-    told(1).await;
+    told(&reloads, &app.scheduler, 1).await;
     clock.advance(chrono::Duration::minutes(2));
-    told(2).await;
+    told(&reloads, &app.scheduler, 2).await;
     assert_eq!(reloads.calls(), [["mail-1"], ["mail-1"]]);
     let (status, body) = app.get("/api/v1/certificates", &w_admin).await;
     assert_eq!(status, StatusCode::OK);
