@@ -17,6 +17,7 @@ use serde::Deserialize;
 use crate::domains::name::{DomainName, MailHostPattern};
 use crate::types::{EmailAddress, Password, parse_timezone};
 
+mod acme;
 mod certs;
 mod doctor;
 mod listen;
@@ -24,6 +25,7 @@ mod mail;
 mod origins;
 mod proxies;
 pub mod retention;
+pub use acme::{AcmeArgs, AcmeSettings, Certificates};
 pub use certs::{CertArgs, PublicTls, TlsArgs};
 pub use doctor::DoctorArgs;
 pub use listen::local_address;
@@ -101,6 +103,11 @@ pub struct FileConfig {
     pub instantly_api_url: Option<String>,
     pub smartlead_api_url: Option<String>,
     pub replyio_api_url: Option<String>,
+    pub certificates: Option<String>,
+    pub acme_directory_url: Option<String>,
+    pub acme_email: Option<String>,
+    pub acme_ca_file: Option<PathBuf>,
+    pub acme_http_listen: Option<SocketAddr>,
 }
 
 impl FileConfig {
@@ -186,6 +193,8 @@ pub struct ServeArgs {
     pub retention: RetentionArgs,
     #[command(flatten)]
     pub doctor: DoctorArgs,
+    #[command(flatten)]
+    pub acme: AcmeArgs,
 }
 
 /// Where the sequencers' account APIs are; tests point them at doubles.
@@ -371,6 +380,7 @@ pub struct Settings {
     pub mail: MailSettings,
     /// Where the diagnostics look.
     pub doctor: DoctorArgs,
+    pub certificates: Certificates,
 }
 
 /// The global flags, already merged with their environment variables by
@@ -393,6 +403,13 @@ impl Settings {
     ) -> Result<Self, ConfigError> {
         let nz = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
         let sequencers = SequencerUrls::resolve(&serve.sequencers, &file)?;
+        let data_dir = global
+            .data_dir
+            .map(Path::to_owned)
+            .or(file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("inboxgrove-data"));
+        let certificates = Certificates::resolve(&serve.acme, &file)?;
+        let tls_dir = certs::resolve_tls_dir(&serve.certs, file.tls_dir.clone(), &data_dir)?;
         // Before the file's fields move out below.
         let env_token = secret("CLOUDFLARE_API_TOKEN", env)?;
         let origins =
@@ -491,20 +508,16 @@ impl Settings {
             None => chrono_tz::UTC,
         };
         let tls = certs::resolve_tls_pair(&serve.tls, file.tls_cert, file.tls_key)?;
-        let data_dir = global
-            .data_dir
-            .map(Path::to_owned)
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from("inboxgrove-data"));
         let settings = Settings {
             tls,
-            tls_dir: certs::resolve_tls_dir(&serve.certs, file.tls_dir, &data_dir)?,
+            tls_dir,
             public_tls: serve
                 .certs
                 .public_tls
                 .or(file.public_tls)
                 .unwrap_or_default(),
             data_dir,
+            certificates,
             listen,
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
             kumo_http_url: Some(

@@ -18,6 +18,7 @@
 //! - [`domains`], [`inboxes`], [`exports`], [`oauth`], [`warmup`], [`web`]:
 //!   the product capabilities built on this foundation.
 
+pub mod acme;
 pub mod api;
 pub mod audit;
 pub mod auth;

@@ -80,12 +80,21 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 /// without the URL, so no key in a query string can leak into a message.
 pub fn network_error(e: reqwest::Error) -> String {
     // The URL may carry a key in its query (Smartlead's `api_key`).
-    let e = e.without_url();
+    with_causes(&e.without_url())
+}
+
+/// An error's text followed by each of its sources' (a TLS failure under
+/// "client error (Connect)"); a source whose text the message already
+/// ends with (a wrapper that prints its source) is not repeated.
+pub fn with_causes(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
-    let mut source = std::error::Error::source(&e);
+    let mut source = e.source();
     while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
+        let text = s.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
         source = s.source();
     }
     out
@@ -119,6 +128,29 @@ mod tests {
         let blocked = Failure::RateLimited(Duration::from_secs(300));
         assert_eq!(p.wait(blocked, 1), None);
         assert_eq!(p.wait(Failure::Final, 1), None);
+    }
+
+    #[test]
+    fn causes_are_appended_once() {
+        #[derive(Debug, thiserror::Error)]
+        enum Outer {
+            #[error("the CA: {0}")]
+            Prints(#[from] Middle),
+            #[error("connect failed")]
+            Silent(#[source] Middle),
+        }
+        #[derive(Debug, thiserror::Error)]
+        #[error("client error (Connect)")]
+        struct Middle(#[source] std::io::Error);
+        let io = || std::io::Error::other("invalid peer certificate: UnknownIssuer");
+        assert_eq!(
+            with_causes(&Outer::Prints(Middle(io()))),
+            "the CA: client error (Connect): invalid peer certificate: UnknownIssuer"
+        );
+        assert_eq!(
+            with_causes(&Outer::Silent(Middle(io()))),
+            "connect failed: client error (Connect): invalid peer certificate: UnknownIssuer"
+        );
     }
 
     #[test]

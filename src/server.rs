@@ -21,6 +21,7 @@ use rand::rngs::StdRng;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::acme::{self, Acme};
 use crate::api;
 use crate::auth::password::Hasher;
 use crate::auth::users::Bootstrap;
@@ -46,6 +47,7 @@ use crate::kumo::{self, Control, smtp_auth::SmtpAuth};
 use crate::remote::RetryPolicy;
 use crate::settings::LiveSettings;
 use crate::store::Store;
+use crate::tls;
 use crate::tls::Reload;
 use crate::tls::listener::TlsListener;
 use crate::tls::reload::{self, Served};
@@ -99,7 +101,13 @@ pub async fn open_domains(
 ) -> anyhow::Result<(Core, Orchestrator)> {
     require_data(&settings.data_dir)?;
     let core = open_core(settings, clock.clone(), Holder::Console).await?;
-    let domains = orchestrator(&core, clock, Remotes::real(settings).dns, Waker::detached());
+    let domains = orchestrator(
+        &core,
+        clock,
+        Remotes::real(settings).dns,
+        Waker::detached(),
+        settings,
+    );
     Ok((core, domains))
 }
 
@@ -232,11 +240,13 @@ pub async fn open_core(
     })
 }
 
-/// The remote services' clients that tests swap: the DNS provider, and how
-/// calls to the sequencers retry.
+/// The remote services' clients that tests swap: the DNS provider, how
+/// calls to the sequencers retry, and what is told of new certificates.
 pub struct Remotes {
     pub dns: Arc<dyn ProviderFactory>,
     pub sequencer_retry: RetryPolicy,
+    /// `None`: the services that serve `tls_dir` ([`Served`]).
+    pub reload: Option<Arc<dyn tls::Reload>>,
 }
 
 impl Remotes {
@@ -253,6 +263,7 @@ impl Remotes {
                 base: std::time::Duration::from_secs(1),
                 max: std::time::Duration::from_secs(30),
             },
+            reload: None,
         }
     }
 }
@@ -262,8 +273,9 @@ fn orchestrator(
     clock: SharedClock,
     providers: Arc<dyn ProviderFactory>,
     waker: Waker,
+    settings: &Settings,
 ) -> Orchestrator {
-    Orchestrator::new(
+    let o = Orchestrator::new(
         core.store.clone(),
         core.vault.clone(),
         clock,
@@ -271,7 +283,13 @@ fn orchestrator(
         providers,
         waker,
         core.mailboxes.clone(),
-    )
+    );
+    // Also from the console: a `domain verify` that activates a domain
+    // queues its certificate for the server's workers.
+    match settings.certificates.acme() {
+        Some(_) => o.with_on_active(Arc::new(acme::jobs::IssueOnActive)),
+        None => o,
+    }
 }
 
 /// The public listener: the JSON API and the browser UI side by side, and
@@ -325,6 +343,8 @@ pub struct Application {
     tls_reload: Arc<dyn Reload>,
     control_listener: TcpListener,
     control: Arc<Control>,
+    /// The ACME HTTP-01 responder (`certificates = acme` only).
+    acme_http: Option<(TcpListener, Router)>,
     app: Router,
     routes: Vec<RouteInfo>,
     /// Its idle keys are forgotten while serving.
@@ -366,6 +386,15 @@ impl Application {
         let control_socket = TcpListener::bind(settings.control_listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.control_listen))?;
+        let acme_http = match settings.certificates.acme() {
+            Some(a) => Some(TcpListener::bind(a.http_listen).await.with_context(|| {
+                format!(
+                    "cannot listen on {} for ACME HTTP-01 (acme_http_listen)",
+                    a.http_listen
+                )
+            })?),
+            None => None,
+        };
         let core = open_core(settings, clock.clone(), Holder::Serve).await?;
 
         let mut scheduler =
@@ -381,8 +410,33 @@ impl Application {
             clock.clone(),
             remotes.dns,
             scheduler.waker(),
+            settings,
         ));
         work::register(&mut scheduler, domains.clone());
+        let public_tls = match settings.public_tls {
+            PublicTls::None => None,
+            PublicTls::Acme => Some(Arc::new(public_resolver(settings)?)),
+        };
+        let tls_reload: Arc<dyn Reload> = remotes
+            .reload
+            .unwrap_or_else(|| Arc::new(Served::new(public_tls.clone())));
+        let acme = match settings.certificates.acme() {
+            Some(a) => {
+                let parts = acme::Parts {
+                    store: core.store.clone(),
+                    vault: core.vault.clone(),
+                    clock: clock.clone(),
+                    live: core.live.clone(),
+                    domains: domains.clone(),
+                    reload: tls_reload.clone(),
+                    rng: scheduler.rng(),
+                    waker: scheduler.waker(),
+                };
+                Some(Acme::serve(a, settings, parts, &mut scheduler).await)
+            }
+            None => None,
+        };
+        let acme_http = acme_http.zip(acme.as_ref().map(|a| a.http01()));
         scheduler.recover().await?;
 
         let Some(datasource) = core.mailboxes.datasource().cloned() else {
@@ -393,11 +447,6 @@ impl Application {
         if repaired > 0 {
             tracing::warn!(repaired, "mailbox datasource repaired from the database");
         }
-        let public_tls = match settings.public_tls {
-            PublicTls::None => None,
-            PublicTls::Acme => Some(Arc::new(public_resolver(settings)?)),
-        };
-        let tls_reload: Arc<dyn Reload> = Arc::new(Served::new(public_tls.clone()));
         let public_url = settings.public_url.clone().unwrap_or_else(|| {
             let scheme = if public_tls.is_some() {
                 "https"
@@ -455,6 +504,7 @@ impl Application {
             trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
             info: Arc::new(ServerInfo::new(settings, &public_url)),
             diagnostics: Arc::new(crate::doctor::Target::new(settings)),
+            acme,
         });
         let (limiter, store) = (state.limiter.clone(), state.store.clone());
         let (app, routes) = public_router(state);
@@ -464,6 +514,7 @@ impl Application {
             tls_reload,
             control_listener: control_socket,
             control,
+            acme_http,
             app,
             routes,
             limiter,
@@ -574,6 +625,15 @@ impl Application {
             kumo::router(self.control).into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(stopped(stop_rx.clone()));
+        let acme_http = self.acme_http.map(|(listener, router)| {
+            let serve =
+                axum::serve(listener, router).with_graceful_shutdown(stopped(stop_rx.clone()));
+            tokio::spawn(async move {
+                if let Err(e) = serve.await {
+                    tracing::error!(error = %e, "ACME HTTP-01 responder failed");
+                }
+            })
+        });
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
@@ -583,6 +643,9 @@ impl Application {
         c.context("control listener failed")?;
         for w in workers {
             let _ = w.await;
+        }
+        if let Some(responder) = acme_http {
+            let _ = responder.await;
         }
         let _ = pruner.await;
         Ok(())

@@ -4,6 +4,7 @@
 
 mod audit_logs;
 mod auth;
+mod certificates;
 mod diagnostics;
 mod domains;
 mod exports;
@@ -45,6 +46,8 @@ pub fn routes(state: &AppState) -> Routes<AppState> {
         .get("/audit-logs", Member, audit_logs::list)
         .get("/settings", Admin, settings::show)
         .get("/diagnostics", Admin, diagnostics::show)
+        .get("/certificates", Admin, certificates::list)
+        .post("/certificates/renew", Admin, certificates::renew)
         .patch("/settings", Admin, settings::update)
         .get("/domains", Member, domains::list)
         .post("/domains/add", Member, domains::add)

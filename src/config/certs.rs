@@ -46,6 +46,12 @@ pub fn resolve_tls_dir(
         .clone()
         .or(file)
         .unwrap_or_else(|| data_dir.join("certs"));
+    if dir.as_os_str().is_empty() {
+        return Err(ConfigError::Invalid {
+            setting: "tls_dir",
+            message: "give a directory".into(),
+        });
+    }
     std::path::absolute(&dir).map_err(|e| ConfigError::Invalid {
         setting: "tls_dir",
         message: format!("{}: {e}", dir.display()),

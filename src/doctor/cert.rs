@@ -19,6 +19,8 @@ pub const SELF_SIGNED_CONSEQUENCE: &str = "it is self-signed: sequencers (Instan
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertInfo {
+    /// The serial number in lower-case hex.
+    pub serial: String,
     pub not_after: DateTime<Utc>,
     pub self_signed: bool,
 }
@@ -38,7 +40,10 @@ pub fn parse(der: &[u8]) -> Result<CertInfo, String> {
     // The version is optional (v1 certificates omit it).
     let skip = usize::from(matches!(tbs.first(), Some(ASN1Block::Explicit(..))));
     let field = |i: usize| tbs.get(skip + i).ok_or_else(bad);
-    let (issuer, validity, subject) = (field(2)?, field(3)?, field(4)?);
+    let (serial, issuer, validity, subject) = (field(0)?, field(2)?, field(3)?, field(4)?);
+    let ASN1Block::Integer(_, serial) = serial else {
+        return Err(bad());
+    };
     let ASN1Block::Sequence(_, times) = validity else {
         return Err(bad());
     };
@@ -51,6 +56,7 @@ pub fn parse(der: &[u8]) -> Result<CertInfo, String> {
     // The encodings are compared: the parsed blocks carry their offsets.
     let encode = |b: &ASN1Block| simple_asn1::to_der(b).map_err(|_| bad());
     Ok(CertInfo {
+        serial: serial.to_str_radix(16),
         not_after,
         self_signed: encode(issuer)? == encode(subject)?,
     })
@@ -190,6 +196,11 @@ mod tests {
         assert!(info.self_signed);
         assert!(!parse(&ca_signed(at(2027, 3, 4))).unwrap().self_signed);
         assert!(parse(b"not a certificate").is_err());
+
+        let mut numbered = params(at(2027, 3, 4));
+        numbered.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x04, 0xa1, 0xf3]));
+        let der = numbered.self_signed(&KeyPair::generate().unwrap()).unwrap();
+        assert_eq!(parse(der.der()).unwrap().serial, "4a1f3");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! control secret and the canary's password are never printed.
 
 mod bundles;
-mod cert;
+pub(crate) mod cert;
 mod host;
 mod probe;
 

@@ -124,6 +124,32 @@ impl Orchestrator {
             .cloudflare(token, d.cloudflare_account_id.clone())
     }
 
+    /// The provider client and zone id where a TXT record for `host` goes
+    /// (an ACME DNS-01 challenge, RFC 8555 §8.4): the zone of `domain`
+    /// through the token its records use, or, for a host of no domain (the
+    /// admin host), the zone enclosing it that the server's token sees.
+    pub async fn txt_zone(
+        &self,
+        host: &DomainName,
+        domain: Option<&Domain>,
+    ) -> Result<(Box<dyn DnsProvider>, String), ProviderError> {
+        let provider = match domain {
+            Some(d) => self.provider(d, false).await?,
+            None => {
+                let token = self.settings.get().domains.cloudflare_api_token.clone();
+                let token = token.ok_or_else(|| {
+                    ProviderError::Unauthorized("no server Cloudflare token is set".into())
+                })?;
+                self.providers.cloudflare(token, None)?
+            }
+        };
+        let zone = match domain.and_then(|d| d.cloudflare_zone_id.clone()) {
+            Some(z) if !z.is_empty() => z,
+            _ => provider.find_zone(host).await?.id,
+        };
+        Ok((provider, zone))
+    }
+
     pub(super) async fn unpublish(
         &self,
         d: &Domain,

@@ -17,6 +17,7 @@ use super::plan::{self, DmarcPolicy, PlannedRecord, Purpose, Server};
 use super::provider::ProviderError;
 pub use super::providers::{CloudflareFactory, ProviderFactory};
 use super::verify::DnsChecker;
+use super::work::OnActive;
 use crate::audit;
 use crate::clock::SharedClock;
 use crate::inboxes::sync::{MailboxSync, Refresh, SyncError};
@@ -136,6 +137,7 @@ pub struct Orchestrator {
     pub(super) waker: Waker,
     /// Removing a domain revokes its mailboxes' datasource entries.
     pub(super) mailboxes: Arc<MailboxSync>,
+    pub(super) on_active: Option<Arc<dyn OnActive>>,
 }
 
 impl Orchestrator {
@@ -159,7 +161,14 @@ impl Orchestrator {
             checker,
             waker,
             mailboxes,
+            on_active: None,
         }
+    }
+
+    /// Tells `hook` of every domain that becomes active.
+    pub fn with_on_active(mut self, hook: Arc<dyn OnActive>) -> Self {
+        self.on_active = Some(hook);
+        self
     }
 
     pub(super) fn server(&self) -> Result<Server, DomainError> {

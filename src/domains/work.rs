@@ -67,6 +67,17 @@ pub fn next_check_delay(elapsed: Duration) -> Duration {
     }
 }
 
+/// Told in the transaction that makes a domain active, so work that needs
+/// an active domain (its mail host's certificate, `crate::acme`) is queued
+/// with it or not at all.
+pub trait OnActive: Send + Sync {
+    fn activated(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+}
+
 /// The outcome of one DNS check of a domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Checked {
@@ -273,6 +284,7 @@ impl Orchestrator {
             .collect();
         let done = all_required_verified(&purposes);
         let d2 = d.clone();
+        let on_active = self.on_active.clone();
         self.store
             .write(move |tx| {
                 repo::set_record_states(tx, id, &states, now)?;
@@ -286,6 +298,9 @@ impl Orchestrator {
                         "all records verified in DNS",
                         now,
                     )?;
+                    if let Some(hook) = &on_active {
+                        hook.activated(tx, now)?;
+                    }
                 }
                 Ok::<_, StoreError>(())
             })

@@ -88,6 +88,8 @@ pub struct Shared {
     pub info: Arc<ServerInfo>,
     /// Where the diagnostics page looks.
     pub diagnostics: Arc<crate::doctor::Target>,
+    /// The ACME client, when `certificates = acme`.
+    pub acme: Option<Arc<crate::acme::Acme>>,
 }
 
 /// What the settings page shows of this server's start-time configuration,

@@ -95,7 +95,7 @@ pub struct Scheduler {
     kinds: HashMap<&'static str, Kind>,
     worker_id: String,
     backoff: Backoff,
-    rng: Mutex<StdRng>,
+    rng: Arc<Mutex<StdRng>>,
     wake: Arc<Notify>,
 }
 
@@ -107,13 +107,19 @@ impl Scheduler {
             kinds: HashMap::new(),
             worker_id: format!("pid{}-{}", std::process::id(), Uuid::new_v4().simple()),
             backoff: Backoff::default(),
-            rng: Mutex::new(rng),
+            rng: Arc::new(Mutex::new(rng)),
             wake: Arc::new(Notify::new()),
         }
     }
 
     pub fn waker(&self) -> Waker {
         Waker(self.wake.clone())
+    }
+
+    /// The seeded RNG the retry jitter draws from, for jitter of job
+    /// handlers' own (certificate renewal times).
+    pub fn rng(&self) -> Arc<Mutex<StdRng>> {
+        self.rng.clone()
     }
 
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {

@@ -14,6 +14,7 @@ mod migrations;
 
 pub mod api_tokens;
 pub mod audit;
+pub mod certificates;
 pub mod domains;
 pub mod events;
 pub mod exports;

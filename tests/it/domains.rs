@@ -61,11 +61,17 @@ pub async fn world_with(
 }
 
 /// A world on `opts`, with Cloudflare and DNS pointed at the doubles.
-pub async fn world_around(mut opts: Options) -> World {
+pub async fn world_around(opts: Options) -> World {
     let zones = Zones::default();
+    let dns = DnsServer::start(zones.clone()).await;
+    world_on(zones, dns, opts).await
+}
+
+/// As [`world_around`], on a DNS server already serving `zones` (one that
+/// another test server, such as the ACME CA, also asks).
+pub async fn world_on(zones: Zones, dns: DnsServer, mut opts: Options) -> World {
     let cloudflare = CloudflareDouble::start(zones.clone()).await;
     cloudflare.user_token(TOKEN);
-    let dns = DnsServer::start(zones.clone()).await;
     opts.domains.cloudflare_api_url = Some(cloudflare.base_url());
     opts.domains.dns_servers = Some(DnsServers(vec![dns.addr()]));
     opts.providers = Some(quick_retries(cloudflare.base_url()));

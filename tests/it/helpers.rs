@@ -4,8 +4,8 @@ use chrono::DateTime;
 use inboxgrove::auth::password::Hasher;
 use inboxgrove::clock::{ManualClock, SharedClock, SystemClock};
 use inboxgrove::config::{
-    BootstrapArgs, CertArgs, DoctorArgs, DomainArgs, FileConfig, Global, MailArgs, PublicTls,
-    SequencerArgs, ServeArgs, Settings,
+    AcmeArgs, BootstrapArgs, CertArgs, DoctorArgs, DomainArgs, FileConfig, Global, MailArgs,
+    PublicTls, SequencerArgs, ServeArgs, Settings,
 };
 use inboxgrove::domains::service::ProviderFactory;
 use inboxgrove::http::routes::RouteInfo;
@@ -43,7 +43,13 @@ pub struct Options {
     pub trusted_proxies: Option<&'static str>,
     /// `tls_dir` and `public_tls`.
     pub certs: CertArgs,
+    /// `public_url`, when a test needs one.
     pub public_url: Option<String>,
+    /// The certificate settings (`certificates = acme` …).
+    pub acme: AcmeArgs,
+    /// What is told of new certificates in place of the services (a
+    /// recorder).
+    pub reload: Option<Arc<dyn inboxgrove::tls::Reload>>,
 }
 
 impl Default for Options {
@@ -60,6 +66,8 @@ impl Default for Options {
             trusted_proxies: None,
             certs: CertArgs::default(),
             public_url: None,
+            acme: AcmeArgs::default(),
+            reload: None,
         }
     }
 }
@@ -106,6 +114,7 @@ pub fn settings(dir: &std::path::Path, opts: &Options) -> Settings {
         doctor: closed_doctor(dir),
         certs: opts.certs.clone(),
         public_url: opts.public_url.clone(),
+        acme: opts.acme.clone(),
         ..Default::default()
     };
     let global = Global {
@@ -154,6 +163,9 @@ pub async fn spawn_app_in(dir: TempDir, opts: Options) -> TestApp {
     let mut remotes = Remotes::real(&settings);
     if let Some(providers) = opts.providers.clone() {
         remotes.dns = providers;
+    }
+    if let Some(reload) = opts.reload.clone() {
+        remotes.reload = Some(reload);
     }
     // Retries wait milliseconds here, so a 429 or a 500 costs no time.
     remotes.sequencer_retry = RetryPolicy {

@@ -14,6 +14,7 @@ mod support {
     pub mod dovecot;
     pub mod imap_client;
     pub mod kumo_stub;
+    pub mod pebble;
     pub mod sequencers;
     pub mod test_ca;
     pub mod webdriver;
@@ -21,6 +22,7 @@ mod support {
 }
 
 mod accounts;
+mod acme;
 mod at_rest;
 mod certs;
 mod cloudflare;

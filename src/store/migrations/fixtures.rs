@@ -372,4 +372,27 @@ pub(super) const FIXTURES: &[Fixture] = &[
             ("sent", int(12)),
         ],
     ),
+    // 0012_certificates: the mail bundle, issued and due in two months.
+    row(
+        "certificates",
+        &[
+            ("id", text("mail-1")),
+            ("names", text(r#"["mail.ada-outreach.com"]"#)),
+            ("status", text("valid")),
+            ("issued_names", text(r#"["mail.ada-outreach.com"]"#)),
+            (
+                "chain_pem",
+                text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"),
+            ),
+            ("private_key", SEALED),
+            ("serial", text("04a1f3c2")),
+            ("not_after", text("2026-06-02 09:30:00.000+00:00")),
+            ("issued_at", UPDATED),
+            ("renew_after", text("2026-05-02 01:10:00.000+00:00")),
+            ("last_error", text("pebble: rate limited")),
+            ("needs_reload", int(0)),
+            ("created_at", CREATED),
+            ("updated_at", UPDATED),
+        ],
+    ),
 ];

@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use super::fixtures::{self, FIXTURES, Fixture};
 use super::*;
-use crate::store::{Store, api_tokens, domains, exports, integration_keys, jobs, mailboxes};
+use crate::store::mailboxes;
+use crate::store::{Store, api_tokens, certificates, domains, exports, integration_keys, jobs};
 use crate::store::{sessions, settings, users};
 
 /// SHA-256 of every migration a released binary has applied. A database
@@ -34,6 +35,7 @@ const RELEASED: &[&str] = &[
     "9c9f663e6578265d3a80e3b693235ddb5460f54eaf193352e0f8d770d58ed2ba",
     "37637750e7ab89367e5dff4a3ec1cf73d53ccfe0c296d885b7e603ec0e79eaed",
     "8f3fbb13291641bc684d7bd76fd57cc16cb3364b99ab411e39679afe1a326969",
+    "498b9eaf37416183e99bbb04e0d38d8daaee7e3851ff3a397e069e8f2c7f143f",
 ];
 
 const N: usize = MIGRATIONS.len();
@@ -310,6 +312,21 @@ fn read_back(conn: &Connection, present: &BTreeSet<String>) {
         let keys = integration_keys::list(conn, user.id).unwrap();
         let hints: Vec<&str> = keys.iter().map(|k| k.hint.as_str()).collect();
         assert_eq!(hints, vec![fixture_text("integration_keys", "hint")]);
+    }
+    if present.contains("certificates") {
+        let bundles = certificates::list(conn).unwrap();
+        assert_eq!(bundles.len(), 1);
+        let b = &bundles[0];
+        assert_eq!(b.id, fixture_text("certificates", "id"));
+        assert_eq!(b.status.as_str(), fixture_text("certificates", "status"));
+        assert_eq!(b.issued_names, ["mail.ada-outreach.com"]);
+        assert_eq!(
+            b.serial.as_deref(),
+            Some(fixture_text("certificates", "serial"))
+        );
+        assert!(b.not_after.is_some() && b.renew_after.is_some());
+        let key = certificates::sealed_key(conn, &b.id).unwrap();
+        assert!(key.is_some_and(|k| !k.is_empty()));
     }
 }
 

@@ -13,7 +13,7 @@ use crate::helpers::manual_clock;
 
 /// Adds a manual domain and creates every planned record by hand, as the
 /// person would; returns the domain id.
-async fn manual_domain_with_records(w: &World, name: &str) -> String {
+pub(crate) async fn manual_domain_with_records(w: &World, name: &str) -> String {
     w.zones.add_zone(name);
     let (status, added) = w.add(json!({ "domain_name": name })).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{added}");

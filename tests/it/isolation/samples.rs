@@ -112,6 +112,11 @@ impl Iso {
             }
             (Surface::Api, "GET", "/api/v1/users") => sample(api("/users"), None),
             (Surface::Api, "GET", "/api/v1/diagnostics") => sample(api("/diagnostics"), None),
+            (Surface::Api, "GET", "/api/v1/certificates") => sample(api("/certificates"), None),
+            // The sweep's server makes self-signed certificates: 409.
+            (Surface::Api, "POST", "/api/v1/certificates/renew") => {
+                sample(api("/certificates/renew"), Some(json!({}))).refusable()
+            }
             (Surface::Api, "POST", "/api/v1/users") => sample(
                 api("/users"),
                 Some(json!({ "email": format!("{}@iso.test", self.unique("u")), "password": MEMBER_PASSWORD })),
