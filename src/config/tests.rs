@@ -190,7 +190,7 @@ fn the_mail_root_and_quota_come_from_flags_the_file_or_defaults() {
         &env_of(&[]),
     )
     .unwrap();
-    assert_eq!(s.mail.root, PathBuf::from("/var/lib/inboxgrove/mail"));
+    assert_eq!(s.mail.root, PathBuf::from("/var/lib/inboxgrove-mail"));
     assert_eq!(s.mail.quota.bytes(), 1 << 30);
     let file: FileConfig =
         toml::from_str("mail_root = \"/srv/mail\"\nmailbox_quota = \"512M\"").unwrap();
@@ -317,4 +317,29 @@ fn retention_comes_from_flags_or_the_file_and_is_checked_there_too() {
             Ok(_) => panic!("{file}: accepted"),
         }
     }
+}
+
+/// The annotated file the packages install as /etc/inboxgrove/inboxgrove.toml
+/// parses as shipped, and still parses with every example line uncommented:
+/// each key it documents is one the server takes.
+#[test]
+fn the_packaged_config_file_names_only_real_keys() {
+    let shipped = include_str!("../../packaging/inboxgrove.toml");
+    let file: FileConfig = toml::from_str(shipped).unwrap();
+    assert_eq!(file.data_dir, Some(PathBuf::from("/var/lib/inboxgrove")));
+
+    let mut examples = 0;
+    let uncommented: String = shipped
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(rest) if rest.split_once(" = ").is_some_and(|(k, _)| !k.contains(' ')) => {
+                examples += 1;
+                format!("{rest}\n")
+            }
+            _ => format!("{line}\n"),
+        })
+        .collect();
+    let file: FileConfig = toml::from_str(&uncommented).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(file.mail_root, Some(PathBuf::from("/var/lib/inboxgrove-mail")));
+    assert!(examples >= 25, "only {examples} example lines");
 }

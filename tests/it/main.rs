@@ -39,6 +39,7 @@ mod limits;
 mod logging;
 mod logins;
 mod policy;
+mod privdrop;
 mod process;
 mod push;
 mod reports;
