@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the .deb and the .rpm (packaging/build-packages.sh) and checks
 # what they do: the .deb is installed with dpkg into a throwaway Debian 12
-# root (debootstrap --variant=minbase from Debian's archive, cached as a
+# root (debootstrap --variant=minbase with systemd from Debian's archive, cached as a
 # tarball under target/pkgroot/ so a second run skips it), upgraded,
 # removed and purged there; the .rpm is read with rpm(8). Each check says
 # what it checked; the first failure stops the run with a message and a
@@ -21,14 +21,32 @@ for tool in debootstrap rpm systemd-analyze file; do
 done
 
 # ------------------------------------------------------------ the packages
+mkdir -p target/pkgroot
+work="$(mktemp -d target/pkgroot/work.XXXXXX)"
+root="$work/root"
+cleanup() {
+    if mountpoint -q "$root/proc"; then umount "$root/proc"; fi
+    # Nothing may be mounted below the root when it is deleted.
+    if ! grep -qF " $(realpath "$work")/" /proc/self/mounts; then
+        rm -rf --one-file-system "$work"
+    else
+        echo "check-packages: left $work: still mounted" >&2
+    fi
+}
+trap cleanup EXIT
+
+# Copies: cargo-deb replaces the .deb of an earlier build.
 mapfile -t built < <(./packaging/build-packages.sh | tail -n 2)
-deb="${built[0]}" rpm="${built[1]}"
+cp "${built[0]}" "${built[1]}" "$work/"
+deb="$work/$(basename "${built[0]}")" rpm="$work/$(basename "${built[1]}")"
 version="$(dpkg-deb -f "$deb" Version)"
 # The same tree as a newer version: an upgrade.
-mapfile -t rebuilt < <(./packaging/build-packages.sh --deb-version "${version%-*}-2" | tail -n 2)
-deb2="${rebuilt[0]}"
-binary="target/$(basename "$(dirname "$(dirname "$deb")")")/release/inboxgrove"
-say "built $deb, $deb2 and $rpm"
+rebuilt="$(./packaging/build-packages.sh --deb-version "${version%-*}-2" --deb-only | tail -n 1)"
+cp "$rebuilt" "$work/"
+deb2="$work/$(basename "$rebuilt")"
+# The binary they were built from (already built: cargo does nothing).
+binary="$(./packaging/build-static.sh | tail -n 1)"
+say "built $(basename "$deb"), $(basename "$deb2") and $(basename "$rpm")"
 
 # What both packages install (cargo-deb adds the Debian copyright file).
 expected_files="/etc/inboxgrove/inboxgrove.toml
@@ -59,14 +77,15 @@ for want in "-rwxr-xr-x /usr/bin/inboxgrove" "-rw-r----- /etc/inboxgrove/inboxgr
     grep -qxF -- "$want" <<<"$modes" || fail "rpm modes: no '$want' in"$'\n'"$modes"
 done
 say "rpm file modes: binary 0755, settings 0640, units 0644"
-# The scriptlets are the maintainer scripts, byte for byte.
+# The scriptlets are the maintainer scripts.
 scripts="$(rpm -qp --scripts "$rpm")"
 scriptlet() {
-    awk -v want="$1 scriptlet" 'index($0, want) == 1 { on = 1; next }
-        / scriptlet \(using / { on = 0 } on' <<<"$scripts"
+    awk -v want="$1 scriptlet (using /bin/sh):" '/^[a-z]+ scriptlet/ { on = ($0 == want); next }
+        on' <<<"$scripts"
 }
 for pair in postinstall:postinst preuninstall:prerm postuninstall:postrm; do
-    diff <(scriptlet "${pair%%:*}") "packaging/scripts/${pair#*:}" >/dev/null ||
+    # (rpm prints a blank line after each; $(...) drops trailing newlines)
+    [ "$(scriptlet "${pair%%:*}")" = "$(cat "packaging/scripts/${pair#*:}")" ] ||
         fail "the rpm's ${pair%%:*} scriptlet is not packaging/scripts/${pair#*:}"
 done
 say "rpm -qp --scripts: %post, %preun and %postun are packaging/scripts/{postinst,prerm,postrm}"
@@ -79,30 +98,21 @@ say "the .deb holds the same files (and its copyright file)"
 [ "$(dpkg-deb -f "$deb" Depends)" = passwd ] || fail "Depends: $(dpkg-deb -f "$deb" Depends)"
 say "Depends: passwd only (the binary is static)"
 
-# The Debian root, made once and kept as a tarball.
-cache=target/pkgroot/bookworm-minbase.tar
-mkdir -p target/pkgroot
+# The Debian root, made once and kept as a tarball: the minimal base and
+# systemd, whose units (sysinit.target …) a service's default dependencies
+# name, as on any host the package is for.
+cache=target/pkgroot/bookworm-minbase-systemd.tar
 if [ ! -s "$cache" ]; then
-    say "debootstrap --variant=minbase bookworm (once; kept in $cache)"
+    say "debootstrap --variant=minbase --include=systemd bookworm (once; kept in $cache)"
     fresh="$(mktemp -d target/pkgroot/bootstrap.XXXXXX)"
-    debootstrap --variant=minbase bookworm "$fresh" http://deb.debian.org/debian \
+    debootstrap --variant=minbase --include=systemd bookworm "$fresh" http://deb.debian.org/debian \
         >target/pkgroot/debootstrap.log 2>&1 ||
         { tail -n 20 target/pkgroot/debootstrap.log >&2; fail "debootstrap failed (target/pkgroot/debootstrap.log)"; }
     tar -C "$fresh" -cf "$cache.partial" . && mv "$cache.partial" "$cache"
     rm -rf --one-file-system "$fresh"
 fi
-root="$(mktemp -d target/pkgroot/root.XXXXXX)"
-root="$(cd "$root" && pwd)"
-cleanup() {
-    if mountpoint -q "$root/proc"; then umount "$root/proc"; fi
-    # Nothing may be mounted below the root when it is deleted.
-    if ! grep -qF " $root/" /proc/self/mounts; then
-        rm -rf --one-file-system "$root"
-    else
-        echo "check-packages: left $root: still mounted" >&2
-    fi
-}
-trap cleanup EXIT
+mkdir "$root"
+root="$(realpath "$root")"
 tar -C "$root" -xf "$cache"
 mount -t proc proc "$root/proc"
 in_root() { LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot "$root" "$@" </dev/null; }
