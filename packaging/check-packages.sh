@@ -24,7 +24,34 @@ done
 mkdir -p target/pkgroot
 work="$(mktemp -d target/pkgroot/work.XXXXXX)"
 root="$work/root"
+
+# The Debian root, made once and kept as a tarball: the minimal base and
+# systemd, whose units (sysinit.target …) a service's default dependencies
+# name, as on any host the package is for. Made in the background, as it
+# waits on the network while the packages build.
+cache=target/pkgroot/bookworm-minbase-systemd.tar
+make_cache() {
+    local fresh
+    fresh="$(mktemp -d target/pkgroot/bootstrap.XXXXXX)"
+    if ! debootstrap --variant=minbase --include=systemd bookworm "$fresh" \
+        http://deb.debian.org/debian >target/pkgroot/debootstrap.log 2>&1; then
+        tail -n 20 target/pkgroot/debootstrap.log >&2
+        rm -rf --one-file-system "$fresh"
+        return 1
+    fi
+    tar -C "$fresh" -cf "$cache.partial" . && mv "$cache.partial" "$cache"
+    rm -rf --one-file-system "$fresh"
+}
+bootstrapping=""
+if [ ! -s "$cache" ]; then
+    say "debootstrap --variant=minbase --include=systemd bookworm (once; kept in $cache)"
+    make_cache &
+    bootstrapping=$!
+fi
+
 cleanup() {
+    # A debootstrap still running finishes, so the next run has its cache.
+    if [ -n "$bootstrapping" ]; then wait "$bootstrapping" || true; fi
     if mountpoint -q "$root/proc"; then umount "$root/proc"; fi
     # Nothing may be mounted below the root when it is deleted.
     if ! grep -qF " $(realpath "$work")/" /proc/self/mounts; then
@@ -36,12 +63,15 @@ cleanup() {
 trap cleanup EXIT
 
 # Copies: cargo-deb replaces the .deb of an earlier build.
-mapfile -t built < <(./packaging/build-packages.sh | tail -n 2)
+built="$(./packaging/build-packages.sh)" || fail "packaging/build-packages.sh failed"
+mapfile -t built < <(tail -n 2 <<<"$built")
 cp "${built[0]}" "${built[1]}" "$work/"
 deb="$work/$(basename "${built[0]}")" rpm="$work/$(basename "${built[1]}")"
 version="$(dpkg-deb -f "$deb" Version)"
 # The same tree as a newer version: an upgrade.
-rebuilt="$(./packaging/build-packages.sh --deb-version "${version%-*}-2" --deb-only | tail -n 1)"
+rebuilt="$(./packaging/build-packages.sh --deb-version "${version%-*}-2" --deb-only)" ||
+    fail "packaging/build-packages.sh --deb-version failed"
+rebuilt="$(tail -n 1 <<<"$rebuilt")"
 cp "$rebuilt" "$work/"
 deb2="$work/$(basename "$rebuilt")"
 # The binary they were built from (already built: cargo does nothing).
@@ -98,18 +128,10 @@ say "the .deb holds the same files (and its copyright file)"
 [ "$(dpkg-deb -f "$deb" Depends)" = passwd ] || fail "Depends: $(dpkg-deb -f "$deb" Depends)"
 say "Depends: passwd only (the binary is static)"
 
-# The Debian root, made once and kept as a tarball: the minimal base and
-# systemd, whose units (sysinit.target …) a service's default dependencies
-# name, as on any host the package is for.
-cache=target/pkgroot/bookworm-minbase-systemd.tar
-if [ ! -s "$cache" ]; then
-    say "debootstrap --variant=minbase --include=systemd bookworm (once; kept in $cache)"
-    fresh="$(mktemp -d target/pkgroot/bootstrap.XXXXXX)"
-    debootstrap --variant=minbase --include=systemd bookworm "$fresh" http://deb.debian.org/debian \
-        >target/pkgroot/debootstrap.log 2>&1 ||
-        { tail -n 20 target/pkgroot/debootstrap.log >&2; fail "debootstrap failed (target/pkgroot/debootstrap.log)"; }
-    tar -C "$fresh" -cf "$cache.partial" . && mv "$cache.partial" "$cache"
-    rm -rf --one-file-system "$fresh"
+# The root, from the cache (made above, while the packages were built).
+if [ -n "$bootstrapping" ]; then
+    wait "$bootstrapping" || fail "debootstrap failed (target/pkgroot/debootstrap.log)"
+    bootstrapping=""
 fi
 mkdir "$root"
 root="$(realpath "$root")"

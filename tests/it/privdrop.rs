@@ -41,11 +41,19 @@ enum As {
     /// kumod after `drop_privs`: real uid root, effective uid kumod, real
     /// and effective gid kumod, and the supplementary groups it started
     /// with.
-    Kumod { uid: u32, gid: u32, groups: Vec<u32> },
+    Kumod {
+        uid: u32,
+        gid: u32,
+        groups: Vec<u32>,
+    },
     /// A service started by systemd with `User=`/`Group=` and
     /// `SupplementaryGroups=` (the server; Dovecot's mail processes with
     /// no extra groups).
-    Service { uid: u32, gid: u32, groups: Vec<u32> },
+    Service {
+        uid: u32,
+        gid: u32,
+        groups: Vec<u32>,
+    },
 }
 
 /// Numeric stand-ins for the system accounts: each id is free both as a
@@ -128,8 +136,12 @@ fn policy_modes(dir: &Path, mail_root: &Path) -> (u32, u32) {
     let out = stub.fire("get_queue_config", (MAILDIR_QUEUE, LuaNil, LuaNil, LuaNil));
     let protocol = stub.json(&out.value())["params"]["protocol"].clone();
     let mode = |key: &str| {
-        u32::try_from(protocol[key].as_u64().unwrap_or_else(|| panic!("{key}: {protocol}")))
-            .unwrap()
+        u32::try_from(
+            protocol[key]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{key}: {protocol}")),
+        )
+        .unwrap()
     };
     (mode("dir_mode"), mode("file_mode"))
 }
@@ -144,11 +156,21 @@ fn run(who: &As, program: &str, args: &[&OsStr], stdin: Option<&str>) -> Output 
     };
     let (ids, groups) = match who {
         As::Kumod { uid, gid, groups } => (
-            vec!["--regid".into(), gid.to_string(), "--euid".into(), uid.to_string()],
+            vec![
+                "--regid".into(),
+                gid.to_string(),
+                "--euid".into(),
+                uid.to_string(),
+            ],
             groups,
         ),
         As::Service { uid, gid, groups } => (
-            vec!["--regid".into(), gid.to_string(), "--reuid".into(), uid.to_string()],
+            vec![
+                "--regid".into(),
+                gid.to_string(),
+                "--reuid".into(),
+                uid.to_string(),
+            ],
             groups,
         ),
     };
@@ -261,16 +283,28 @@ async fn kumod_writes_maildirs_that_dovecot_and_the_server_share_with_the_drop_i
     // directory made, then given dir_mode; the message created in tmp/,
     // given file_mode, written, renamed into new/.
     let maildir = root.join("grove.test/ada/Maildir");
-    let mut dirs = vec![root.join("grove.test"), root.join("grove.test/ada"), maildir.clone()];
+    let mut dirs = vec![
+        root.join("grove.test"),
+        root.join("grove.test/ada"),
+        maildir.clone(),
+    ];
     dirs.extend(["cur", "new", "tmp"].map(|d| maildir.join(d)));
     for d in &dirs {
         ok(&kumod, "mkdir", &[os(d)]);
-        ok(&kumod, "chmod", &[OsStr::new(&format!("{dir_mode:o}")), os(d)]);
+        ok(
+            &kumod,
+            "chmod",
+            &[OsStr::new(&format!("{dir_mode:o}")), os(d)],
+        );
     }
     let name = "1764650000.#0M1P1.mail.grove.test";
     let tmp = maildir.join("tmp").join(name);
     ok(&kumod, "touch", &[os(&tmp)]);
-    ok(&kumod, "chmod", &[OsStr::new(&format!("{file_mode:o}")), os(&tmp)]);
+    ok(
+        &kumod,
+        "chmod",
+        &[OsStr::new(&format!("{file_mode:o}")), os(&tmp)],
+    );
     let wrote = run(&kumod, "tee", &[os(&tmp)], Some(MESSAGE));
     assert!(wrote.status.success(), "{wrote:?}");
     let new = maildir.join("new").join(name);
@@ -313,7 +347,11 @@ async fn kumod_writes_maildirs_that_dovecot_and_the_server_share_with_the_drop_i
     ok(&dovecot, "touch", &[os(&maildir.join("dovecot-uidlist"))]);
     // Dovecot gives a folder it makes the mail root's mode and group (the
     // real one does, tests/it/dovecot.rs).
-    ok(&dovecot, "mkdir", &[OsStr::new("-m2770"), os(&maildir.join(".Sent"))]);
+    ok(
+        &dovecot,
+        "mkdir",
+        &[OsStr::new("-m2770"), os(&maildir.join(".Sent"))],
+    );
     ok(&dovecot, "rm", &[os(&seen)]);
     assert!(!seen.exists());
 
