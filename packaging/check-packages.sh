@@ -187,8 +187,8 @@ check_modes() {
     say "$1: data dir inboxgrove 0700, mail root root:inboxgrove-mail 2770, certificates inboxgrove:inboxgrove-tls 2750, settings root:inboxgrove 0640, policy and units 0644"
 }
 check_modes "after install"
-in_root dpkg-query -W -f='${Conffiles}\n' inboxgrove | grep -q '^ /etc/inboxgrove/inboxgrove.toml ' ||
-    fail "inboxgrove.toml is not a conffile"
+conffiles="$(in_root dpkg-query -W -f='${Conffiles}\n' inboxgrove)"
+grep -q '^ /etc/inboxgrove/inboxgrove.toml ' <<<"$conffiles" || fail "inboxgrove.toml is not a conffile: $conffiles"
 say "inboxgrove.toml is a dpkg conffile"
 
 # The binary is the static one that was built, and runs in the root.
@@ -230,7 +230,7 @@ verify() {
 verify inboxgrove.service
 say "systemd-analyze verify inboxgrove.service: clean"
 verify kumomta.service
-merged="$(SYSTEMD_PAGER= systemd-analyze --root="$root" cat-config systemd/system/kumomta.service 2>/dev/null || true)"
+merged="$(systemd-analyze --no-pager --root="$root" cat-config systemd/system/kumomta.service 2>/dev/null || true)"
 grep -q '^SupplementaryGroups=inboxgrove-mail inboxgrove-tls$' <<<"$merged" ||
     fail "the drop-in is not part of kumomta.service:"$'\n'"$merged"
 say "systemd-analyze verify kumomta.service with the drop-in: clean, and the drop-in applies"
