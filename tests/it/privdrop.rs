@@ -148,38 +148,19 @@ fn policy_modes(dir: &Path, mail_root: &Path) -> (u32, u32) {
 
 /// Runs `program args…` with the credentials of `who`.
 fn run(who: &As, program: &str, args: &[&OsStr], stdin: Option<&str>) -> Output {
-    let list = |gids: &[u32]| {
-        gids.iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    let (ids, groups) = match who {
-        As::Kumod { uid, gid, groups } => (
-            vec![
-                "--regid".into(),
-                gid.to_string(),
-                "--euid".into(),
-                uid.to_string(),
-            ],
-            groups,
-        ),
-        As::Service { uid, gid, groups } => (
-            vec![
-                "--regid".into(),
-                gid.to_string(),
-                "--reuid".into(),
-                uid.to_string(),
-            ],
-            groups,
-        ),
+    // setgid as root sets the real and effective gid; seteuid only the
+    // effective uid, where systemd's User= sets both.
+    let (uid_flag, uid, gid, groups) = match who {
+        As::Kumod { uid, gid, groups } => ("--euid", uid, gid, groups),
+        As::Service { uid, gid, groups } => ("--reuid", uid, gid, groups),
     };
     let mut cmd = Command::new(SETPRIV);
-    cmd.args(ids);
+    cmd.args(["--regid", &gid.to_string(), uid_flag, &uid.to_string()]);
     if groups.is_empty() {
         cmd.arg("--clear-groups");
     } else {
-        cmd.args(["--groups", &list(groups)]);
+        let list: Vec<String> = groups.iter().map(u32::to_string).collect();
+        cmd.args(["--groups", &list.join(",")]);
     }
     cmd.arg("--").arg(program).args(args);
     cmd.stdin(if stdin.is_some() {
