@@ -164,7 +164,7 @@ mod tests {
             login_user: "dovenull".into(),
             mail_user: "inboxgrove-mail".into(),
             mail_group: "inboxgrove-mail".into(),
-            mail_root: "/var/lib/inboxgrove/mail".into(),
+            mail_root: "/var/lib/inboxgrove-mail".into(),
             binary: "/usr/bin/inboxgrove".into(),
             control_url: "http://127.0.0.1:8081".into(),
             secret_file: "/etc/dovecot/inboxgrove.secret".into(),
@@ -182,7 +182,7 @@ mod tests {
         assert!(text.contains(
             "args = /usr/bin/inboxgrove checkpassword --control-url http://127.0.0.1:8081 --secret-file /etc/dovecot/inboxgrove.secret\n"
         ));
-        assert!(text.contains("home=/var/lib/inboxgrove/mail/%d/%n\n"));
+        assert!(text.contains("home=/var/lib/inboxgrove-mail/%d/%n\n"));
         assert!(text.contains("quota_rule = *:storage=1G\n"));
         assert!(text.contains("quota = maildir:User quota\n"));
         assert!(text.contains("ssl = required\n"));
