@@ -168,8 +168,8 @@ mod tests {
             binary: "/usr/bin/inboxgrove".into(),
             control_url: "http://127.0.0.1:8081".into(),
             secret_file: "/etc/dovecot/inboxgrove.secret".into(),
-            ssl_cert: "/var/lib/inboxgrove/tls/cert.pem".into(),
-            ssl_key: "/var/lib/inboxgrove/tls/key.pem".into(),
+            ssl_cert: "/var/lib/inboxgrove-tls/self-signed/cert.pem".into(),
+            ssl_key: "/var/lib/inboxgrove-tls/self-signed/key.pem".into(),
             local_names: Vec::new(),
             quota: Quota::default(),
         }
