@@ -95,11 +95,10 @@ listed="$(rpm -qlp "$rpm" | sort)"
 say "rpm -qlp lists exactly the $(echo "$listed" | wc -l) expected files"
 [ "$(rpm -qp --configfiles "$rpm")" = /etc/inboxgrove/inboxgrove.toml ] ||
     fail "rpm config files: $(rpm -qp --configfiles "$rpm")"
-flags="$(rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$rpm" | grep ' /etc/inboxgrove/inboxgrove.toml$')"
-case "$flags" in
-    *n*) ;;
-    *) fail "inboxgrove.toml is not %config(noreplace) in the rpm: $flags" ;;
-esac
+# c: %config, n: noreplace.
+flags="$(rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$rpm" |
+    awk '$2 == "/etc/inboxgrove/inboxgrove.toml" { print $1 }')"
+[ "$flags" = cn ] || fail "inboxgrove.toml is not %config(noreplace) in the rpm: '$flags'"
 say "rpm -qp --configfiles: inboxgrove.toml, config(noreplace)"
 modes="$(rpm -qp --qf '[%{FILEMODES:perms} %{FILENAMES}\n]' "$rpm")"
 for want in "-rwxr-xr-x /usr/bin/inboxgrove" "-rw-r----- /etc/inboxgrove/inboxgrove.toml" \
@@ -125,6 +124,13 @@ contents="$(dpkg-deb --fsys-tarfile "$deb" | tar -t | sed -n 's|^\./|/|p' | grep
 [ "$contents" = "$(printf '%s\n/usr/share/doc/inboxgrove/copyright' "$expected_files" | sort)" ] ||
     fail "the .deb holds other files:"$'\n'"$contents"
 say "the .deb holds the same files (and its copyright file)"
+dpkg-deb -e "$deb" "$work/control"
+for script in postinst prerm postrm; do
+    cmp -s "$work/control/$script" "packaging/scripts/$script" ||
+        fail "the .deb's $script is not packaging/scripts/$script"
+done
+[ ! -e "$work/control/preinst" ] || fail "the .deb has a preinst"
+say "the .deb's maintainer scripts are the same packaging/scripts/{postinst,prerm,postrm}"
 [ "$(dpkg-deb -f "$deb" Depends)" = passwd ] || fail "Depends: $(dpkg-deb -f "$deb" Depends)"
 say "Depends: passwd only (the binary is static)"
 
