@@ -32,7 +32,10 @@ installed() { [ "$("$tools/bin/$1" --version 2>/dev/null | awk '{print $NF}')" =
 if ! installed cargo-deb "$CARGO_DEB" || ! installed cargo-generate-rpm "$CARGO_GENERATE_RPM"; then
     echo "build-packages: installing cargo-deb $CARGO_DEB and cargo-generate-rpm $CARGO_GENERATE_RPM into $tools" >&2
     # One target dir: the dependencies the two share are built once.
-    cargo install --locked --quiet --root "$tools" --target-dir "$tools/build" \
+    # opt-level 1 (cargo-deb's own release setting) builds them a fifth
+    # faster and packs as fast: the time goes into compressing.
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
+        cargo install --locked --quiet --root "$tools" --target-dir "$tools/build" \
         "cargo-deb@$CARGO_DEB" "cargo-generate-rpm@$CARGO_GENERATE_RPM" >&2
 fi
 export PATH="$tools/bin:$PATH"
