@@ -24,8 +24,9 @@ command -v debootstrap >/dev/null || fail "debootstrap is missing (scripts/test-
 # shellcheck source=packaging/test-root.sh
 . packaging/test-root.sh
 
-deb="${1:-$(./packaging/build-packages.sh | tail -n 2 | head -n 1)}"
-make_root install
+start_root_cache
+deb="${1:-$(./packaging/build-packages.sh --deb-only | tail -n 1)}"
+make_root
 mkdir -p "$root/root/inboxgrove"
 cp install.sh "$root/root/inboxgrove/"
 cp "$deb" "$root/root/inboxgrove/inboxgrove.deb"

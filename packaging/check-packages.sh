@@ -21,46 +21,9 @@ for tool in debootstrap rpm systemd-analyze file; do
 done
 
 # ------------------------------------------------------------ the packages
-mkdir -p target/pkgroot
-work="$(mktemp -d target/pkgroot/work.XXXXXX)"
-root="$work/root"
-
-# The Debian root, made once and kept as a tarball: the minimal base and
-# systemd, whose units (sysinit.target …) a service's default dependencies
-# name, as on any host the package is for. Made in the background, as it
-# waits on the network while the packages build.
-cache=target/pkgroot/bookworm-minbase-systemd.tar
-make_cache() {
-    local fresh
-    fresh="$(mktemp -d target/pkgroot/bootstrap.XXXXXX)"
-    if ! debootstrap --variant=minbase --include=systemd bookworm "$fresh" \
-        http://deb.debian.org/debian >target/pkgroot/debootstrap.log 2>&1; then
-        tail -n 20 target/pkgroot/debootstrap.log >&2
-        rm -rf --one-file-system "$fresh"
-        return 1
-    fi
-    tar -C "$fresh" -cf "$cache.partial" . && mv "$cache.partial" "$cache"
-    rm -rf --one-file-system "$fresh"
-}
-bootstrapping=""
-if [ ! -s "$cache" ]; then
-    say "debootstrap --variant=minbase --include=systemd bookworm (once; kept in $cache)"
-    make_cache &
-    bootstrapping=$!
-fi
-
-cleanup() {
-    # A debootstrap still running finishes, so the next run has its cache.
-    if [ -n "$bootstrapping" ]; then wait "$bootstrapping" || true; fi
-    if mountpoint -q "$root/proc"; then umount "$root/proc"; fi
-    # Nothing may be mounted below the root when it is deleted.
-    if ! grep -qF " $(realpath "$work")/" /proc/self/mounts; then
-        rm -rf --one-file-system "$work"
-    else
-        echo "check-packages: left $work: still mounted" >&2
-    fi
-}
-trap cleanup EXIT
+# shellcheck source=packaging/test-root.sh
+. packaging/test-root.sh
+start_root_cache
 
 # Copies: cargo-deb replaces the .deb of an earlier build.
 built="$(./packaging/build-packages.sh)" || fail "packaging/build-packages.sh failed"
@@ -83,6 +46,9 @@ expected_files="/etc/inboxgrove/inboxgrove.toml
 /opt/kumomta/etc/policy/inboxgrove/init.lua
 /opt/kumomta/etc/policy/inboxgrove/shaping.toml
 /usr/bin/inboxgrove
+/usr/lib/inboxgrove/tls-reload
+/usr/lib/systemd/system/inboxgrove-tls-reload.path
+/usr/lib/systemd/system/inboxgrove-tls-reload.service
 /usr/lib/systemd/system/inboxgrove.service
 /usr/lib/systemd/system/kumomta.service.d/inboxgrove.conf
 /usr/share/doc/inboxgrove/README.md
@@ -134,16 +100,8 @@ say "the .deb's maintainer scripts are the same packaging/scripts/{postinst,prer
 [ "$(dpkg-deb -f "$deb" Depends)" = passwd ] || fail "Depends: $(dpkg-deb -f "$deb" Depends)"
 say "Depends: passwd only (the binary is static)"
 
-# The root, from the cache (made above, while the packages were built).
-if [ -n "$bootstrapping" ]; then
-    wait "$bootstrapping" || fail "debootstrap failed (target/pkgroot/debootstrap.log)"
-    bootstrapping=""
-fi
-mkdir "$root"
-root="$(realpath "$root")"
-tar -C "$root" -xf "$cache"
-mount -t proc proc "$root/proc"
-in_root() { LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot "$root" "$@" </dev/null; }
+# The root, from the cache (made while the packages were built).
+make_root
 cp "$deb" "$deb2" "$root/tmp/"
 
 in_root dpkg -i "/tmp/$(basename "$deb")" >"$root/tmp/install.log" 2>&1 ||
@@ -187,6 +145,7 @@ check_modes() {
     check_mode /var/lib/inboxgrove-tls "inboxgrove:inboxgrove-tls 2750"
     check_mode /etc/inboxgrove/inboxgrove.toml "root:inboxgrove 640"
     check_mode /usr/bin/inboxgrove "root:root 755"
+    check_mode /usr/lib/inboxgrove/tls-reload "root:root 755"
     check_mode /opt/kumomta/etc/policy/inboxgrove/init.lua "root:root 644"
     check_mode /opt/kumomta/etc/policy/inboxgrove/shaping.toml "root:root 644"
     check_mode /usr/lib/systemd/system/kumomta.service.d/inboxgrove.conf "root:root 644"
@@ -235,6 +194,8 @@ verify() {
 }
 verify inboxgrove.service
 say "systemd-analyze verify inboxgrove.service: clean"
+verify inboxgrove-tls-reload.path inboxgrove-tls-reload.service
+say "systemd-analyze verify inboxgrove-tls-reload.path and .service (the certificate reload watch): clean"
 verify kumomta.service
 merged="$(systemd-analyze --no-pager --root="$root" cat-config systemd/system/kumomta.service 2>/dev/null || true)"
 grep -q '^SupplementaryGroups=inboxgrove-mail inboxgrove-tls$' <<<"$merged" ||

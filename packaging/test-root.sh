@@ -1,30 +1,52 @@
 # shellcheck shell=bash
 # A throwaway Debian 12 root for the packaging checks (sourced by
-# check-packages.sh and check-install.sh): debootstrap --variant=minbase
-# from Debian's archive, made once and kept as a tarball under
-# target/pkgroot/, unpacked fresh for each check, /proc mounted, and
-# removed on exit. Needs root.
+# check-packages.sh and check-install.sh, which define say and fail):
+# debootstrap --variant=minbase with systemd (whose units a service's
+# default dependencies name, as on any host the package is for) from
+# Debian's archive, made once and kept as a tarball under target/pkgroot/,
+# then unpacked fresh for each check, with /proc mounted, and removed on
+# exit. Needs root.
 #
-# After `make_root NAME`: $root is the root's path and `in_root CMD…` runs
-# a command inside it.
+#   start_root_cache    begins the debootstrap in the background, if needed
+#   make_root           waits for it and unpacks the root: $root, in $work
+#   in_root CMD…        runs a command inside it
 
-root=""
-make_root() {
-    local cache=target/pkgroot/bookworm-minbase.tar
-    mkdir -p target/pkgroot
-    if [ ! -s "$cache" ]; then
-        say "debootstrap --variant=minbase bookworm (once; kept in $cache)"
-        local fresh
-        fresh="$(mktemp -d target/pkgroot/bootstrap.XXXXXX)"
-        debootstrap --variant=minbase bookworm "$fresh" http://deb.debian.org/debian \
-            >target/pkgroot/debootstrap.log 2>&1 ||
-            { tail -n 20 target/pkgroot/debootstrap.log >&2; fail "debootstrap failed (target/pkgroot/debootstrap.log)"; }
-        tar -C "$fresh" -cf "$cache.partial" . && mv "$cache.partial" "$cache"
+mkdir -p target/pkgroot
+work="$(mktemp -d target/pkgroot/work.XXXXXX)"
+work="$(realpath "$work")"
+root="$work/root"
+cache=target/pkgroot/bookworm-minbase-systemd.tar
+bootstrapping=""
+
+make_cache() {
+    local fresh
+    fresh="$(mktemp -d target/pkgroot/bootstrap.XXXXXX)"
+    if ! debootstrap --variant=minbase --include=systemd bookworm "$fresh" \
+        http://deb.debian.org/debian >target/pkgroot/debootstrap.log 2>&1; then
+        tail -n 20 target/pkgroot/debootstrap.log >&2
         rm -rf --one-file-system "$fresh"
+        return 1
     fi
-    root="$(mktemp -d "target/pkgroot/$1.XXXXXX")"
-    root="$(cd "$root" && pwd)"
-    trap remove_root EXIT
+    tar -C "$fresh" -cf "$cache.partial" . && mv "$cache.partial" "$cache"
+    rm -rf --one-file-system "$fresh"
+}
+
+# The debootstrap waits on the network: it runs while packages build.
+start_root_cache() {
+    if [ ! -s "$cache" ]; then
+        say "debootstrap --variant=minbase --include=systemd bookworm (once; kept in $cache)"
+        make_cache &
+        bootstrapping=$!
+    fi
+}
+
+make_root() {
+    start_root_cache
+    if [ -n "$bootstrapping" ]; then
+        wait "$bootstrapping" || fail "debootstrap failed (target/pkgroot/debootstrap.log)"
+        bootstrapping=""
+    fi
+    mkdir "$root"
     tar -C "$root" -xf "$cache"
     mount -t proc proc "$root/proc"
     # Package scripts must not start daemons in the root (they would run
@@ -35,14 +57,16 @@ make_root() {
 }
 
 remove_root() {
-    [ -n "$root" ] || return 0
+    # A debootstrap still running finishes, so the next run has its cache.
+    if [ -n "$bootstrapping" ]; then wait "$bootstrapping" || true; fi
     if mountpoint -q "$root/proc"; then umount "$root/proc"; fi
     # Nothing may be mounted below the root when it is deleted.
-    if ! grep -qF " $root/" /proc/self/mounts; then
-        rm -rf --one-file-system "$root"
+    if ! grep -qF " $work/" /proc/self/mounts; then
+        rm -rf --one-file-system "$work"
     else
-        echo "left $root: still mounted" >&2
+        echo "left $work: still mounted" >&2
     fi
 }
+trap remove_root EXIT
 
 in_root() { LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot "$root" "$@" </dev/null; }
