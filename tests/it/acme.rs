@@ -484,10 +484,12 @@ async fn a_restored_data_dir_writes_its_certificates_into_tls_dir_again() {
     }
     let chain = installed_chain(w.app.dir.path(), "mail.kept.test", &root);
 
-    // The backup had no tls_dir (it lives elsewhere when packaged).
+    // The backup's tls_dir lost its files and its manifest is damaged (a
+    // packaged tls_dir lives outside the data dir and its backup).
     let w_admin = w.admin.clone();
     let dir = w.app.stop().await;
-    std::fs::remove_dir_all(dir.path().join("certs")).unwrap();
+    std::fs::remove_dir_all(dir.path().join("certs/live")).unwrap();
+    std::fs::write(dir.path().join("certs/certificates.json"), "{").unwrap();
     let reloads = Arc::new(Recorder::default());
     reloads.fail_next();
     let app = spawn_app_in(dir, ca_options(&pebble, http_port, &clock, &reloads)).await;
