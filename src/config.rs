@@ -18,6 +18,7 @@ use crate::domains::name::{DomainName, MailHostPattern};
 use crate::types::{EmailAddress, Password, parse_timezone};
 
 mod acme;
+mod certs;
 mod doctor;
 mod listen;
 mod mail;
@@ -25,6 +26,7 @@ mod origins;
 mod proxies;
 pub mod retention;
 pub use acme::{AcmeArgs, AcmeSettings, Certificates};
+pub use certs::{CertArgs, PublicTls, TlsArgs};
 pub use doctor::DoctorArgs;
 pub use listen::local_address;
 pub use mail::{MailArgs, MailSettings};
@@ -82,6 +84,7 @@ pub struct FileConfig {
     pub admin_password_file: Option<PathBuf>,
     pub public_ipv4: Option<Ipv4Addr>,
     pub public_ipv6: Option<Ipv6Addr>,
+    pub hostname: Option<String>,
     pub mail_host_pattern: Option<String>,
     pub tracking_host: Option<String>,
     pub cloudflare_api_url: Option<String>,
@@ -93,6 +96,8 @@ pub struct FileConfig {
     pub event_retention_days: Option<u32>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub tls_dir: Option<PathBuf>,
+    pub public_tls: Option<PublicTls>,
     pub mail_root: Option<PathBuf>,
     pub mailbox_quota: Option<String>,
     pub instantly_api_url: Option<String>,
@@ -103,7 +108,6 @@ pub struct FileConfig {
     pub acme_email: Option<String>,
     pub acme_ca_file: Option<PathBuf>,
     pub acme_http_listen: Option<SocketAddr>,
-    pub tls_dir: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -180,6 +184,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub tls: TlsArgs,
     #[command(flatten)]
+    pub certs: CertArgs,
+    #[command(flatten)]
     pub sequencers: SequencerArgs,
     #[command(flatten)]
     pub mail: MailArgs,
@@ -189,18 +195,6 @@ pub struct ServeArgs {
     pub doctor: DoctorArgs,
     #[command(flatten)]
     pub acme: AcmeArgs,
-}
-
-/// The certificate the mail services present (Dovecot's IMAP for now).
-#[derive(Debug, Default, Clone, Args)]
-pub struct TlsArgs {
-    /// PEM certificate chain for the mail host [default: a self-signed one
-    /// made in <data-dir>/tls/]
-    #[arg(long, env = "INBOXGROVE_TLS_CERT")]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key of --tls-cert
-    #[arg(long, env = "INBOXGROVE_TLS_KEY")]
-    pub tls_key: Option<PathBuf>,
 }
 
 /// Where the sequencers' account APIs are; tests point them at doubles.
@@ -378,14 +372,15 @@ pub struct Settings {
     pub origins: Origins,
     /// The configured certificate and key; `None`: the self-signed pair.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The certificate bundles (`crate::tls`), absolute.
+    pub tls_dir: PathBuf,
+    pub public_tls: PublicTls,
     pub sequencers: SequencerUrls,
     /// The maildirs and each one's quota.
     pub mail: MailSettings,
     /// Where the diagnostics look.
     pub doctor: DoctorArgs,
     pub certificates: Certificates,
-    /// Where the certificate bundles are written ([`crate::tls`]).
-    pub tls_dir: PathBuf,
 }
 
 /// The global flags, already merged with their environment variables by
@@ -413,7 +408,8 @@ impl Settings {
             .map(Path::to_owned)
             .or(file.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from("inboxgrove-data"));
-        let (certificates, tls_dir) = Certificates::resolve(&serve.acme, &file, &data_dir)?;
+        let certificates = Certificates::resolve(&serve.acme, &file)?;
+        let tls_dir = certs::resolve_tls_dir(&serve.certs, file.tls_dir.clone(), &data_dir)?;
         // Before the file's fields move out below.
         let env_token = secret("CLOUDFLARE_API_TOKEN", env)?;
         let origins =
@@ -511,24 +507,17 @@ impl Settings {
             })?,
             None => chrono_tz::UTC,
         };
-        let tls = match (
-            serve.tls.tls_cert.clone().or(file.tls_cert),
-            serve.tls.tls_key.clone().or(file.tls_key),
-        ) {
-            (Some(cert), Some(key)) => Some((cert, key)),
-            (None, None) => None,
-            _ => {
-                return Err(ConfigError::Invalid {
-                    setting: "tls_cert",
-                    message: "give both tls_cert and tls_key, or neither".into(),
-                });
-            }
-        };
+        let tls = certs::resolve_tls_pair(&serve.tls, file.tls_cert, file.tls_key)?;
         let settings = Settings {
             tls,
+            tls_dir,
+            public_tls: serve
+                .certs
+                .public_tls
+                .or(file.public_tls)
+                .unwrap_or_default(),
             data_dir,
             certificates,
-            tls_dir,
             listen,
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
             kumo_http_url: Some(
@@ -578,7 +567,7 @@ impl Settings {
             origins,
             sequencers,
             mail,
-            doctor: serve.doctor.clone(),
+            doctor: serve.doctor.resolve(file.hostname)?,
         };
         if !settings.control_allow_remote && !settings.control_listen.ip().is_loopback() {
             return Err(ConfigError::Invalid {

@@ -5,14 +5,17 @@
 //! and read the bound addresses.
 
 use std::fs::{self, File};
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::serve::ListenerExt;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::net::TcpListener;
@@ -24,10 +27,11 @@ use crate::auth::password::Hasher;
 use crate::auth::users::Bootstrap;
 use crate::auth::{Accounts, Auth};
 use crate::clock::SharedClock;
-use crate::config::Settings;
+use crate::config::{PublicTls, Settings};
 use crate::domains::cloudflare::CloudflareLimiter;
 use crate::domains::service::{CloudflareFactory, Orchestrator, ProviderFactory};
 use crate::domains::work;
+use crate::dovecot::tls as self_signed;
 use crate::exports::push::Integrations;
 use crate::exports::push::client::Sequencers;
 use crate::exports::service::Exports;
@@ -44,6 +48,10 @@ use crate::remote::RetryPolicy;
 use crate::settings::LiveSettings;
 use crate::store::Store;
 use crate::tls;
+use crate::tls::Reload;
+use crate::tls::listener::TlsListener;
+use crate::tls::reload::{self, Served};
+use crate::tls::resolver::Resolver;
 use crate::vault::Vault;
 use crate::web;
 
@@ -237,26 +245,8 @@ pub async fn open_core(
 pub struct Remotes {
     pub dns: Arc<dyn ProviderFactory>,
     pub sequencer_retry: RetryPolicy,
-    pub reload: Arc<dyn tls::Reload>,
-}
-
-/// Until the services that serve `tls_dir` can be told to reload, they
-/// take new certificates when they restart.
-struct NoReload;
-
-impl tls::Reload for NoReload {
-    fn reload<'a>(
-        &'a self,
-        changed: &'a [tls::Bundle],
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
-        Box::pin(async move {
-            tracing::info!(
-                bundles = changed.len(),
-                "certificates installed; the services take them at their next restart"
-            );
-            Ok(())
-        })
-    }
+    /// `None`: the services that serve `tls_dir` ([`Served`]).
+    pub reload: Option<Arc<dyn tls::Reload>>,
 }
 
 impl Remotes {
@@ -273,7 +263,7 @@ impl Remotes {
                 base: std::time::Duration::from_secs(1),
                 max: std::time::Duration::from_secs(30),
             },
-            reload: Arc::new(NoReload),
+            reload: None,
         }
     }
 }
@@ -313,8 +303,44 @@ pub fn public_router(state: AppState) -> (Router, Vec<RouteInfo>) {
     (http::with_common_layers(app), table)
 }
 
+/// The public listener's certificates: every bundle of `tls_dir`, and the
+/// self-signed pair of `<data_dir>/tls/` until one covers the admin host
+/// (`public_url`'s).
+fn public_resolver(settings: &Settings) -> anyhow::Result<Resolver> {
+    let admin_host = settings
+        .public_url
+        .as_deref()
+        .and_then(|u| reqwest::Url::parse(u).ok())
+        .and_then(|u| u.host_str().map(str::to_owned));
+    let pair = self_signed::default_paths(&settings.data_dir);
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    names.extend(admin_host.clone());
+    self_signed::ensure_self_signed(&pair, &names)?;
+    let resolver = Resolver::new(&settings.tls_dir, admin_host, (pair.cert, pair.key))
+        .context("cannot load the public listener's self-signed certificate")?;
+    // A manifest that cannot be read must not keep the admin UI from
+    // starting: the self-signed pair is served and the log says why.
+    match resolver.reload() {
+        Ok(loaded) => {
+            reload::log_public(&loaded.serving, &loaded.fallback);
+            for (id, why) in loaded.failed {
+                tracing::error!(bundle = %id, error = %why, "a certificate bundle could not be loaded");
+            }
+        }
+        Err(e) => tracing::error!(
+            error = %e,
+            "cannot read the certificates; the public listener serves a self-signed one"
+        ),
+    }
+    Ok(resolver)
+}
+
 pub struct Application {
     public: TcpListener,
+    /// The certificates of the public listener when it serves HTTPS.
+    public_tls: Option<Arc<Resolver>>,
+    /// What the ACME client tells after installing certificates.
+    tls_reload: Arc<dyn Reload>,
     control_listener: TcpListener,
     control: Arc<Control>,
     /// The ACME HTTP-01 responder (`certificates = acme` only).
@@ -387,6 +413,13 @@ impl Application {
             settings,
         ));
         work::register(&mut scheduler, domains.clone());
+        let public_tls = match settings.public_tls {
+            PublicTls::None => None,
+            PublicTls::Acme => Some(Arc::new(public_resolver(settings)?)),
+        };
+        let tls_reload: Arc<dyn Reload> = remotes
+            .reload
+            .unwrap_or_else(|| Arc::new(Served::new(public_tls.clone())));
         let acme = match settings.certificates.acme() {
             Some(a) => {
                 let parts = acme::Parts {
@@ -395,7 +428,7 @@ impl Application {
                     clock: clock.clone(),
                     live: core.live.clone(),
                     domains: domains.clone(),
-                    reload: remotes.reload,
+                    reload: tls_reload.clone(),
                     rng: scheduler.rng(),
                     waker: scheduler.waker(),
                 };
@@ -415,7 +448,15 @@ impl Application {
             tracing::warn!(repaired, "mailbox datasource repaired from the database");
         }
         let public_url = settings.public_url.clone().unwrap_or_else(|| {
-            format!("http://{}", public.local_addr().unwrap_or(settings.listen))
+            let scheme = if public_tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!(
+                "{scheme}://{}",
+                public.local_addr().unwrap_or(settings.listen)
+            )
         });
         let exports = Arc::new(Exports::new(
             core.store.clone(),
@@ -469,6 +510,8 @@ impl Application {
         let (app, routes) = public_router(state);
         Ok(Self {
             public,
+            public_tls,
+            tls_reload,
             control_listener: control_socket,
             control,
             acme_http,
@@ -515,6 +558,12 @@ impl Application {
         self.scheduler.clone()
     }
 
+    /// Makes the listeners take the certificates of `tls_dir` again; the
+    /// ACME client calls it after installing some.
+    pub fn tls_reload(&self) -> Arc<dyn Reload> {
+        self.tls_reload.clone()
+    }
+
     /// Serves until `shutdown` completes, then lets requests and the job in
     /// progress finish.
     pub async fn run(
@@ -550,11 +599,27 @@ impl Application {
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        let public = axum::serve(
-            self.public,
-            self.app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stopped(stop_rx.clone()));
+        let app = self.app.into_make_service_with_connect_info::<SocketAddr>();
+        let public: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
+            match self.public_tls {
+                None => Box::pin(
+                    axum::serve(self.public, app)
+                        .with_graceful_shutdown(stopped(stop_rx.clone()))
+                        .into_future(),
+                ),
+                Some(resolver) => {
+                    let tls = TlsListener::new(self.public, resolver)
+                        .context("cannot serve TLS on the public listener")?
+                        // axum gives `ConnectInfo<SocketAddr>` to a listener
+                        // of its own only through `TapIo`.
+                        .tap_io(|_| {});
+                    Box::pin(
+                        axum::serve(tls, app)
+                            .with_graceful_shutdown(stopped(stop_rx.clone()))
+                            .into_future(),
+                    )
+                }
+            };
         let control = axum::serve(
             self.control_listener,
             kumo::router(self.control).into_make_service_with_connect_info::<SocketAddr>(),

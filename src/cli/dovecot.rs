@@ -9,8 +9,9 @@ use clap::Args;
 
 use crate::config::{ServeArgs, Settings};
 use crate::dovecot::checkpassword::{self, Control, Verdict};
-use crate::dovecot::render::{self, Params};
+use crate::dovecot::render::{self, LocalName, Params};
 use crate::dovecot::{DovecotError, tls};
+use crate::tls::{Manifest, mail};
 
 #[derive(Debug, Args)]
 pub struct DovecotConfigCli {
@@ -63,20 +64,28 @@ pub struct DovecotArgs {
 /// Prints the configuration for these settings, making the self-signed
 /// certificate first if none is configured.
 pub fn config(args: &DovecotArgs, settings: &Settings) -> anyhow::Result<()> {
-    let (ssl_cert, ssl_key) = match &settings.tls {
-        Some((cert, key)) => (cert.clone(), key.clone()),
-        None => {
-            let paths = tls::default_paths(&settings.data_dir);
-            let names = ["localhost", "127.0.0.1"].map(str::to_owned);
-            if tls::ensure_self_signed(&paths, &names)? {
-                eprintln!(
-                    "made a self-signed certificate {}; configure tls_cert/tls_key with one for the mail hosts before handing out mailboxes",
-                    paths.cert.display()
-                );
-            }
-            (paths.cert, paths.key)
+    let manifest = Manifest::load(&settings.tls_dir)?;
+    // The banner name's bundle is the default, as for KumoMTA; every other
+    // bundle's names get a `local_name` block, since Dovecot chooses by SNI.
+    let default = mail::default_cert(settings, &manifest, &settings.doctor.mail_hostname());
+    if default.source == mail::Source::SelfSigned {
+        let paths = tls::default_paths(&settings.data_dir);
+        let names = ["localhost", "127.0.0.1"].map(str::to_owned);
+        if tls::ensure_self_signed(&paths, &names)? {
+            eprintln!(
+                "made a self-signed certificate {}; until certificates are issued for the mail hosts, sequencers refuse it",
+                paths.cert.display()
+            );
         }
-    };
+    }
+    let local_names = mail::named_certs(&settings.tls_dir, &manifest, &default)
+        .into_iter()
+        .map(|n| LocalName {
+            name: n.name,
+            cert: n.cert,
+            key: n.key,
+        })
+        .collect();
     let binary = match &args.binary {
         Some(b) => b.clone(),
         None => std::env::current_exe().context("cannot tell where this binary is")?,
@@ -96,8 +105,9 @@ pub fn config(args: &DovecotArgs, settings: &Settings) -> anyhow::Result<()> {
         binary,
         control_url: settings.control_url(),
         secret_file: args.secret_file.clone(),
-        ssl_cert: std::path::absolute(ssl_cert)?,
-        ssl_key: std::path::absolute(ssl_key)?,
+        ssl_cert: std::path::absolute(default.cert)?,
+        ssl_key: std::path::absolute(default.key)?,
+        local_names,
         quota: settings.mail.quota.clone(),
     };
     print!("{}", render::render(&params)?);

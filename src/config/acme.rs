@@ -31,10 +31,6 @@ pub struct AcmeArgs {
     /// Where the HTTP-01 responder listens [default: [::]:80]
     #[arg(long, env = "INBOXGROVE_ACME_HTTP_LISTEN")]
     pub acme_http_listen: Option<SocketAddr>,
-    /// Where certificates are written for KumoMTA, Dovecot and the public
-    /// listener [default: <data-dir>/certs]
-    #[arg(long, env = "INBOXGROVE_TLS_DIR")]
-    pub tls_dir: Option<PathBuf>,
 }
 
 /// How certificates are obtained.
@@ -92,21 +88,9 @@ fn ca_file(path: &Path) -> Result<PathBuf, String> {
 }
 
 impl Certificates {
-    /// Flags (with their environment) over the file, over the defaults;
-    /// returns the mode and `tls_dir`.
-    pub fn resolve(
-        args: &AcmeArgs,
-        file: &FileConfig,
-        data_dir: &Path,
-    ) -> Result<(Self, PathBuf), ConfigError> {
-        let tls_dir = args
-            .tls_dir
-            .clone()
-            .or(file.tls_dir.clone())
-            .unwrap_or_else(|| data_dir.join("certs"));
-        if tls_dir.as_os_str().is_empty() {
-            return Err(invalid("tls_dir", "give a directory".into()));
-        }
+    /// Flags (with their environment) over the file, over the defaults.
+    /// Where the certificates go is `tls_dir` (`super::certs`).
+    pub fn resolve(args: &AcmeArgs, file: &FileConfig) -> Result<Self, ConfigError> {
         let directory = args
             .acme_directory_url
             .clone()
@@ -150,7 +134,7 @@ impl Certificates {
                 ));
             }
         };
-        Ok((mode, tls_dir))
+        Ok(mode)
     }
 
     pub fn acme(&self) -> Option<&AcmeSettings> {
@@ -165,30 +149,27 @@ impl Certificates {
 mod tests {
     use super::*;
 
-    fn resolve(file: &str, args: AcmeArgs) -> Result<(Certificates, PathBuf), ConfigError> {
+    fn resolve(file: &str, args: AcmeArgs) -> Result<Certificates, ConfigError> {
         let file: FileConfig = toml::from_str(file).unwrap();
-        Certificates::resolve(&args, &file, Path::new("/srv/ig"))
+        Certificates::resolve(&args, &file)
     }
 
     fn acme(file: &str) -> AcmeSettings {
-        match resolve(file, AcmeArgs::default()).unwrap().0 {
+        match resolve(file, AcmeArgs::default()).unwrap() {
             Certificates::Acme(a) => a,
             other => panic!("{file}: {other:?}"),
         }
     }
 
     #[test]
-    fn self_signed_by_default_and_tls_dir_in_the_data_dir() {
-        let (mode, dir) = resolve("", AcmeArgs::default()).unwrap();
+    fn self_signed_by_default_and_letsencrypt_for_acme() {
+        let mode = resolve("", AcmeArgs::default()).unwrap();
         assert_eq!(mode, Certificates::SelfSigned);
-        assert_eq!(dir, PathBuf::from("/srv/ig/certs"));
         let args = AcmeArgs {
-            tls_dir: Some("/var/lib/inboxgrove-tls".into()),
             certificates: Some("acme".into()),
             ..Default::default()
         };
-        let (mode, dir) = resolve("tls_dir = \"/elsewhere\"", args).unwrap();
-        assert_eq!(dir, PathBuf::from("/var/lib/inboxgrove-tls"), "flag wins");
+        let mode = resolve("certificates = \"self-signed\"", args).unwrap();
         let a = mode.acme().unwrap();
         assert_eq!(a.directory_url, LETSENCRYPT);
         assert_eq!(a.http_listen, "[::]:80".parse().unwrap());
@@ -254,7 +235,6 @@ mod tests {
                 "acme_ca_file",
                 "cannot read",
             ),
-            ("tls_dir = \"\"", "tls_dir", "directory"),
         ] {
             match resolve(file, AcmeArgs::default()) {
                 Err(ConfigError::Invalid {

@@ -8,6 +8,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::ConfigError;
+use crate::domains::name::DomainName;
+
 #[derive(Debug, Default, Clone, Args)]
 pub struct DoctorArgs {
     /// The mail host: KumoMTA's banner (`kumo-config`) and what this
@@ -40,6 +43,27 @@ pub struct DoctorArgs {
 }
 
 impl DoctorArgs {
+    /// The flags (with their environment) over the file's `hostname`; the
+    /// name must be a DNS name, since KumoMTA puts it in its banner and
+    /// the PTR is compared with it.
+    pub fn resolve(&self, file_hostname: Option<String>) -> Result<Self, ConfigError> {
+        let hostname = match self.hostname.clone().or(file_hostname) {
+            Some(raw) => Some(
+                DomainName::parse(&raw)
+                    .map_err(|e| ConfigError::Invalid {
+                        setting: "hostname",
+                        message: format!("{raw:?} is not a host name: {e}"),
+                    })?
+                    .to_string(),
+            ),
+            None => None,
+        };
+        Ok(Self {
+            hostname,
+            ..self.clone()
+        })
+    }
+
     /// The mail host name: `--hostname`, else the kernel's (what KumoMTA's
     /// listeners default to), else `localhost`. `doctor` expects it in the
     /// banner and the PTR, and `kumo-config` gives it to KumoMTA, so the

@@ -94,6 +94,31 @@ fn the_tls_certificate_comes_with_its_key() {
 }
 
 #[test]
+fn the_certificates_are_in_tls_dir_and_https_is_chosen() {
+    let file: FileConfig = toml::from_str("data_dir = \"/srv/ig\"").unwrap();
+    let s = Settings::resolve(global(), &ServeArgs::default(), file, &env_of(&[])).unwrap();
+    assert_eq!(s.tls_dir, PathBuf::from("/srv/ig/certs"));
+    assert_eq!(s.public_tls, PublicTls::None);
+    let file: FileConfig =
+        toml::from_str("tls_dir = \"/var/lib/inboxgrove-tls\"\npublic_tls = \"acme\"").unwrap();
+    let s = Settings::resolve(global(), &ServeArgs::default(), file, &env_of(&[])).unwrap();
+    assert_eq!(s.tls_dir, PathBuf::from("/var/lib/inboxgrove-tls"));
+    assert_eq!(s.public_tls, PublicTls::Acme);
+    // Relative: made absolute, as KumoMTA and Dovecot get paths inside it.
+    let serve = ServeArgs {
+        certs: CertArgs {
+            tls_dir: Some("certs-here".into()),
+            public_tls: None,
+        },
+        ..Default::default()
+    };
+    let s = Settings::resolve(global(), &serve, FileConfig::default(), &env_of(&[])).unwrap();
+    assert!(s.tls_dir.is_absolute() && s.tls_dir.ends_with("certs-here"));
+    let err = toml::from_str::<FileConfig>("public_tls = \"yes\"").unwrap_err();
+    assert!(err.to_string().contains("public_tls"), "{err}");
+}
+
+#[test]
 fn the_source_of_each_run_time_setting_is_recorded() {
     let file: FileConfig =
         toml::from_str("timezone = \"Europe/Berlin\"\npublic_ipv4 = \"192.0.2.1\"").unwrap();
@@ -317,4 +342,23 @@ fn retention_comes_from_flags_or_the_file_and_is_checked_there_too() {
             Ok(_) => panic!("{file}: accepted"),
         }
     }
+}
+
+#[test]
+fn the_mail_host_name_comes_from_the_flag_or_the_file_and_is_a_host_name() {
+    let resolve = |serve: &ServeArgs, text: &str| {
+        let file: FileConfig = toml::from_str(text).unwrap();
+        Settings::resolve(global(), serve, file, &env_of(&[]))
+    };
+    let s = resolve(&ServeArgs::default(), "hostname = \"Mail.Example.com\"").unwrap();
+    assert_eq!(s.doctor.mail_hostname(), "mail.example.com");
+    let mut serve = ServeArgs::default();
+    serve.doctor.hostname = Some("mx.example.net".into());
+    let s = resolve(&serve, "hostname = \"mail.example.com\"").unwrap();
+    assert_eq!(s.doctor.mail_hostname(), "mx.example.net", "the flag wins");
+    let err = resolve(&ServeArgs::default(), "hostname = \"not a host\"")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.starts_with("hostname"), "{err}");
 }

@@ -6,6 +6,7 @@
 //! confirmed problem is a `fail`. No secret reaches any output: the
 //! control secret and the canary's password are never printed.
 
+mod bundles;
 pub(crate) mod cert;
 mod host;
 mod probe;
@@ -20,6 +21,7 @@ use serde::Serialize;
 
 use crate::clock::SharedClock;
 use crate::config::{Settings, local_address};
+use crate::domains::model::DomainStatus;
 use crate::domains::plan::Purpose;
 use crate::domains::service::{DomainView, Orchestrator};
 use crate::dovecot::tls;
@@ -104,8 +106,11 @@ pub struct Target {
     pub outbound: String,
     /// An HTTP(S) URL whose `Date` header the clock is compared with.
     pub clock_url: String,
-    /// The certificate files the services are configured with.
+    /// The certificate files the services are configured with when no
+    /// bundle of `tls_dir` is (`tls_cert`, else the self-signed pair).
     pub certificates: Vec<PathBuf>,
+    /// The ACME bundles (`crate::tls`).
+    pub tls_dir: PathBuf,
     /// Per network check.
     pub timeout: Duration,
 }
@@ -146,6 +151,7 @@ impl Target {
                 .clone()
                 .unwrap_or_else(|| "https://www.cloudflare.com/".to_owned()),
             certificates: vec![cert],
+            tls_dir: settings.tls_dir.clone(),
             timeout: Duration::from_secs(d.doctor_timeout.unwrap_or(5).clamp(1, 60)),
         }
     }
@@ -167,9 +173,26 @@ pub async fn run(
     domains: Result<Vec<DomainView>, String>,
 ) -> Report {
     let now = clock.now();
-    let configured = target
-        .certificates
-        .first()
+    let active: Option<Vec<bundles::MailHost>> = domains.as_ref().ok().map(|list| {
+        list.iter()
+            .filter(|d| d.domain.status == DomainStatus::Active)
+            .flat_map(|d| {
+                d.records
+                    .iter()
+                    .filter(|r| r.record.purpose == Purpose::MailHost)
+                    .map(|r| bundles::MailHost {
+                        domain: d.domain.domain_name.clone(),
+                        host: r.record.name.clone(),
+                    })
+            })
+            .collect()
+    });
+    let (bundle_checks, default_chain) =
+        bundles::checks(&target.tls_dir, &target.hostname, active.as_deref(), now);
+    // What ports 25, 587 and 993 should serve.
+    let configured = default_chain
+        .as_ref()
+        .or(target.certificates.first())
         .and_then(|p| cert::load_leaf(p).ok());
     let mut hosts: Vec<String> = vec![target.hostname.clone()];
     if let Ok(list) = &domains {
@@ -253,9 +276,14 @@ pub async fn run(
             "Check that the data dir is readable by this user.",
         )),
     }
-    for path in &target.certificates {
-        checks.push(cert::file_check("certificate", path, now));
+    // The configured (or self-signed) file matters only while no bundle
+    // is presented instead.
+    if default_chain.is_none() {
+        for path in &target.certificates {
+            checks.push(cert::file_check("certificate", path, now));
+        }
     }
+    checks.extend(bundle_checks);
     let ok = checks.iter().all(|c| c.status != Status::Fail);
     Report { checks, ok }
 }

@@ -130,6 +130,7 @@ fn target(submission: SocketAddr, imaps: SocketAddr) -> Target {
         outbound: submission.to_string(),
         clock_url: String::new(),
         certificates: Vec::new(),
+        tls_dir: PathBuf::from("/nonexistent/inboxgrove-tls"),
         timeout: LIMIT,
     }
 }

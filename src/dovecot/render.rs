@@ -34,7 +34,17 @@ pub struct Params {
     pub secret_file: PathBuf,
     pub ssl_cert: PathBuf,
     pub ssl_key: PathBuf,
+    /// Names served with another certificate than `ssl_cert`.
+    pub local_names: Vec<LocalName>,
     pub quota: Quota,
+}
+
+/// A host name (asked for by SNI) and the certificate served to it.
+#[derive(Debug, Clone)]
+pub struct LocalName {
+    pub name: String,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// A value goes into the file as it is: Dovecot splits the checkpassword
@@ -61,6 +71,35 @@ fn path(name: &str, p: &std::path::Path) -> Result<String, DovecotError> {
         )));
     }
     plain(name, &p.to_string_lossy())
+}
+
+/// One `local_name` block per name (Dovecot 2.3: the block applies when the
+/// client's SNI is that name, and its `ssl_cert`/`ssl_key` replace the
+/// global ones). The names come from the certificate manifest, which the
+/// unprivileged appliance writes and root renders into Dovecot's config,
+/// so each must be a plain DNS name and nothing else.
+fn local_names(names: &[LocalName]) -> Result<String, DovecotError> {
+    let mut out = String::new();
+    for n in names {
+        let dns = !n.name.is_empty()
+            && n.name.len() <= 253
+            && n.name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !dns {
+            return Err(DovecotError::Invalid(format!(
+                "certificate name {:?} is not a DNS name",
+                n.name
+            )));
+        }
+        out.push_str(&format!(
+            "local_name {} {{\n  ssl_cert = <{}\n  ssl_key = <{}\n}}\n",
+            n.name.to_ascii_lowercase(),
+            path("TLS certificate", &n.cert)?,
+            path("TLS key", &n.key)?,
+        ));
+    }
+    Ok(out)
 }
 
 pub fn render(p: &Params) -> Result<String, DovecotError> {
@@ -97,6 +136,7 @@ pub fn render(p: &Params) -> Result<String, DovecotError> {
         ("secret_file", path("secret file", &p.secret_file)?),
         ("ssl_cert", path("TLS certificate", &p.ssl_cert)?),
         ("ssl_key", path("TLS key", &p.ssl_key)?),
+        ("local_names", local_names(&p.local_names)?),
         ("quota", p.quota.as_dovecot().to_owned()),
     ];
     let mut out = TEMPLATE.to_owned();
@@ -130,6 +170,7 @@ mod tests {
             secret_file: "/etc/dovecot/inboxgrove.secret".into(),
             ssl_cert: "/var/lib/inboxgrove/tls/cert.pem".into(),
             ssl_key: "/var/lib/inboxgrove/tls/key.pem".into(),
+            local_names: Vec::new(),
             quota: Quota::default(),
         }
     }
@@ -152,6 +193,29 @@ mod tests {
                 "{folder}"
             );
         }
+    }
+
+    #[test]
+    fn each_other_bundle_name_gets_a_local_name_block_and_only_dns_names_do() {
+        let mut p = params();
+        p.local_names = vec![LocalName {
+            name: "Mail.B.test".into(),
+            cert: "/var/lib/inboxgrove-tls/live/mail-2/fullchain.pem".into(),
+            key: "/var/lib/inboxgrove-tls/live/mail-2/privkey.pem".into(),
+        }];
+        let text = render(&p).unwrap();
+        assert!(text.contains(
+            "local_name mail.b.test {\n  ssl_cert = </var/lib/inboxgrove-tls/live/mail-2/fullchain.pem\n  ssl_key = </var/lib/inboxgrove-tls/live/mail-2/privkey.pem\n}\n"
+        ));
+        // The manifest is the unprivileged side's; a name must not open a
+        // block or a setting of its own in root's Dovecot.
+        for bad in ["a.test {\n", "a.test}", "*.a.test", "a test", ""] {
+            p.local_names[0].name = bad.into();
+            assert!(render(&p).is_err(), "{bad:?}");
+        }
+        p.local_names[0].name = "a.test".into();
+        p.local_names[0].key = "relative/privkey.pem".into();
+        assert!(render(&p).is_err());
     }
 
     #[test]

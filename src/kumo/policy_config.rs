@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use crate::config::Settings;
 use crate::domains::name::DomainName;
-use crate::dovecot::tls;
+use crate::tls::Manifest;
+use crate::tls::mail;
 
 /// What the settings do not say: where KumoMTA's own files are, and its
 /// SMTP listeners.
@@ -41,25 +42,27 @@ pub enum PolicyConfigError {
         "'{0}' is not a host name for KumoMTA's banner; pass --hostname with the name this server's address resolves back to, like mail.example.com"
     )]
     BadHostname(String),
+    #[error("cannot read the certificates: {0}")]
+    Certificates(String),
 }
 
 /// The JSON `init.lua` loads, for `settings` and `files`.
 pub fn render(settings: &Settings, files: &PolicyFiles) -> Result<Value, PolicyConfigError> {
-    let (cert, key) = match &settings.tls {
-        Some((cert, key)) => (cert.clone(), key.clone()),
-        None => {
-            let paths = tls::default_paths(&settings.data_dir);
-            (paths.cert, paths.key)
-        }
-    };
+    let hostname = hostname(settings)?;
+    let manifest = Manifest::load(&settings.tls_dir)
+        .map_err(|e| PolicyConfigError::Certificates(e.to_string()))?;
+    // One certificate for both listeners: KumoMTA cannot choose by name
+    // (see `mail::default_cert`). A renewal keeps the bundle's paths, which
+    // kumod reads again within five minutes (`crate::tls::reload`).
+    let cert = mail::default_cert(settings, &manifest, &hostname);
     Ok(json!({
         "control_url": format!("{}/kumo/v1", settings.control_url()),
         "control_secret_file": files.secret_file,
         "control_timeout": "5s",
-        "hostname": hostname(settings)?,
+        "hostname": hostname,
         "mail_root": absolute(&settings.mail.root),
-        "tls_certificate": absolute(&cert),
-        "tls_private_key": absolute(&key),
+        "tls_certificate": absolute(&cert.cert),
+        "tls_private_key": absolute(&cert.key),
         "inbound_listen": files.inbound_listen.to_string(),
         "submission_listen": files.submission_listen.to_string(),
         "http_listen": http_listen(settings.kumo_http_url.as_deref())?.to_string(),

@@ -27,6 +27,11 @@ use std::pin::Pin;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod listener;
+pub mod mail;
+pub mod reload;
+pub mod resolver;
+
 /// Let's Encrypt's limit of names on one certificate.
 pub const MAX_NAMES: usize = 100;
 
@@ -43,6 +48,8 @@ pub enum TlsError {
     Manifest { path: PathBuf, message: String },
     #[error("bundle id {0:?} must be 1–64 characters of a-z, 0-9 and '-'")]
     BadId(String),
+    #[error("{path}: {message}")]
+    Pem { path: PathBuf, message: String },
 }
 
 /// One certificate and its key, for the names it covers.

@@ -14,12 +14,14 @@ use super::{Chrome, WebForm, given, html, parse_id};
 use crate::domains::model::DomainStatus;
 use crate::domains::name::DomainName;
 use crate::domains::ownership;
-use crate::domains::plan::DmarcPolicy;
+use crate::domains::plan::{DmarcPolicy, Purpose};
 use crate::domains::service::{AddDomain, DomainPatch, DomainView};
 use crate::http::AppState;
 use crate::http::audit_layer::AuditContext;
 use crate::http::error::ApiError;
 use crate::store::domains::RecordRow;
+use crate::tls::mail::UNCOVERED;
+use crate::tls::{Bundle, Manifest};
 
 #[derive(Template)]
 #[template(path = "domains/list.html")]
@@ -180,6 +182,39 @@ pub struct ShowPage {
     pub egress_choices: Vec<String>,
     /// The one it is bound to, or "" for the default.
     pub egress_current: String,
+    pub certificate: MailHostCertificate,
+}
+
+/// Whether the domain's mail host has a real certificate: read from the
+/// manifest each time the page is shown, so it changes when one is issued.
+pub struct MailHostCertificate {
+    /// `None` when the domain plans no mail host record.
+    pub host: Option<String>,
+    pub bundle: Option<Bundle>,
+    /// The manifest could not be read.
+    pub error: Option<String>,
+    pub uncovered: &'static str,
+}
+
+impl MailHostCertificate {
+    fn of(view: &DomainView, tls_dir: &std::path::Path) -> Self {
+        let host = view
+            .records
+            .iter()
+            .find(|r| r.record.purpose == Purpose::MailHost)
+            .map(|r| r.record.name.clone());
+        let (bundle, error) = match (&host, Manifest::load(tls_dir)) {
+            (Some(h), Ok(m)) => (m.for_host(h).cloned(), None),
+            (None, Ok(_)) => (None, None),
+            (_, Err(e)) => (None, Some(e.to_string())),
+        };
+        Self {
+            host,
+            bundle,
+            error,
+            uncovered: UNCOVERED,
+        }
+    }
 }
 
 pub async fn show(
@@ -203,6 +238,7 @@ pub async fn show(
             .egress_ip
             .map(|ip| ip.to_string())
             .unwrap_or_default(),
+        certificate: MailHostCertificate::of(&view, &state.diagnostics.tls_dir),
         view,
     })
 }

@@ -261,6 +261,12 @@ fn pages_escape_html_in_names_and_take_long_ones() {
         view: v,
         egress_choices: vec!["203.0.113.7".into(), "2001:db8::7".into()],
         egress_current: "2001:db8::7".into(),
+        certificate: domains::MailHostCertificate {
+            host: Some(EVIL.into()),
+            bundle: None,
+            error: Some(EVIL.into()),
+            uncovered: crate::tls::mail::UNCOVERED,
+        },
     }
     .render()
     .unwrap();

@@ -123,7 +123,6 @@ fn ca_options(
             acme_email: Some("ops@example.com".into()),
             acme_ca_file: Some(pebble.https_root()),
             acme_http_listen: Some(([127, 0, 0, 1], http_port).into()),
-            tls_dir: None,
         },
         reload: Some(reloads.clone()),
         ..Default::default()

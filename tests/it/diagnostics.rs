@@ -31,7 +31,7 @@ fn assert_shape(report: &Value) {
     assert_eq!(report["ok"], !failed, "{report}");
 }
 
-fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+pub fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["checks"]
         .as_array()
         .unwrap()

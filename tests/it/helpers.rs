@@ -4,8 +4,8 @@ use chrono::DateTime;
 use inboxgrove::auth::password::Hasher;
 use inboxgrove::clock::{ManualClock, SharedClock, SystemClock};
 use inboxgrove::config::{
-    AcmeArgs, BootstrapArgs, DoctorArgs, DomainArgs, FileConfig, Global, MailArgs, SequencerArgs,
-    ServeArgs, Settings,
+    AcmeArgs, BootstrapArgs, CertArgs, DoctorArgs, DomainArgs, FileConfig, Global, MailArgs,
+    PublicTls, SequencerArgs, ServeArgs, Settings,
 };
 use inboxgrove::domains::service::ProviderFactory;
 use inboxgrove::http::routes::RouteInfo;
@@ -14,6 +14,7 @@ use inboxgrove::jobs::Scheduler;
 use inboxgrove::remote::RetryPolicy;
 use inboxgrove::server::{Application, Remotes};
 use inboxgrove::store::Store;
+use inboxgrove::tls::Reload;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -40,11 +41,14 @@ pub struct Options {
     pub sequencers: SequencerArgs,
     /// `trusted_proxies`, as the flag takes it.
     pub trusted_proxies: Option<&'static str>,
+    /// `tls_dir` and `public_tls`.
+    pub certs: CertArgs,
     /// `public_url`, when a test needs one.
     pub public_url: Option<String>,
     /// The certificate settings (`certificates = acme` …).
     pub acme: AcmeArgs,
-    /// What is told of new certificates (a recorder).
+    /// What is told of new certificates in place of the services (a
+    /// recorder).
     pub reload: Option<Arc<dyn inboxgrove::tls::Reload>>,
 }
 
@@ -60,6 +64,7 @@ impl Default for Options {
             timezone: None,
             sequencers: SequencerArgs::default(),
             trusted_proxies: None,
+            certs: CertArgs::default(),
             public_url: None,
             acme: AcmeArgs::default(),
             reload: None,
@@ -79,6 +84,8 @@ pub struct TestApp {
     pub hasher: Hasher,
     /// Every route of the public listener, as the router declares it.
     pub routes: Vec<RouteInfo>,
+    /// What the ACME client calls after installing certificates.
+    pub tls_reload: Arc<dyn Reload>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -105,6 +112,7 @@ pub fn settings(dir: &std::path::Path, opts: &Options) -> Settings {
             mailbox_quota: None,
         },
         doctor: closed_doctor(dir),
+        certs: opts.certs.clone(),
         public_url: opts.public_url.clone(),
         acme: opts.acme.clone(),
         ..Default::default()
@@ -157,7 +165,7 @@ pub async fn spawn_app_in(dir: TempDir, opts: Options) -> TestApp {
         remotes.dns = providers;
     }
     if let Some(reload) = opts.reload.clone() {
-        remotes.reload = reload;
+        remotes.reload = Some(reload);
     }
     // Retries wait milliseconds here, so a 429 or a 500 costs no time.
     remotes.sequencer_retry = RetryPolicy {
@@ -172,7 +180,12 @@ pub async fn spawn_app_in(dir: TempDir, opts: Options) -> TestApp {
     let datasource = app.datasource();
     let hasher = app.hasher();
     let routes = app.routes().to_vec();
-    let base = format!("http://{}", app.public_addr());
+    let tls_reload = app.tls_reload();
+    let scheme = match settings.public_tls {
+        PublicTls::None => "http",
+        PublicTls::Acme => "https",
+    };
+    let base = format!("{scheme}://{}", app.public_addr());
     let control = format!("http://{}", app.control_addr());
     let (tx, rx) = oneshot::channel();
     let handle = tokio::spawn(app.run(async {
@@ -187,6 +200,7 @@ pub async fn spawn_app_in(dir: TempDir, opts: Options) -> TestApp {
         datasource,
         hasher,
         routes,
+        tls_reload,
         stop: Some(tx),
         handle: Some(handle),
     }

@@ -16,6 +16,7 @@ mod support {
     pub mod kumo_stub;
     pub mod pebble;
     pub mod sequencers;
+    pub mod test_ca;
     pub mod webdriver;
     pub mod zones;
 }
@@ -23,6 +24,7 @@ mod support {
 mod accounts;
 mod acme;
 mod at_rest;
+mod certs;
 mod cloudflare;
 mod console;
 mod credentials;

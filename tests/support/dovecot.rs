@@ -95,6 +95,12 @@ impl Dovecot {
     /// Starts Dovecot in front of the appliance whose control listener is
     /// `control` (`http://IP:PORT`) and whose data dir is `data_dir`.
     pub async fn start(control: &str, data_dir: &Path) -> Self {
+        Self::start_with(control, data_dir, &[]).await
+    }
+
+    /// As [`Dovecot::start`], with more `dovecot-config` flags (such as
+    /// `--tls-dir` and `--hostname`).
+    pub async fn start_with(control: &str, data_dir: &Path, flags: &[&std::ffi::OsStr]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         // Dovecot's unprivileged processes must reach the files below.
@@ -135,6 +141,7 @@ impl Dovecot {
             .arg(&mail_root)
             .arg("--secret-file")
             .arg(&secret)
+            .args(flags)
             .env_remove("INBOXGROVE_CONFIG")
             .output()
             .unwrap();
