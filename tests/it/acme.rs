@@ -507,3 +507,17 @@ async fn a_restored_data_dir_writes_its_certificates_into_tls_dir_again() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["items"][0]["status"], "valid", "{body}");
 }
+
+#[tokio::test]
+async fn fifty_domains_activated_in_bulk_make_one_order() {
+    let ca = ca_world().await;
+    for i in 0..50 {
+        let id = manual_domain_with_records(&ca.w, &format!("bulk{i:02}.test")).await;
+        assert_eq!(ca.w.verify(&id).await["status"], "active");
+    }
+    ca.clock.advance(PAST_DEBOUNCE);
+    let b = ca.until("mail-1", |b| b["status"] == "valid").await;
+    assert_eq!(b["names"].as_array().unwrap().len(), 50);
+    assert_eq!(ca.reloaded(1).await, [["mail-1"]], "one certificate");
+    ca.verified_chain("mail.bulk49.test").await;
+}
