@@ -15,7 +15,11 @@
 #   --hostname NAME      the mail host (KumoMTA's banner, the PTR to match)
 #                        [default: hostname -f]
 #   --admin-email EMAIL  the first admin [default: admin@<hostname's domain>]
-#   --public-url URL     where people reach the admin UI [default: none]
+#   --public-url URL     where people reach the admin UI [default: none];
+#                        an https:// URL is served on 443 with its ACME
+#                        certificate (public_tls = "acme")
+#   --self-signed        no ACME CA: self-signed certificates (sequencers
+#                        refuse them; for a host without public DNS)
 #   --package FILE       install this inboxgrove .deb/.rpm instead of building
 #   --no-kumomta         don't install KumoMTA (configure it if present)
 #   --no-dovecot         don't install Dovecot (configure it if present)
@@ -33,13 +37,14 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 mail_host="" admin_email="" public_url="" package=""
-dry_run=0 unattended=0 no_kumo=0 no_dovecot=0 uninstall=0 purge_data=0
+dry_run=0 unattended=0 self_signed=0 no_kumo=0 no_dovecot=0 uninstall=0 purge_data=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --hostname) mail_host="${2:?--hostname needs a name}"; shift 2 ;;
         --admin-email) admin_email="${2:?--admin-email needs an address}"; shift 2 ;;
         --public-url) public_url="${2:?--public-url needs a URL}"; shift 2 ;;
         --package) package="${2:?--package needs a file}"; shift 2 ;;
+        --self-signed) self_signed=1; shift ;;
         --no-kumomta) no_kumo=1; shift ;;
         --no-dovecot) no_dovecot=1; shift ;;
         --yes|--unattended) unattended=1; shift ;;
@@ -345,16 +350,16 @@ install_kumomta() {
 
 # ---------------------------------------------------------------- configuration
 
-# The TOML file with KEY set to VALUE (already TOML-quoted): an existing or
-# commented-out line is replaced, else one is added.
-with_key() {
-    local file="$1" key="$2" value="$3"
-    awk -v key="$key" -v line="$key = $value" '
+# set_key FILE KEY VALUE: KEY set to VALUE (already TOML-quoted) in the
+# TOML file; an existing or commented-out line is replaced, else one is
+# added.
+set_key() {
+    awk -v key="$2" -v line="$2 = $3" '
         BEGIN { done = 0 }
         !done && ($0 ~ "^" key " *=" || $0 ~ "^# *" key " *=") { print line; done = 1; next }
         { print }
         END { if (!done) print line }
-    ' "$file"
+    ' "$1" >"$1.set" && mv "$1.set" "$1"
 }
 
 configure() {
@@ -362,16 +367,28 @@ configure() {
     local next
     next="$(mktemp)"
     if [ -f "$CONFIG" ]; then
-        with_key "$CONFIG" hostname "\"$mail_host\"" >"$next.1"
-        with_key "$next.1" admin_email "\"$admin_email\"" >"$next.2"
-        with_key "$next.2" kumo_http_url '"http://127.0.0.1:8000"' >"$next"
+        cp "$CONFIG" "$next"
+        set_key "$next" hostname "\"$mail_host\""
+        set_key "$next" admin_email "\"$admin_email\""
+        set_key "$next" kumo_http_url '"http://127.0.0.1:8000"'
+        # Real certificates for the mail hosts (sequencers refuse
+        # self-signed ones, and KumoMTA will not deliver between two hosted
+        # domains without them), from Let's Encrypt unless told otherwise.
+        if [ "$self_signed" = 0 ]; then
+            set_key "$next" certificates '"acme"'
+            set_key "$next" acme_email "\"$admin_email\""
+        fi
         if [ -n "$public_url" ]; then
-            with_key "$next" public_url "\"$public_url\"" >"$next.1" && mv "$next.1" "$next"
+            set_key "$next" public_url "\"$public_url\""
+            case "$public_url" in
+                https://*)
+                    set_key "$next" public_tls '"acme"'
+                    set_key "$next" listen '"[::]:443"' ;;
+            esac
         fi
         put "$CONFIG" 0640 root:inboxgrove <"$next" && restart_inboxgrove=1
-        rm -f "$next.1" "$next.2"
     elif [ "$dry_run" = 1 ]; then
-        say "would set hostname, admin_email and kumo_http_url in $CONFIG (the package installs it)"
+        say "would set hostname, admin_email, kumo_http_url and the certificate settings in $CONFIG (the package installs it)"
         changes=$((changes + 1))
     else
         stop "$CONFIG is missing: reinstall the inboxgrove package"
@@ -453,6 +470,9 @@ start_services() {
     fi
     service dovecot.service "$restart_dovecot"
     service kumomta.service "$restart_kumo"
+    # Renewed certificates reach Dovecot and KumoMTA through this watch
+    # (InboxGrove itself may not reload them).
+    service inboxgrove-tls-reload.path 0
 }
 
 report() {

@@ -17,7 +17,7 @@ on a guess.
 its specification; the doc pages it cites are on docs.kumomta.com.
 
 Settings come from the JSON file named by $INBOXGROVE_POLICY_CONFIG, else
-/opt/kumomta/etc/policy/inboxgrove.json (see inboxgrove.example.json).
+/opt/kumomta/etc/policy/inboxgrove/inboxgrove.json (see inboxgrove.example.json).
 ]]
 
 local kumo = require 'kumo'
@@ -25,7 +25,7 @@ local kumo = require 'kumo'
 local log_hooks = require 'policy-extras.log_hooks'
 local shaping = require 'policy-extras.shaping'
 
-local DEFAULT_CONFIG = '/opt/kumomta/etc/policy/inboxgrove.json'
+local DEFAULT_CONFIG = '/opt/kumomta/etc/policy/inboxgrove/inboxgrove.json'
 
 -- Queue names: no real domain ends in these, so no recipient domain can
 -- collide with them (the log_hooks helper uses the same trick).
@@ -89,7 +89,7 @@ local function load_settings(path)
   -- The secret file holds the token as hex; a trailing newline is not part
   -- of it. kumo.secrets.load takes a KeySource (a path here).
   local secret = kumo.secrets.load(
-    text('control_secret_file', '/opt/kumomta/etc/policy/inboxgrove.secret')
+    text('control_secret_file', '/opt/kumomta/etc/policy/inboxgrove/inboxgrove.secret')
   )
   secret = secret:match '^%s*(.-)%s*$'
   if secret == '' then
@@ -102,7 +102,7 @@ local function load_settings(path)
     ),
     control_timeout = text('control_timeout', '5s'),
     secret = secret,
-    mail_root = (text('mail_root', '/var/lib/inboxgrove/mail'):gsub('/+$', '')),
+    mail_root = (text('mail_root', '/var/lib/inboxgrove-mail'):gsub('/+$', '')),
     hostname = text 'hostname',
     tls_certificate = optional 'tls_certificate',
     tls_private_key = optional 'tls_private_key',
@@ -110,7 +110,7 @@ local function load_settings(path)
     submission_listen = text('submission_listen', '0.0.0.0:587'),
     http_listen = text('http_listen', '127.0.0.1:8000'),
     spool_dir = text('spool_dir', '/var/spool/kumomta'),
-    shaping_file = text('shaping_file', '/opt/kumomta/etc/policy/inboxgrove-shaping.toml'),
+    shaping_file = text('shaping_file', '/opt/kumomta/etc/policy/inboxgrove/shaping.toml'),
     log_dir = text('log_dir', '/var/log/kumomta'),
   }
 end
@@ -662,10 +662,13 @@ kumo.on('get_queue_config', function(domain, tenant, _campaign, _routing_domain)
         -- 2025.01.23, fact sheet §5).
         maildir_path = '{{ meta.x_maildir }}',
         -- Group-shared with Dovecot: setgid dirs, group-writable files.
-        -- mail_root is 2770 in group inboxgrove-mail, kumod is a member,
-        -- and Dovecot's mail processes run as user inboxgrove-mail (see
-        -- `inboxgrove dovecot-config`), so each side can read, flag and
-        -- expunge what the other made.
+        -- mail_root is 2770 in group inboxgrove-mail; kumod holds that
+        -- group as a supplementary group from the package's drop-in for
+        -- kumomta.service (`SupplementaryGroups=`: `--user` never reads
+        -- /etc/group, crates/kumod/src/main.rs), and Dovecot's mail
+        -- processes run as user inboxgrove-mail (see `inboxgrove
+        -- dovecot-config`), so each side can read, flag and expunge what
+        -- the other made (tests/it/privdrop.rs).
         dir_mode = tonumber('2770', 8),
         file_mode = tonumber('660', 8),
       },

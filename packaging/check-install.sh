@@ -144,6 +144,8 @@ installer first.log --yes --package /root/inboxgrove/inboxgrove.deb ||
 config=/etc/inboxgrove/inboxgrove.toml
 grep -qx 'hostname = "mail.grove.test"' "$root$config" || fail "$config does not name the mail host"
 grep -qx 'kumo_http_url = "http://127.0.0.1:8000"' "$root$config" || fail "$config does not set kumo_http_url"
+grep -qx 'certificates = "acme"' "$root$config" || fail "$config does not ask for ACME certificates"
+grep -qx 'acme_email = "admin@grove.test"' "$root$config" || fail "$config gives the CA no contact"
 check_mode "$config" "root:inboxgrove 640"
 check_mode /var/lib/inboxgrove "inboxgrove:inboxgrove 700"
 check_mode /var/lib/inboxgrove/master.key "inboxgrove:inboxgrove 600"
@@ -168,7 +170,12 @@ assert s["mail_root"] == "/var/lib/inboxgrove-mail", s
 assert s["control_secret_file"] == "/opt/kumomta/etc/policy/inboxgrove/inboxgrove.secret", s
 assert s["http_listen"] == "127.0.0.1:8000", s
 assert s["hostname"] == "mail.grove.test", s
+assert s["tls_certificate"] == "/var/lib/inboxgrove-tls/self-signed/cert.pem", s
 EOF
+# Until a certificate is issued KumoMTA presents the self-signed pair, which
+# kumod (group inboxgrove-tls through the drop-in) must be able to read.
+check_mode /var/lib/inboxgrove-tls/self-signed "inboxgrove:inboxgrove-tls 2750"
+check_mode /var/lib/inboxgrove-tls/self-signed/key.pem "inboxgrove:inboxgrove-tls 640"
 say "KumoMTA's inboxgrove.json (root:kumod 0640) is rendered from the server's settings and its secret is kumo.secret"
 
 # shellcheck disable=SC2016 # the backquotes are the file's own text

@@ -304,7 +304,7 @@ pub fn public_router(state: AppState) -> (Router, Vec<RouteInfo>) {
 }
 
 /// The public listener's certificates: every bundle of `tls_dir`, and the
-/// self-signed pair of `<data_dir>/tls/` until one covers the admin host
+/// self-signed pair of `<tls_dir>/self-signed/` until one covers the admin host
 /// (`public_url`'s).
 fn public_resolver(settings: &Settings) -> anyhow::Result<Resolver> {
     let admin_host = settings
@@ -312,7 +312,7 @@ fn public_resolver(settings: &Settings) -> anyhow::Result<Resolver> {
         .as_deref()
         .and_then(|u| reqwest::Url::parse(u).ok())
         .and_then(|u| u.host_str().map(str::to_owned));
-    let pair = self_signed::default_paths(&settings.data_dir);
+    let pair = self_signed::default_paths(&settings.tls_dir);
     let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
     names.extend(admin_host.clone());
     self_signed::ensure_self_signed(&pair, &names)?;

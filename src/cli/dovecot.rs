@@ -69,7 +69,7 @@ pub fn config(args: &DovecotArgs, settings: &Settings) -> anyhow::Result<()> {
     // bundle's names get a `local_name` block, since Dovecot chooses by SNI.
     let default = mail::default_cert(settings, &manifest, &settings.doctor.mail_hostname());
     if default.source == mail::Source::SelfSigned {
-        let paths = tls::default_paths(&settings.data_dir);
+        let paths = tls::default_paths(&settings.tls_dir);
         let names = ["localhost", "127.0.0.1"].map(str::to_owned);
         if tls::ensure_self_signed(&paths, &names)? {
             eprintln!(

@@ -23,7 +23,7 @@ pub struct KumoConfigCli {
 }
 
 /// Where the installer puts KumoMTA's copy of its credential.
-pub const INSTALLED_SECRET: &str = "/opt/kumomta/etc/policy/inboxgrove.secret";
+pub const INSTALLED_SECRET: &str = "/opt/kumomta/etc/policy/inboxgrove/inboxgrove.secret";
 
 /// Where KumoMTA runs; the defaults are its package's paths.
 #[derive(Debug, Clone, Args)]
@@ -42,7 +42,7 @@ pub struct KumoArgs {
     pub log_dir: PathBuf,
     #[arg(
         long,
-        default_value = "/opt/kumomta/etc/policy/inboxgrove-shaping.toml"
+        default_value = "/opt/kumomta/etc/policy/inboxgrove/shaping.toml"
     )]
     pub shaping_file: PathBuf,
     /// Write the file here (mode 0640) instead of printing it

@@ -63,7 +63,7 @@ pub fn resolve_tls_dir(
 #[derive(Debug, Default, Clone, Args)]
 pub struct TlsArgs {
     /// PEM certificate chain for the mail host [default: a self-signed one
-    /// made in <data-dir>/tls/]
+    /// made in <tls-dir>/self-signed/]
     #[arg(long, env = "INBOXGROVE_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of --tls-cert

@@ -13,7 +13,7 @@ use crate::dovecot::quota::{DEFAULT_MAIL_ROOT, Quota};
 #[derive(Debug, Default, Clone, Args)]
 pub struct MailArgs {
     /// KumoMTA's mail_root: <mail-root>/<domain>/<user>/Maildir
-    /// [default: /var/lib/inboxgrove/mail]
+    /// [default: /var/lib/inboxgrove-mail]
     #[arg(long, env = "INBOXGROVE_MAIL_ROOT")]
     pub mail_root: Option<PathBuf>,
     /// Storage quota of each mailbox, e.g. 1G, 512M; IMAP and inbound

@@ -215,7 +215,7 @@ fn the_mail_root_and_quota_come_from_flags_the_file_or_defaults() {
         &env_of(&[]),
     )
     .unwrap();
-    assert_eq!(s.mail.root, PathBuf::from("/var/lib/inboxgrove/mail"));
+    assert_eq!(s.mail.root, PathBuf::from("/var/lib/inboxgrove-mail"));
     assert_eq!(s.mail.quota.bytes(), 1 << 30);
     let file: FileConfig =
         toml::from_str("mail_root = \"/srv/mail\"\nmailbox_quota = \"512M\"").unwrap();
@@ -361,4 +361,57 @@ fn the_mail_host_name_comes_from_the_flag_or_the_file_and_is_a_host_name() {
         .unwrap()
         .to_string();
     assert!(err.starts_with("hostname"), "{err}");
+}
+
+/// The annotated file the packages install as /etc/inboxgrove/inboxgrove.toml
+/// parses as shipped, and still parses with every example line uncommented:
+/// each key it documents is one the server takes, and it documents them all.
+#[test]
+fn the_packaged_config_file_documents_every_key_and_only_real_ones() {
+    let shipped = include_str!("../../packaging/inboxgrove.toml");
+    let file: FileConfig = toml::from_str(shipped).unwrap();
+    assert_eq!(file.data_dir, Some(PathBuf::from("/var/lib/inboxgrove")));
+
+    let mut examples = 0;
+    let uncommented: String = shipped
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(rest)
+                if rest
+                    .split_once(" = ")
+                    .is_some_and(|(k, _)| !k.contains(' ')) =>
+            {
+                examples += 1;
+                format!("{rest}\n")
+            }
+            _ => format!("{line}\n"),
+        })
+        .collect();
+    let file: FileConfig = toml::from_str(&uncommented).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        file.mail_root,
+        Some(PathBuf::from("/var/lib/inboxgrove-mail"))
+    );
+
+    // serde names every field when it refuses an unknown one. Inline
+    // secrets are documented in their `_file` form only.
+    let refused = toml::from_str::<FileConfig>("not_a_key = 1")
+        .unwrap_err()
+        .to_string();
+    let (_, fields) = refused.split_once("expected one of ").unwrap();
+    let fields: Vec<&str> = fields
+        .split(',')
+        .map(|f| f.trim().trim_matches('`'))
+        .filter(|f| !["admin_password", "cloudflare_api_token"].contains(f))
+        .collect();
+    assert!(fields.len() > 25, "{refused}");
+    for field in fields {
+        assert!(
+            uncommented
+                .lines()
+                .any(|l| l.starts_with(&format!("{field} = "))),
+            "packaging/inboxgrove.toml does not document {field}"
+        );
+    }
+    assert!(examples >= 25, "only {examples} example lines");
 }

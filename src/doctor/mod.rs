@@ -122,7 +122,7 @@ impl Target {
         let loopback = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
         let cert = match &settings.tls {
             Some((cert, _)) => cert.clone(),
-            None => tls::default_paths(&settings.data_dir).cert,
+            None => tls::default_paths(&settings.tls_dir).cert,
         };
         Self {
             data_dir: settings.data_dir.clone(),

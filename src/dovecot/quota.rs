@@ -17,7 +17,7 @@ use super::DovecotError;
 
 /// Where mail lives when nothing else is configured:
 /// `<mail root>/<domain>/<local part>/Maildir`, as KumoMTA delivers.
-pub const DEFAULT_MAIL_ROOT: &str = "/var/lib/inboxgrove/mail";
+pub const DEFAULT_MAIL_ROOT: &str = "/var/lib/inboxgrove-mail";
 
 /// A storage quota as Dovecot's `quota_rule` writes it: a number with an
 /// optional unit, `1G`, `512M`; units are powers of 1024, as in Dovecot.

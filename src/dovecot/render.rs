@@ -164,12 +164,12 @@ mod tests {
             login_user: "dovenull".into(),
             mail_user: "inboxgrove-mail".into(),
             mail_group: "inboxgrove-mail".into(),
-            mail_root: "/var/lib/inboxgrove/mail".into(),
+            mail_root: "/var/lib/inboxgrove-mail".into(),
             binary: "/usr/bin/inboxgrove".into(),
             control_url: "http://127.0.0.1:8081".into(),
             secret_file: "/etc/dovecot/inboxgrove.secret".into(),
-            ssl_cert: "/var/lib/inboxgrove/tls/cert.pem".into(),
-            ssl_key: "/var/lib/inboxgrove/tls/key.pem".into(),
+            ssl_cert: "/var/lib/inboxgrove-tls/self-signed/cert.pem".into(),
+            ssl_key: "/var/lib/inboxgrove-tls/self-signed/key.pem".into(),
             local_names: Vec::new(),
             quota: Quota::default(),
         }
@@ -182,7 +182,7 @@ mod tests {
         assert!(text.contains(
             "args = /usr/bin/inboxgrove checkpassword --control-url http://127.0.0.1:8081 --secret-file /etc/dovecot/inboxgrove.secret\n"
         ));
-        assert!(text.contains("home=/var/lib/inboxgrove/mail/%d/%n\n"));
+        assert!(text.contains("home=/var/lib/inboxgrove-mail/%d/%n\n"));
         assert!(text.contains("quota_rule = *:storage=1G\n"));
         assert!(text.contains("quota = maildir:User quota\n"));
         assert!(text.contains("ssl = required\n"));

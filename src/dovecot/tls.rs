@@ -1,11 +1,13 @@
-//! The certificate IMAP (and, if it likes, KumoMTA) serves when none is
-//! configured: a self-signed one made once in `<data-dir>/tls/`, so a first
+//! The certificate IMAP and KumoMTA serve when none is configured or
+//! issued: a self-signed one made once in `<tls_dir>/self-signed/` (where
+//! kumod can read it through group inboxgrove-tls; the data dir is private
+//! to InboxGrove), so a first
 //! run and the tests have TLS without an ACME client. Sequencers accept
 //! only a valid certificate for the mail host, so a real one must be
 //! configured (`--tls-cert`/`--tls-key`) before mailboxes are handed out.
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::DovecotError;
@@ -15,8 +17,8 @@ pub struct CertPaths {
     pub key: PathBuf,
 }
 
-pub fn default_paths(data_dir: &Path) -> CertPaths {
-    let dir = data_dir.join("tls");
+pub fn default_paths(tls_dir: &Path) -> CertPaths {
+    let dir = tls_dir.join("self-signed");
     CertPaths {
         cert: dir.join("cert.pem"),
         key: dir.join("key.pem"),
@@ -33,12 +35,10 @@ pub fn ensure_self_signed(paths: &CertPaths, names: &[String]) -> Result<bool, D
     let made = rcgen::generate_simple_self_signed(names.to_vec())
         .map_err(|e| DovecotError::Invalid(format!("cannot make a certificate: {e}")))?;
     if let Some(dir) = paths.cert.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| DovecotError::Io {
-            path: dir.to_owned(),
-            source,
-        })?;
+        crate::tls::shared_dir(dir).map_err(|e| DovecotError::Invalid(e.to_string()))?;
     }
-    write(&paths.key, made.key_pair.serialize_pem().as_bytes(), 0o600)?;
+    // The group of tls_dir (inboxgrove-tls when packaged) may read it.
+    write(&paths.key, made.key_pair.serialize_pem().as_bytes(), 0o640)?;
     write(&paths.cert, made.cert.pem().as_bytes(), 0o644)?;
     Ok(true)
 }
@@ -54,6 +54,9 @@ fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), DovecotError> {
         .truncate(true)
         .mode(mode)
         .open(path)
+        .map_err(io)?;
+    // Exactly `mode`, whatever the umask (the service runs with 0077).
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(io)?;
     file.write_all(bytes).map_err(io)?;
     file.sync_all().map_err(io)
@@ -74,7 +77,7 @@ mod tests {
         let cert = std::fs::read_to_string(&paths.cert).unwrap();
         assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"));
         let mode = std::fs::metadata(&paths.key).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(mode & 0o777, 0o640, "readable by the tls group only");
         assert!(!ensure_self_signed(&paths, &names).unwrap(), "kept");
         assert_eq!(std::fs::read_to_string(&paths.cert).unwrap(), cert);
     }

@@ -3,7 +3,7 @@
 //! them, and as `doctor` and the domain page judge them.
 //!
 //! A bundle of `tls_dir` wins; without one, the configured `tls_cert`,
-//! else the self-signed pair of `<data_dir>/tls/`.
+//! else the self-signed pair of `<tls_dir>/self-signed/`.
 //! (Once the ACME client's `certificates = "acme"` setting is in, it is
 //! what selects the bundles here.)
 
@@ -19,7 +19,7 @@ pub enum Source {
     Bundle(Bundle),
     /// `tls_cert`/`tls_key`.
     Configured,
-    /// The pair `dovecot-config` makes in `<data_dir>/tls/`.
+    /// The pair `dovecot-config` makes in `<tls_dir>/self-signed/`.
     SelfSigned,
 }
 
@@ -78,7 +78,7 @@ pub fn default_cert(settings: &Settings, manifest: &Manifest, hostname: &str) ->
             source: Source::Configured,
         },
         None => {
-            let pair = self_signed::default_paths(&settings.data_dir);
+            let pair = self_signed::default_paths(&settings.tls_dir);
             MailCert {
                 cert: pair.cert,
                 key: pair.key,

@@ -20,7 +20,7 @@
 
 use std::future::Future;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
@@ -122,10 +122,8 @@ impl Manifest {
             return Err(TlsError::BadId(bundle.id));
         }
         let live = dir.join("live").join(&bundle.id);
-        std::fs::create_dir_all(&live).map_err(|source| TlsError::Io {
-            path: live.clone(),
-            source,
-        })?;
+        shared_dir(&dir.join("live"))?;
+        shared_dir(&live)?;
         replace(&bundle.key_path(dir), key_pem.as_bytes(), 0o640)?;
         replace(&bundle.chain_path(dir), chain_pem.as_bytes(), 0o644)?;
         match self.bundles.iter_mut().find(|b| b.id == bundle.id) {
@@ -148,8 +146,21 @@ pub trait Reload: Send + Sync {
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it
-/// over `path`.
+/// Makes `dir` (and its parents) and gives it mode 2750, whatever the
+/// umask (the service runs with 0077): the group of `tls_dir` must be able
+/// to reach the keys, and the setgid bit keeps that group on what is made
+/// inside.
+pub fn shared_dir(dir: &Path) -> Result<(), TlsError> {
+    let io = |source| TlsError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o2750)).map_err(io)
+}
+
+/// Writes `bytes` to a temporary file beside `path` with exactly `mode`
+/// (the umask does not apply), syncs it and renames it over `path`.
 fn replace(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
     let tmp = path.with_extension("tmp");
     let io = |source| TlsError::Io {
@@ -162,6 +173,8 @@ fn replace(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
         .truncate(true)
         .mode(mode)
         .open(&tmp)
+        .map_err(io)?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(io)?;
     file.write_all(bytes).map_err(io)?;
     file.sync_all().map_err(io)?;

@@ -323,7 +323,7 @@ async fn dovecot_config_refuses_unsafe_values() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("secret file"), "{err}");
     // The self-signed certificate was made for a first run.
-    assert!(dir.path().join("tls/cert.pem").exists());
+    assert!(dir.path().join("certs/self-signed/cert.pem").exists());
 }
 
 /// Runs `inboxgrove checkpassword` as Dovecot does: user\0password\0\0 on

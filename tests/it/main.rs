@@ -43,6 +43,7 @@ mod limits;
 mod logging;
 mod logins;
 mod policy;
+mod privdrop;
 mod process;
 mod push;
 mod reports;

@@ -165,7 +165,7 @@ impl Dovecot {
         let server = Self {
             imap: ([127, 0, 0, 1], imap_port).into(),
             imaps: ([127, 0, 0, 1], imaps_port).into(),
-            cert: data_dir.join("tls/cert.pem"),
+            cert: data_dir.join("certs/self-signed/cert.pem"),
             mail_root,
             mail_gid,
             dir,

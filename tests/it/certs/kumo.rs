@@ -54,7 +54,7 @@ async fn kumomta_presents_the_bundle_of_its_banner_name_else_the_largest() {
     s.doctor.hostname = Some("mail.a.test".into());
 
     // No bundle: the self-signed pair.
-    let self_signed = std::path::absolute(app.dir.path().join("tls")).unwrap();
+    let self_signed = tls_dir.path().join("self-signed");
     let before = render(&s, &files(app.dir.path())).unwrap();
     assert_eq!(
         before["tls_certificate"],

@@ -12,7 +12,7 @@ use crate::helpers::Options;
 /// The community rules' file, as the shaping helper loads it first.
 const COMMUNITY_RULES: &str = "/opt/kumomta/share/policy-extras/shaping.toml";
 /// Where the policy's `shaping_file` points by default.
-const OUR_RULES: &str = "/opt/kumomta/etc/policy/inboxgrove-shaping.toml";
+const OUR_RULES: &str = "/opt/kumomta/etc/policy/inboxgrove/shaping.toml";
 
 /// A few rules in the community file's format (it is KumoMTA's to ship,
 /// not ours to copy).

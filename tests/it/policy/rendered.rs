@@ -29,7 +29,7 @@ async fn the_rendered_settings_file_runs_the_policy_against_this_server() {
         submission_listen: "0.0.0.0:587".parse().unwrap(),
         spool_dir: "/var/spool/kumomta".into(),
         log_dir: "/var/log/kumomta".into(),
-        shaping_file: "/opt/kumomta/etc/policy/inboxgrove-shaping.toml".into(),
+        shaping_file: "/opt/kumomta/etc/policy/inboxgrove/shaping.toml".into(),
     };
     let rendered = render(&s, &files).unwrap();
     assert_eq!(
