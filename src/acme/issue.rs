@@ -60,8 +60,8 @@ impl Acme {
                 }
             }
         }
-        // A certificate kept but not installed (tls_dir failed) is
-        // installed now.
+        // What an earlier run kept but could not write into tls_dir is
+        // written now.
         self.restore().await?;
         self.reload_pending().await?;
         if !failures.is_empty() {
@@ -111,10 +111,11 @@ impl Acme {
 
     /// Writes into `tls_dir` every certificate the store holds that is not
     /// there as stored (a data dir restored from backup, a new `tls_dir`),
-    /// and marks it to be reloaded.
+    /// and marks it to be reloaded. A bundle that cannot be written is
+    /// logged and left for the next run; the others go on.
     pub async fn restore(&self) -> Result<usize, AcmeError> {
         let rows = self.store.read(repo::list).await?;
-        let manifest = Manifest::load(&self.tls_dir)?;
+        let manifest = self.manifest();
         let mut restored = 0;
         for row in rows {
             let (Some(chain), Some(bundle)) = (row.chain_pem.clone(), installed(&row)) else {
@@ -130,9 +131,18 @@ impl Acme {
             let Some(sealed) = self.store.read(move |c| repo::sealed_key(c, &id)).await? else {
                 continue;
             };
-            let key = self.vault.open(key_slot(&row.id), &sealed)?;
-            let key = String::from_utf8_lossy(key.expose_secret()).into_owned();
-            self.install(bundle, &chain, &key)?;
+            let written = self
+                .vault
+                .open(key_slot(&row.id), &sealed)
+                .map_err(AcmeError::from)
+                .and_then(|key| {
+                    let key = String::from_utf8_lossy(key.expose_secret()).into_owned();
+                    self.install(bundle, &chain, &key)
+                });
+            if let Err(e) = written {
+                tracing::error!(bundle = %row.id, error = %e, "cannot write the certificate into tls_dir");
+                continue;
+            }
             let id = row.id.clone();
             self.store
                 .write(move |tx| repo::mark_reload(tx, &id))
@@ -140,6 +150,16 @@ impl Acme {
             restored += 1;
         }
         Ok(restored)
+    }
+
+    /// The manifest of `tls_dir`; an unreadable one counts as empty, so
+    /// every bundle is written again from the database, which holds them
+    /// all.
+    fn manifest(&self) -> Manifest {
+        Manifest::load(&self.tls_dir).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "tls_dir's manifest is unreadable; writing it anew");
+            Manifest::default()
+        })
     }
 
     /// The wanted names and their proofs, and the bundles as planned from
@@ -226,8 +246,9 @@ impl Acme {
     /// rewrites the whole manifest.
     fn install(&self, bundle: Bundle, chain_pem: &str, key_pem: &str) -> Result<(), AcmeError> {
         let _one = self.installing.lock().unwrap_or_else(|p| p.into_inner());
-        Manifest::load(&self.tls_dir)?.install(&self.tls_dir, bundle, chain_pem, key_pem)?;
-        Ok(())
+        Ok(self
+            .manifest()
+            .install(&self.tls_dir, bundle, chain_pem, key_pem)?)
     }
 
     /// `not_after − 30 days − jitter`; for a certificate that lives less

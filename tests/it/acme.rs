@@ -483,10 +483,12 @@ async fn a_restored_data_dir_writes_its_certificates_into_tls_dir_again() {
     }
     let chain = installed_chain(w.app.dir.path(), "mail.kept.test", &root);
 
-    // The backup had no tls_dir (it lives elsewhere when packaged).
+    // The backup's tls_dir lost its files and its manifest is damaged (a
+    // packaged tls_dir lives outside the data dir and its backup).
     let w_admin = w.admin.clone();
     let dir = w.app.stop().await;
-    std::fs::remove_dir_all(dir.path().join("certs")).unwrap();
+    std::fs::remove_dir_all(dir.path().join("certs/live")).unwrap();
+    std::fs::write(dir.path().join("certs/certificates.json"), "{").unwrap();
     let reloads = Arc::new(Recorder::default());
     reloads.fail_next();
     let app = spawn_app_in(dir, ca_options(&pebble, http_port, &clock, &reloads)).await;
@@ -504,4 +506,18 @@ async fn a_restored_data_dir_writes_its_certificates_into_tls_dir_again() {
     let (status, body) = app.get("/api/v1/certificates", &w_admin).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["items"][0]["status"], "valid", "{body}");
+}
+
+#[tokio::test]
+async fn fifty_domains_activated_in_bulk_make_one_order() {
+    let ca = ca_world().await;
+    for i in 0..50 {
+        let id = manual_domain_with_records(&ca.w, &format!("bulk{i:02}.test")).await;
+        assert_eq!(ca.w.verify(&id).await["status"], "active");
+    }
+    ca.clock.advance(PAST_DEBOUNCE);
+    let b = ca.until("mail-1", |b| b["status"] == "valid").await;
+    assert_eq!(b["names"].as_array().unwrap().len(), 50);
+    assert_eq!(ca.reloaded(1).await, [["mail-1"]], "one certificate");
+    ca.verified_chain("mail.bulk49.test").await;
 }

@@ -37,7 +37,7 @@ async fn the_public_listener_serves_each_bundle_by_name_and_takes_new_ones_in_pl
     let addr = app.base.trim_start_matches("https://").parse().unwrap();
 
     // No bundle yet: the self-signed pair, to any name.
-    let self_signed = app.dir.path().join("certs/self-signed/cert.pem");
+    let self_signed = tls_dir.path().join("self-signed/cert.pem");
     let pinned = pinned_connector(&self_signed);
     let served = served_leaf(&pinned, addr, "admin.grove.test")
         .await
@@ -136,7 +136,7 @@ async fn an_unreadable_manifest_still_starts_the_listener_with_the_self_signed_p
     std::fs::write(&manifest, "{").unwrap();
     let app = https_app(&tls_dir).await;
     let addr = app.base.trim_start_matches("https://").parse().unwrap();
-    let self_signed = app.dir.path().join("certs/self-signed/cert.pem");
+    let self_signed = tls_dir.path().join("self-signed/cert.pem");
     let served = served_leaf(&pinned_connector(&self_signed), addr, "admin.grove.test").await;
     assert_eq!(served.unwrap(), pem_der(&self_signed));
     let err = app.tls_reload.reload(&[]).await.unwrap_err();
