@@ -25,6 +25,7 @@ mod mail;
 mod origins;
 mod proxies;
 pub mod retention;
+mod sequencers;
 pub use acme::{AcmeArgs, AcmeSettings, Certificates};
 pub use certs::{CertArgs, PublicTls, TlsArgs};
 pub use doctor::DoctorArgs;
@@ -33,6 +34,7 @@ pub use mail::{MailArgs, MailSettings};
 pub use origins::{Key, Origins, Source};
 pub use proxies::TrustedProxies;
 pub use retention::{Retention, RetentionArgs};
+pub use sequencers::{SequencerArgs, SequencerUrls};
 
 /// The HTTP listener our KumoMTA policy opens (`kumo-policy/init.lua`),
 /// where `POST /api/admin/bump-config-epoch` lives.
@@ -195,66 +197,6 @@ pub struct ServeArgs {
     pub doctor: DoctorArgs,
     #[command(flatten)]
     pub acme: AcmeArgs,
-}
-
-/// Where the sequencers' account APIs are; tests point them at doubles.
-#[derive(Debug, Default, Clone, Args)]
-pub struct SequencerArgs {
-    /// Instantly API base URL [default: https://api.instantly.ai]
-    #[arg(long, env = "INBOXGROVE_INSTANTLY_API_URL")]
-    pub instantly_api_url: Option<String>,
-    /// Smartlead API base URL [default: https://server.smartlead.ai]
-    #[arg(long, env = "INBOXGROVE_SMARTLEAD_API_URL")]
-    pub smartlead_api_url: Option<String>,
-    /// Reply.io API base URL [default: https://api.reply.io]
-    #[arg(long, env = "INBOXGROVE_REPLYIO_API_URL")]
-    pub replyio_api_url: Option<String>,
-}
-
-/// The sequencers' API base URLs, resolved and checked.
-#[derive(Debug, Clone)]
-pub struct SequencerUrls {
-    pub instantly: reqwest::Url,
-    pub smartlead: reqwest::Url,
-    pub replyio: reqwest::Url,
-}
-
-impl SequencerUrls {
-    fn resolve(args: &SequencerArgs, file: &FileConfig) -> Result<Self, ConfigError> {
-        let url = |setting: &'static str, given: Option<String>, default: &str| {
-            let raw = given.unwrap_or_else(|| default.to_owned());
-            match reqwest::Url::parse(raw.trim()) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") && !u.cannot_be_a_base() => Ok(u),
-                _ => Err(ConfigError::Invalid {
-                    setting,
-                    message: format!("'{raw}' is not an http(s) URL; use one like {default}"),
-                }),
-            }
-        };
-        Ok(Self {
-            instantly: url(
-                "instantly_api_url",
-                args.instantly_api_url
-                    .clone()
-                    .or(file.instantly_api_url.clone()),
-                "https://api.instantly.ai",
-            )?,
-            smartlead: url(
-                "smartlead_api_url",
-                args.smartlead_api_url
-                    .clone()
-                    .or(file.smartlead_api_url.clone()),
-                "https://server.smartlead.ai",
-            )?,
-            replyio: url(
-                "replyio_api_url",
-                args.replyio_api_url
-                    .clone()
-                    .or(file.replyio_api_url.clone()),
-                "https://api.reply.io",
-            )?,
-        })
-    }
 }
 
 /// What the domain orchestrator needs to know about this server.

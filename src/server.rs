@@ -23,15 +23,14 @@ use tokio::sync::watch;
 
 use crate::acme::{self, Acme};
 use crate::api;
+use crate::auth::Auth;
 use crate::auth::password::Hasher;
 use crate::auth::users::Bootstrap;
-use crate::auth::{Accounts, Auth};
 use crate::clock::SharedClock;
 use crate::config::{PublicTls, Settings};
 use crate::domains::cloudflare::CloudflareLimiter;
 use crate::domains::service::{CloudflareFactory, Orchestrator, ProviderFactory};
 use crate::domains::work;
-use crate::dovecot::tls as self_signed;
 use crate::exports::push::Integrations;
 use crate::exports::push::client::Sequencers;
 use crate::exports::service::Exports;
@@ -50,10 +49,16 @@ use crate::store::Store;
 use crate::tls;
 use crate::tls::Reload;
 use crate::tls::listener::TlsListener;
-use crate::tls::reload::{self, Served};
+use crate::tls::reload::Served;
 use crate::tls::resolver::Resolver;
 use crate::vault::Vault;
 use crate::web;
+
+mod console;
+mod public_tls;
+
+pub use console::{open_accounts, open_domains, open_inboxes};
+use public_tls::public_resolver;
 
 const LOCK_FILE: &str = "serve.lock";
 const WORKERS: usize = 2;
@@ -69,57 +74,6 @@ pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
 
 fn hasher() -> Hasher {
     Hasher::new(std::thread::available_parallelism().map_or(2, usize::from))
-}
-
-fn require_data(data_dir: &Path) -> anyhow::Result<()> {
-    if !Store::path_in(data_dir).exists() {
-        bail!(
-            "no InboxGrove data in {}; run `inboxgrove init` first or pass --data-dir",
-            data_dir.display()
-        );
-    }
-    Ok(())
-}
-
-/// The store and user accounts of an existing data dir, for CLI commands
-/// that work whether or not the server runs (SQLite's WAL and busy timeout
-/// let both write).
-pub fn open_accounts(settings: &Settings, clock: SharedClock) -> anyhow::Result<(Store, Accounts)> {
-    require_data(&settings.data_dir)?;
-    let store = Store::open(&settings.data_dir)?;
-    let mailboxes = mailbox_sync(settings, &store, Holder::Console)?;
-    Ok((
-        store.clone(),
-        Accounts::new(store, clock, hasher(), mailboxes, settings.data_dir.clone()),
-    ))
-}
-
-/// The orchestrator over an existing data dir, for CLI commands.
-pub async fn open_domains(
-    settings: &Settings,
-    clock: SharedClock,
-) -> anyhow::Result<(Core, Orchestrator)> {
-    require_data(&settings.data_dir)?;
-    let core = open_core(settings, clock.clone(), Holder::Console).await?;
-    let domains = orchestrator(
-        &core,
-        clock,
-        Remotes::real(settings).dns,
-        Waker::detached(),
-        settings,
-    );
-    Ok((core, domains))
-}
-
-/// The inbox service over an existing data dir, for CLI commands.
-pub async fn open_inboxes(
-    settings: &Settings,
-    clock: SharedClock,
-) -> anyhow::Result<(Core, Inboxes)> {
-    require_data(&settings.data_dir)?;
-    let core = open_core(settings, clock.clone(), Holder::Console).await?;
-    let inboxes = inboxes(&core, clock);
-    Ok((core, inboxes))
 }
 
 fn inboxes(core: &Core, clock: SharedClock) -> Inboxes {
@@ -301,38 +255,6 @@ pub fn public_router(state: AppState) -> (Router, Vec<RouteInfo>) {
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state);
     (http::with_common_layers(app), table)
-}
-
-/// The public listener's certificates: every bundle of `tls_dir`, and the
-/// self-signed pair of `<tls_dir>/self-signed/` until one covers the admin host
-/// (`public_url`'s).
-fn public_resolver(settings: &Settings) -> anyhow::Result<Resolver> {
-    let admin_host = settings
-        .public_url
-        .as_deref()
-        .and_then(|u| reqwest::Url::parse(u).ok())
-        .and_then(|u| u.host_str().map(str::to_owned));
-    let pair = self_signed::default_paths(&settings.tls_dir);
-    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-    names.extend(admin_host.clone());
-    self_signed::ensure_self_signed(&pair, &names)?;
-    let resolver = Resolver::new(&settings.tls_dir, admin_host, (pair.cert, pair.key))
-        .context("cannot load the public listener's self-signed certificate")?;
-    // A manifest that cannot be read must not keep the admin UI from
-    // starting: the self-signed pair is served and the log says why.
-    match resolver.reload() {
-        Ok(loaded) => {
-            reload::log_public(&loaded.serving, &loaded.fallback);
-            for (id, why) in loaded.failed {
-                tracing::error!(bundle = %id, error = %why, "a certificate bundle could not be loaded");
-            }
-        }
-        Err(e) => tracing::error!(
-            error = %e,
-            "cannot read the certificates; the public listener serves a self-signed one"
-        ),
-    }
-    Ok(resolver)
 }
 
 pub struct Application {
