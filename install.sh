@@ -88,7 +88,8 @@ run() {
         say "would run: $*"
     else
         say "+ $*"
-        "$@"
+        # Explicit: set -e does not apply where a caller tests the result.
+        "$@" || return
     fi
     changes=$((changes + 1))
 }

@@ -48,6 +48,9 @@ make_root() {
     fi
     mkdir "$root"
     tar -C "$root" -xf "$cache"
+    # The tarball's "." is debootstrap's mktemp dir (0700): a root only
+    # root could enter, where no service user could run anything.
+    chmod 0755 "$root"
     mount -t proc proc "$root/proc"
     # Package scripts must not start daemons in the root (they would run
     # on this machine's network): the chroot convention of policy-rc.d(8).
