@@ -120,20 +120,7 @@ printf '#!/bin/sh\necho "stand-in kumod: KumoMTA is not installed in this test r
     >"$standin/opt/kumomta/sbin/kumod"
 chmod 0755 "$standin/opt/kumomta/sbin/kumod"
 echo "-- KumoMTA's minimal policy (stand-in)" >"$standin/opt/kumomta/share/minimal-init.lua"
-cat >"$standin/usr/lib/systemd/system/kumomta.service" <<'EOF'
-[Unit]
-Description=KumoMTA SMTP service
-After=syslog.target network.target
-Conflicts=sendmail.service exim.service postfix.service
-
-[Service]
-Type=simple
-Restart=always
-ExecStart=/opt/kumomta/sbin/kumod --policy /opt/kumomta/etc/policy/init.lua --user kumod
-
-[Install]
-WantedBy=multi-user.target
-EOF
+kumomta_unit >"$standin/usr/lib/systemd/system/kumomta.service"
 dpkg-deb --root-owner-group --build "$standin" "$root/root/kumomta.deb" >/dev/null
 rm -rf "$standin"
 in_root dpkg -i /root/kumomta.deb >/dev/null 2>&1 || fail "the stand-in kumomta package did not install"

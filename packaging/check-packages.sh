@@ -172,20 +172,7 @@ say "/usr/bin/inboxgrove is the static build and runs: $ran"
 mkdir -p "$root/opt/kumomta/sbin"
 printf '#!/bin/sh\n# stand-in for KumoMTA'"'"'s kumod (check-packages.sh)\nexit 0\n' >"$root/opt/kumomta/sbin/kumod"
 chmod 0755 "$root/opt/kumomta/sbin/kumod"
-cat >"$root/usr/lib/systemd/system/kumomta.service" <<'EOF'
-[Unit]
-Description=KumoMTA SMTP service
-After=syslog.target network.target
-Conflicts=sendmail.service exim.service postfix.service
-
-[Service]
-Type=simple
-Restart=always
-ExecStart=/opt/kumomta/sbin/kumod --policy /opt/kumomta/etc/policy/init.lua --user kumod
-
-[Install]
-WantedBy=multi-user.target
-EOF
+kumomta_unit >"$root/usr/lib/systemd/system/kumomta.service"
 say "installed a stand-in kumomta.service (KumoMTA's assets/kumomta.service) and kumod, as KumoMTA is not in the root"
 verify() {
     local out

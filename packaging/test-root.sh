@@ -72,4 +72,23 @@ remove_root() {
 }
 trap remove_root EXIT
 
+# KumoMTA's own unit (assets/kumomta.service in its source), for the
+# stand-ins of KumoMTA's package: it is in no registry this machine reaches.
+kumomta_unit() {
+    cat <<'EOF'
+[Unit]
+Description=KumoMTA SMTP service
+After=syslog.target network.target
+Conflicts=sendmail.service exim.service postfix.service
+
+[Service]
+Type=simple
+Restart=always
+ExecStart=/opt/kumomta/sbin/kumod --policy /opt/kumomta/etc/policy/init.lua --user kumod
+
+[Install]
+WantedBy=multi-user.target
+EOF
+}
+
 in_root() { LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot "$root" "$@" </dev/null; }

@@ -6,8 +6,6 @@
 //! only a valid certificate for the mail host, so a real one must be
 //! configured (`--tls-cert`/`--tls-key`) before mailboxes are handed out.
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::DovecotError;
@@ -44,22 +42,7 @@ pub fn ensure_self_signed(paths: &CertPaths, names: &[String]) -> Result<bool, D
 }
 
 fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), DovecotError> {
-    let io = |source| DovecotError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(path)
-        .map_err(io)?;
-    // Exactly `mode`, whatever the umask (the service runs with 0077).
-    file.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)
+    crate::tls::replace(path, bytes, mode).map_err(|e| DovecotError::Invalid(e.to_string()))
 }
 
 #[cfg(test)]

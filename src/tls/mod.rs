@@ -161,7 +161,7 @@ pub fn shared_dir(dir: &Path) -> Result<(), TlsError> {
 
 /// Writes `bytes` to a temporary file beside `path` with exactly `mode`
 /// (the umask does not apply), syncs it and renames it over `path`.
-fn replace(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
+pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
     let tmp = path.with_extension("tmp");
     let io = |source| TlsError::Io {
         path: path.to_owned(),
