@@ -14,15 +14,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
 
-say() { echo "check-install: $*"; }
-fail() {
-    echo "check-install: FAILED: $*" >&2
-    exit 1
-}
-[ "$(id -u)" -eq 0 ] || fail "must run as root (debootstrap, chroot)"
-command -v debootstrap >/dev/null || fail "debootstrap is missing (scripts/test-packages.txt installs it)"
 # shellcheck source=packaging/test-root.sh
 . packaging/test-root.sh
+[ "$(id -u)" -eq 0 ] || fail "must run as root (debootstrap, chroot)"
+command -v debootstrap >/dev/null || fail "debootstrap is missing (scripts/test-packages.txt installs it)"
 
 start_root_cache
 deb="${1:-$(./packaging/build-packages.sh --deb-only | tail -n 1)}"

@@ -10,19 +10,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
 
-say() { echo "check-packages: $*"; }
-fail() {
-    echo "check-packages: FAILED: $*" >&2
-    exit 1
-}
+# shellcheck source=packaging/test-root.sh
+. packaging/test-root.sh
 [ "$(id -u)" -eq 0 ] || fail "must run as root (debootstrap, chroot, dpkg into the root)"
 for tool in debootstrap rpm systemd-analyze file; do
     command -v "$tool" >/dev/null || fail "$tool is missing (scripts/test-packages.txt installs it)"
 done
 
 # ------------------------------------------------------------ the packages
-# shellcheck source=packaging/test-root.sh
-. packaging/test-root.sh
 start_root_cache
 
 # Copies: cargo-deb replaces the .deb of an earlier build.

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # A throwaway Debian 12 root for the packaging checks (sourced by
-# check-packages.sh and check-install.sh, which define say and fail):
+# check-packages.sh and check-install.sh, whose messages say and fail
+# print under the script's name):
 # debootstrap --variant=minbase with systemd (whose units a service's
 # default dependencies name, as on any host the package is for) from
 # Debian's archive, made once and kept as a tarball under target/pkgroot/,
@@ -10,6 +11,13 @@
 #   start_root_cache    begins the debootstrap in the background, if needed
 #   make_root           waits for it and unpacks the root: $root, in $work
 #   in_root CMD…        runs a command inside it
+
+check="$(basename "$0" .sh)"
+say() { echo "$check: $*"; }
+fail() {
+    echo "$check: FAILED: $*" >&2
+    exit 1
+}
 
 mkdir -p target/pkgroot
 work="$(mktemp -d target/pkgroot/work.XXXXXX)"
