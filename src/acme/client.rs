@@ -207,7 +207,7 @@ impl Ca {
             .into_iter()
             .find(|p| p.tag() == "CERTIFICATE")
             .ok_or_else(|| AcmeError::Certificate("no certificate in the chain".into()))?;
-        let info = crate::doctor::cert::parse(leaf.contents()).map_err(AcmeError::Certificate)?;
+        let info = crate::tls::x509::parse(leaf.contents()).map_err(AcmeError::Certificate)?;
         Ok(Issued {
             chain_pem,
             key_pem,

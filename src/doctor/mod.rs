@@ -7,7 +7,7 @@
 //! control secret and the canary's password are never printed.
 
 mod bundles;
-pub(crate) mod cert;
+mod cert;
 mod host;
 mod probe;
 

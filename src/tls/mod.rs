@@ -31,6 +31,7 @@ pub mod listener;
 pub mod mail;
 pub mod reload;
 pub mod resolver;
+pub mod x509;
 
 /// Let's Encrypt's limit of names on one certificate.
 pub const MAX_NAMES: usize = 100;
