@@ -60,6 +60,9 @@ impl Slot<'_> {
 
 pub struct Vault {
     cipher: XChaCha20Poly1305,
+    /// HMAC-SHA256 key derived from the master key for [`Vault::mac`]:
+    /// the master key itself never keys two algorithms.
+    mac_key: SecretBox<[u8]>,
 }
 
 impl fmt::Debug for Vault {
@@ -80,7 +83,18 @@ impl Vault {
         let (key, created) = secret_file(&path)?;
         let cipher = XChaCha20Poly1305::new_from_slice(key.expose_secret())
             .map_err(|_| VaultError::MalformedKey(path.clone()))?;
-        Ok((Self { cipher }, created))
+        let mac_key = hmac_sha256(key.expose_secret(), &[b"inboxgrove/mac/v1"]);
+        let mac_key = SecretBox::new(Box::from(&mac_key[..]));
+        Ok((Self { cipher, mac_key }, created))
+    }
+
+    /// A MAC of `parts` for `purpose` (such as the warmup marker of a
+    /// message id): a value only this appliance can make or check. Each
+    /// purpose has its own key, so a MAC made for one never passes as
+    /// another.
+    pub fn mac(&self, purpose: &str, parts: &[&[u8]]) -> [u8; 32] {
+        let key = hmac_sha256(self.mac_key.expose_secret(), &[purpose.as_bytes()]);
+        hmac_sha256(&key, parts)
     }
 
     pub fn seal(&self, slot: Slot<'_>, plaintext: &[u8]) -> Vec<u8> {
@@ -122,6 +136,20 @@ impl Vault {
             .map(|p| SecretBox::new(p.into_boxed_slice()))
             .map_err(|_| fail())
     }
+}
+
+/// HMAC-SHA256 over `parts`, each prefixed with its length so two
+/// different splits of the same bytes never collide.
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    // HMAC takes a key of any length.
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key)
+        .expect("HMAC accepts keys of every length");
+    for part in parts {
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
 }
 
 /// A 32-byte secret kept as hex in a mode-0600 file, created on first use

@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_auth_generation.sql"),
     include_str!("migrations/0011_tiers.sql"),
     include_str!("migrations/0012_certificates.sql"),
+    include_str!("migrations/0013_warmup.sql"),
 ];
 
 /// The schema version this binary writes.

@@ -28,6 +28,7 @@ pub mod settings;
 pub mod stats;
 pub mod tiers;
 pub mod users;
+pub mod warmup;
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
