@@ -81,6 +81,14 @@ impl fmt::Display for Provider {
     }
 }
 
+/// A member of the warmup pool: a mailbox of this appliance or an
+/// external peer account (`warmup_peers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Ord, PartialOrd)]
+pub enum MemberId {
+    Mailbox(uuid::Uuid),
+    Peer(uuid::Uuid),
+}
+
 /// Where the receiving side found a warmup message, before touching it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
