@@ -69,6 +69,8 @@ CREATE TABLE warmup_messages (
     recipient_email   TEXT NOT NULL,
     reply_to          TEXT REFERENCES warmup_messages (id) ON DELETE SET NULL,
     subject           TEXT,
+    -- The plain-text body as sent, quoted by a reply.
+    body              TEXT,
     scheduled_at      TEXT NOT NULL,
     status            TEXT NOT NULL DEFAULT 'planned'
                       CHECK (status IN ('planned', 'sending', 'sent', 'skipped', 'failed')),

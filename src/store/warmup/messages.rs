@@ -20,6 +20,7 @@ pub struct Message {
     pub recipient_email: String,
     pub reply_to: Option<Uuid>,
     pub subject: Option<String>,
+    pub body: Option<String>,
     pub scheduled_at: DateTime<Utc>,
     pub status: String,
     pub sent_at: Option<DateTime<Utc>>,
@@ -32,7 +33,7 @@ pub struct Message {
 
 const COLUMNS: &str = "id, message_id, day, counts_for, sender_mailbox, sender_peer,
     recipient_mailbox, recipient_peer, sender_email, recipient_email, reply_to, subject,
-    scheduled_at, status, sent_at, error, engage_at, placement, engaged_at, replied";
+    scheduled_at, status, sent_at, error, engage_at, placement, engaged_at, replied, body";
 
 fn opt_uuid(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<Uuid>> {
     let v: Option<String> = r.get(i)?;
@@ -67,6 +68,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         placement: placement.as_deref().and_then(Placement::parse),
         engaged_at: r.get(18)?,
         replied: r.get(19)?,
+        body: r.get(20)?,
     })
 }
 
@@ -153,11 +155,17 @@ pub fn exchanges_since(
 
 /// planned → sending, with the composed Message-ID and subject; false
 /// when the row was not planned any more (another run took it).
-pub fn start_sending(c: &Connection, id: Uuid, message_id: &str, subject: &str) -> Result<bool> {
+pub fn start_sending(
+    c: &Connection,
+    id: Uuid,
+    message_id: &str,
+    subject: &str,
+    body: &str,
+) -> Result<bool> {
     Ok(c.execute(
-        "UPDATE warmup_messages SET status = 'sending', message_id = ?2, subject = ?3
+        "UPDATE warmup_messages SET status = 'sending', message_id = ?2, subject = ?3, body = ?4
          WHERE id = ?1 AND status = 'planned'",
-        params![id.to_string(), message_id, subject],
+        params![id.to_string(), message_id, subject, body],
     )? == 1)
 }
 
