@@ -3,7 +3,7 @@
 //! it (per mailbox or per domain). Peer accounts are in
 //! [`peers`](super::peers).
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -276,14 +276,6 @@ fn merge(target: &mut Value, patch: Value) {
         }
         (t, p) => *t = p,
     }
-}
-
-/// Local midnight of `day` in `tz`, as the instant the bulk answer's
-/// `warmup_schedule` gives.
-pub fn midnight(day: NaiveDate, tz: chrono_tz::Tz) -> DateTime<Utc> {
-    tz.from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
-        .earliest()
-        .map_or_else(|| day.and_time(Default::default()).and_utc(), |t| t.with_timezone(&Utc))
 }
 
 #[cfg(test)]

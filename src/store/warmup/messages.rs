@@ -199,12 +199,7 @@ pub fn end(c: &Connection, id: Uuid, status: &str, error: &str) -> Result<()> {
 }
 
 /// What the receiving side found, recorded before it touches the message.
-pub fn placed(
-    c: &Connection,
-    id: Uuid,
-    placement: Placement,
-    at: DateTime<Utc>,
-) -> Result<bool> {
+pub fn placed(c: &Connection, id: Uuid, placement: Placement, at: DateTime<Utc>) -> Result<bool> {
     Ok(c.execute(
         "UPDATE warmup_messages SET placement = ?2, engaged_at = ?3
          WHERE id = ?1 AND placement IS NULL",
@@ -212,7 +207,13 @@ pub fn placed(
     )? == 1)
 }
 
-pub fn set_engaged(c: &Connection, id: Uuid, rescued: bool, flagged: bool, replied: bool) -> Result<()> {
+pub fn set_engaged(
+    c: &Connection,
+    id: Uuid,
+    rescued: bool,
+    flagged: bool,
+    replied: bool,
+) -> Result<()> {
     c.execute(
         "UPDATE warmup_messages SET rescued = ?2, flagged = ?3, replied = ?4 WHERE id = ?1",
         params![id.to_string(), rescued, flagged, replied],
@@ -222,7 +223,13 @@ pub fn set_engaged(c: &Connection, id: Uuid, rescued: bool, flagged: bool, repli
 
 /// Planned messages of a day beyond its first `keep` (in send order) are
 /// skipped with `why`; returns how many.
-pub fn skip_beyond(c: &Connection, counts_for: Uuid, day: NaiveDate, keep: u32, why: &str) -> Result<usize> {
+pub fn skip_beyond(
+    c: &Connection,
+    counts_for: Uuid,
+    day: NaiveDate,
+    keep: u32,
+    why: &str,
+) -> Result<usize> {
     Ok(c.execute(
         "UPDATE warmup_messages SET status = 'skipped', error = ?4
          WHERE id IN (

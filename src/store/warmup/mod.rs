@@ -152,7 +152,12 @@ pub fn set_step(c: &Connection, mailbox: Uuid, step: u32, now: DateTime<Utc>) ->
 }
 
 /// A spam placement: the ramp holds until `until`.
-pub fn freeze(c: &Connection, mailbox: Uuid, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<()> {
+pub fn freeze(
+    c: &Connection,
+    mailbox: Uuid,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
     c.execute(
         "UPDATE warmup_mailboxes SET frozen_until = max(coalesce(frozen_until, ''), ?2),
                 updated_at = ?3
