@@ -82,8 +82,16 @@ pub fn connections(settings: &ServerSettings) -> (Local, Vec<PathBuf>) {
     let mut trust = Vec::new();
     let default_name = match served.source {
         Source::SelfSigned => {
+            // The pair `dovecot-config` makes, made here first when the
+            // server starts before it (the same names), so the engine
+            // trusts what Dovecot and KumoMTA will serve.
+            let pair = crate::dovecot::tls::default_paths(&settings.tls_dir);
+            let names = crate::dovecot::tls::SELF_SIGNED_NAMES.map(str::to_owned);
+            if let Err(e) = crate::dovecot::tls::ensure_self_signed(&pair, &names) {
+                tracing::warn!(error = %e, "warmup: no self-signed pair to trust");
+            }
             trust.push(served.cert);
-            "localhost".to_owned()
+            crate::dovecot::tls::SELF_SIGNED_NAMES[0].to_owned()
         }
         Source::Configured => {
             trust.push(served.cert);
