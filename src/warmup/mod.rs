@@ -12,6 +12,7 @@
 pub mod marker;
 pub mod ramp;
 pub mod settings;
+pub mod slots;
 
 use std::fmt;
 
