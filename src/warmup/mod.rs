@@ -10,6 +10,7 @@
 //! `warmup_campaigns` day rows.
 
 pub mod marker;
+pub mod pairing;
 pub mod ramp;
 pub mod settings;
 pub mod slots;

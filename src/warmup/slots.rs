@@ -54,9 +54,8 @@ pub fn plan(
         return Vec::new();
     }
     let midnight = date.and_time(NaiveTime::MIN);
-    let day_secs = |t: &NaiveTime, by: i64| {
-        (i64::from(t.num_seconds_from_midnight()) + by).clamp(0, 86_399)
-    };
+    let day_secs =
+        |t: &NaiveTime, by: i64| (i64::from(t.num_seconds_from_midnight()) + by).clamp(0, 86_399);
     let start = resolve(tz, midnight + Duration::seconds(day_secs(first, -REACH)), 1);
     let end = resolve(tz, midnight + Duration::seconds(day_secs(last, REACH)), -1);
     let (Some(start), Some(end)) = (start, end) else {
@@ -122,10 +121,12 @@ pub fn plan(
 /// ambiguous one takes its earliest instant.
 fn resolve(tz: chrono_tz::Tz, at: NaiveDateTime, step: i64) -> Option<i64> {
     // DST gaps are at most a few hours; a day has 1440 minutes.
-    (0..1440).find_map(|k| match tz.from_local_datetime(&(at + Duration::minutes(k * step))) {
-        LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.timestamp()),
-        LocalResult::None => None,
-    })
+    (0..1440).find_map(
+        |k| match tz.from_local_datetime(&(at + Duration::minutes(k * step))) {
+            LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.timestamp()),
+            LocalResult::None => None,
+        },
+    )
 }
 
 /// The part of a day a mailbox may still send in, as Unix seconds.
@@ -236,7 +237,10 @@ mod tests {
         for t in plan {
             let l = t.with_timezone(&tz);
             assert_eq!(l.date_naive(), d, "{l}");
-            assert!(l.time() >= at(7, 0) && l.time() <= at(19, 0), "{l} outside the window");
+            assert!(
+                l.time() >= at(7, 0) && l.time() <= at(19, 0),
+                "{l} outside the window"
+            );
             assert!(!matches!(l.minute(), 0 | 30), "{l} on a round minute");
             assert!(!matches!(l.second(), 0 | 30), "{l} on a round second");
             assert!(*t >= not_before, "{t} before {not_before}");
@@ -343,7 +347,14 @@ mod tests {
         // The spring day's usual window is an hour shorter in real time.
         let mut rng = StdRng::seed_from_u64(2);
         let spring = day(2026, 3, 29);
-        let p = plan(&centres(), tz, spring, 30, local(tz, spring, 0, 0), &mut rng);
+        let p = plan(
+            &centres(),
+            tz,
+            spring,
+            30,
+            local(tz, spring, 0, 0),
+            &mut rng,
+        );
         check(&p, tz, spring, local(tz, spring, 0, 0));
         assert_eq!(p.len(), 30);
     }
