@@ -411,3 +411,36 @@ fn the_corpus_is_large_varied_and_innocent() {
     let templated = c.subjects.iter().filter(|s| s.contains("{topic}")).count();
     assert!(templated * c.topics.len() > 500, "room for a busy day");
 }
+
+#[test]
+fn a_long_thread_and_a_non_ascii_subject_stay_within_the_line_limit() {
+    let mut rng = StdRng::seed_from_u64(8);
+    let refs = (0..6)
+        .map(|i| format!("<{}@a.test>", Uuid::from_u128(i).simple()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let body = format!("{}\n> > {}", "word ".repeat(40), "older ".repeat(30));
+    let original = Original {
+        message_id: "0123456789abcdef0123456789abcdef@a.test",
+        subject: "Ré: Planung für die Woche | T1",
+        from: &ann(),
+        date: at(),
+        body: &body,
+        references: Some(&refs),
+    };
+    let r = reply(
+        &original,
+        &bob(),
+        &ann(),
+        at(),
+        None,
+        &mut HashSet::new(),
+        &mut rng,
+    )
+    .unwrap();
+    check_shape(&r);
+    let m = parse(&r.raw);
+    assert_eq!(m.subject(), Some("Re: Ré: Planung für die Woche | T1"));
+    assert_eq!(m.references().as_text_list().unwrap().len(), 7);
+    assert!(r.body.contains("\n> > > older"), "{}", r.body);
+}
