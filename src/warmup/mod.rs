@@ -9,9 +9,12 @@
 //! `warmup_mailboxes`, `warmup_peers`, `warmup_messages` and the spec's
 //! `warmup_campaigns` day rows.
 
+pub mod content;
 pub mod marker;
+pub mod pairing;
 pub mod ramp;
 pub mod settings;
+pub mod slots;
 
 use std::fmt;
 
