@@ -9,9 +9,12 @@
 //! `warmup_mailboxes`, `warmup_peers`, `warmup_messages` and the spec's
 //! `warmup_campaigns` day rows.
 
+pub mod imap;
 pub mod marker;
 pub mod ramp;
 pub mod settings;
+pub mod smtp;
+pub mod tls;
 
 use std::fmt;
 
