@@ -152,7 +152,11 @@ impl Submitter {
                 Some(idle) => (idle.conn, idle.sent),
                 None => (self.open(endpoint, login).await?, 0),
             };
-            match conn.send(&envelope, raw).await {
+            // lettre ends DATA with CRLF "." CRLF whatever the message
+            // ends with (RFC 5321 §4.1.1.4); the message's own last CRLF
+            // is that first one, or it would gain an empty line.
+            let body = raw.strip_suffix(b"\r\n").unwrap_or(raw);
+            match conn.send(&envelope, body).await {
                 Ok(_) => {
                     self.keep(key, conn, sent + 1);
                     Ok(())
