@@ -10,11 +10,14 @@
 //! `warmup_campaigns` day rows.
 
 pub mod content;
+pub mod imap;
 pub mod marker;
 pub mod pairing;
 pub mod ramp;
 pub mod settings;
 pub mod slots;
+pub mod smtp;
+pub mod tls;
 
 use std::fmt;
 

@@ -16,6 +16,7 @@ mod support {
     pub mod kumo_stub;
     pub mod pebble;
     pub mod sequencers;
+    pub mod smtp_sink;
     pub mod test_ca;
     pub mod webdriver;
     pub mod zones;
@@ -54,4 +55,5 @@ mod sessions;
 mod settings;
 mod tiers;
 mod tokens;
+mod warmup;
 mod web;

@@ -11,6 +11,10 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
+// A second Dovecot playing an external mail provider (warmup tests).
+#[path = "dovecot/provider.rs"]
+mod provider;
+
 const DOVECOT: &str = "/usr/sbin/dovecot";
 
 /// The users Dovecot's processes and the maildirs run as. Root runs the
@@ -82,6 +86,8 @@ pub fn available() -> bool {
 pub struct Dovecot {
     pub imap: SocketAddr,
     pub imaps: SocketAddr,
+    /// LMTP (RFC 2033), on the provider Dovecot only.
+    pub lmtp: Option<SocketAddr>,
     /// The certificate Dovecot presents (InboxGrove's self-signed one).
     pub cert: PathBuf,
     pub mail_root: PathBuf,
@@ -165,6 +171,7 @@ impl Dovecot {
         let server = Self {
             imap: ([127, 0, 0, 1], imap_port).into(),
             imaps: ([127, 0, 0, 1], imaps_port).into(),
+            lmtp: None,
             cert: data_dir.join("certs/self-signed/cert.pem"),
             mail_root,
             mail_gid,

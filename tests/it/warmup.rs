@@ -1,0 +1,5 @@
+//! The warmup engine (issue 14) against real servers: SMTP submission to
+//! the tests' SMTP sink, IMAP engagement against a provider Dovecot with
+//! Sieve and against the appliance's own Dovecot.
+
+mod transport;
