@@ -407,6 +407,113 @@ mod tests {
     }
 
     #[test]
+    fn the_marker_and_the_message_id_are_optional_and_typed() {
+        let base = r#""authn_id":"a@b.test","envelope_from":"a@b.test","from_headers":[],"sender_headers":[],"recipients":[]"#;
+        let none = parse(&format!("{{{base}}}")).unwrap();
+        assert_eq!((none.warmup_marker, none.message_id), (None, None));
+        let both = parse(&format!(
+            r#"{{{base},"warmup_marker":"ab12","message_id":"<m@b.test>"}}"#
+        ))
+        .unwrap();
+        assert_eq!(both.warmup_marker.as_deref(), Some("ab12"));
+        assert_eq!(both.message_id.as_deref(), Some("<m@b.test>"));
+        for bad in [
+            format!(r#"{{{base},"warmup_marker":1}}"#),
+            format!(r#"{{{base},"message_id":["<m@b.test>"]}}"#),
+            format!(r#"{{{base},"warmup":true}}"#),
+        ] {
+            assert!(parse(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_the_engines_marker_for_this_message_and_mailbox_makes_warmup_mail() {
+        let dir = tempfile::tempdir().unwrap();
+        let (vault, _) = Vault::load_or_create(dir.path()).unwrap();
+        let good = marker::make(&vault, "<w1@b.test>", "ada@b.test");
+        assert!(is_warmup(&vault, "ada@b.test", Some("<w1@b.test>"), Some(&good)));
+        assert!(is_warmup(&vault, " ada@b.test ", Some("w1@b.test"), Some(&good)));
+        for (id, sender, marker) in [
+            (Some("<w1@b.test>"), "ada@b.test", None),
+            (None, "ada@b.test", Some(good.as_str())),
+            (Some("<w2@b.test>"), "ada@b.test", Some(good.as_str())),
+            (Some("<w1@b.test>"), "bob@b.test", Some(good.as_str())),
+            (Some("<w1@b.test>"), "ada@b.test", Some("00")),
+            (Some("<w1@b.test>"), "ada@b.test", Some("")),
+        ] {
+            assert!(
+                !is_warmup(&vault, sender, id, marker),
+                "{id:?} {sender} {marker:?}"
+            );
+        }
+    }
+
+    fn enrolment(settings: serde_json::Value, started_on: &str) -> Enrolment {
+        Enrolment {
+            settings: settings.to_string(),
+            started_on: started_on.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_warming_mailbox_is_allowed_its_slow_ramp_counted_from_its_first_day() {
+        let id = uuid::Uuid::nil();
+        let defaults = serde_json::to_value(Settings::default()).unwrap();
+        let start = enrolment(defaults.clone(), "2026-12-01");
+        let on = |d: &str| d.parse::<NaiveDate>().unwrap();
+        // The default: a quiet week, then 2 and +2 a day, never over the limit.
+        assert_eq!(
+            campaign_allowance(id, &start, on("2026-12-01"), 40).unwrap(),
+            (0, 1)
+        );
+        assert_eq!(
+            campaign_allowance(id, &start, on("2026-12-07"), 40).unwrap(),
+            (0, 7)
+        );
+        assert_eq!(
+            campaign_allowance(id, &start, on("2026-12-08"), 40).unwrap(),
+            (2, 8)
+        );
+        assert_eq!(
+            campaign_allowance(id, &start, on("2026-12-10"), 40).unwrap(),
+            (6, 10)
+        );
+        assert_eq!(
+            campaign_allowance(id, &start, on("2027-03-01"), 40).unwrap().0,
+            40
+        );
+        // A start after today (a clock set back) is day 1.
+        assert_eq!(
+            campaign_allowance(id, &start, on("2026-11-20"), 40).unwrap(),
+            (0, 1)
+        );
+        let mut own = defaults;
+        own["slow_ramp"] = serde_json::json!({ "quiet_days": 0, "start": 5, "increment": 1 });
+        let own = enrolment(own, "2026-12-01");
+        assert_eq!(
+            campaign_allowance(id, &own, on("2026-12-03"), 40).unwrap(),
+            (7, 3)
+        );
+    }
+
+    #[test]
+    fn stored_settings_that_no_longer_parse_are_a_fault_naming_the_mailbox() {
+        let id = uuid::Uuid::from_u128(7);
+        let today = "2026-12-01".parse().unwrap();
+        for bad in [
+            Enrolment {
+                settings: "not json".into(),
+                started_on: today,
+            },
+            enrolment(serde_json::json!({ "reply_rate_pct": 900 }), "2026-12-01"),
+        ] {
+            let e = campaign_allowance(id, &bad, today, 40).unwrap_err();
+            assert!(matches!(e, SendError::WarmupSettings { .. }), "{e}");
+            assert!(e.to_string().contains(&id.to_string()), "{e}");
+        }
+    }
+
+    #[test]
     fn only_an_active_domain_sends() {
         assert_eq!(domain_refusal("d.test", Some(DomainStatus::Active)), None);
         for waiting in [

@@ -111,3 +111,110 @@ pub fn record_outcome(conn: &Connection, message_id: &str, outcome: Outcome<'_>)
 fn day_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Option<String>, String)> {
     Ok((r.get(0)?, r.get(1)?))
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::*;
+    use crate::store::migrations;
+
+    const ADA: &str = "5a1f6a4e-0000-4000-8000-0000000000a1";
+    const BOB: &str = "5a1f6a4e-0000-4000-8000-0000000000b2";
+
+    /// Two mailboxes, a warmup message from each to the other on
+    /// 2026-12-01 and ada's day row; `<w1@grove.test>` counts for ada,
+    /// `<w2@grove.test>` for bob, who has no day row.
+    fn db() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations::migrate(&mut conn).unwrap();
+        conn.execute_batch(&format!(
+            "INSERT INTO users (id, email, password_hash, role, created_at, updated_at)
+                 VALUES ('u', 'owner@b.test', 'h', 'member', 't', 't');
+             INSERT INTO domains (id, user_id, domain_name, dns_mode, created_at, updated_at)
+                 VALUES ('d', 'u', 'grove.test', 'manual', 't', 't');
+             INSERT INTO mailboxes (id, domain_id, user_id, username, password_hash, created_at, updated_at)
+                 VALUES ('{ADA}', 'd', 'u', 'ada', 'h', 't', 't'),
+                        ('{BOB}', 'd', 'u', 'bob', 'h', 't', 't');
+             INSERT INTO warmup_messages (id, message_id, day, counts_for, sender_mailbox,
+                     recipient_mailbox, sender_email, recipient_email, scheduled_at, status, created_at)
+                 VALUES ('m1', '<w1@grove.test>', '2026-12-01', '{ADA}', '{ADA}', '{BOB}',
+                         'ada@grove.test', 'bob@grove.test', 't', 'sent', 't'),
+                        ('m2', '<w2@grove.test>', '2026-12-01', '{BOB}', '{BOB}', '{ADA}',
+                         'bob@grove.test', 'ada@grove.test', 't', 'sent', 't');
+             INSERT INTO warmup_campaigns (id, mailbox_id, campaign_day, day, created_at)
+                 VALUES ('c1', '{ADA}', 1, '2026-12-01', 't');"
+        ))
+        .unwrap();
+        conn
+    }
+
+    fn message(conn: &Connection, id: &str) -> (String, Option<String>) {
+        conn.query_row(
+            "SELECT status, error FROM warmup_messages WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    }
+
+    fn day_row(conn: &Connection) -> (u32, u32) {
+        conn.query_row(
+            "SELECT bounces, complaints FROM warmup_campaigns WHERE id = 'c1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_deferral_keeps_the_latest_reason_and_a_bounce_fails_the_message_once() {
+        let conn = db();
+        let tls = "4.0.0 TLS handshake failed: invalid peer certificate: UnknownIssuer";
+        for text in ["4.4.1 connection refused", tls] {
+            let deferred = Outcome::Deferred { error: Some(text) };
+            assert!(record_outcome(&conn, "w1@grove.test", deferred).unwrap());
+        }
+        assert_eq!(message(&conn, "m1"), ("sent".into(), Some(tls.into())));
+        assert_eq!(day_row(&conn), (0, 0));
+
+        let bounce = Outcome::Failed {
+            error: Some("5.1.1 user unknown"),
+            keep_earlier: false,
+        };
+        assert!(record_outcome(&conn, " w1@grove.test ", bounce).unwrap());
+        assert_eq!(
+            message(&conn, "m1"),
+            ("failed".into(), Some("5.1.1 user unknown".into()))
+        );
+        assert_eq!(day_row(&conn), (1, 0));
+        // Failed already: a second final outcome changes nothing.
+        assert!(!record_outcome(&conn, "w1@grove.test", bounce).unwrap());
+        assert_eq!(day_row(&conn), (1, 0));
+        // Mail that is not warmup mail is no warmup message.
+        assert!(!record_outcome(&conn, "campaign@grove.test", bounce).unwrap());
+    }
+
+    #[test]
+    fn an_expiry_keeps_the_reason_the_retries_gave_and_complaints_count_on_the_day() {
+        let conn = db();
+        let tls = "4.0.0 TLS handshake failed: invalid peer certificate";
+        let deferred = Outcome::Deferred { error: Some(tls) };
+        record_outcome(&conn, "w1@grove.test", deferred).unwrap();
+        let expired = Outcome::Failed {
+            error: Some("5.4.7 next delivery time would exceed the expiry time"),
+            keep_earlier: true,
+        };
+        assert!(record_outcome(&conn, "w1@grove.test", expired).unwrap());
+        assert_eq!(message(&conn, "m1"), ("failed".into(), Some(tls.into())));
+        // Without an earlier reason, its own.
+        assert!(record_outcome(&conn, "w2@grove.test", expired).unwrap());
+        assert!(message(&conn, "m2").1.unwrap().starts_with("5.4.7"));
+
+        assert!(record_outcome(&conn, "w1@grove.test", Outcome::Complaint).unwrap());
+        assert_eq!(day_row(&conn), (1, 1));
+        // bob has no day row: his message is still marked, nothing else.
+        assert!(record_outcome(&conn, "w2@grove.test", Outcome::Complaint).unwrap());
+        assert_eq!(day_row(&conn), (1, 1));
+    }
+}
