@@ -69,10 +69,7 @@ impl WarmupConfig {
                 .or(file.clone())
                 .unwrap_or_else(|| default.to_owned())
         };
-        let ca_file = args
-            .warmup_ca_file
-            .clone()
-            .or(file.warmup_ca_file.clone());
+        let ca_file = args.warmup_ca_file.clone().or(file.warmup_ca_file.clone());
         if let Some(p) = &ca_file
             && !p.is_absolute()
         {

@@ -104,7 +104,10 @@ pub enum SendError {
     /// parses is a fault to fix, never a reason to refuse or to lift the
     /// slow ramp.
     #[error("the stored warmup settings of mailbox {mailbox} are invalid: {source}")]
-    WarmupSettings { mailbox: uuid::Uuid, source: Invalid },
+    WarmupSettings {
+        mailbox: uuid::Uuid,
+        source: Invalid,
+    },
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -331,21 +334,23 @@ fn count_campaign(
     };
     let ramp = slow_ramp(tx, entry, today)?;
     let cap = ramp.map(|(allowance, _)| allowance);
-    Ok(match mailboxes::count_send(tx, entry.mailbox_id, today, now, cap)? {
-        Some(remaining) => {
-            tier_counts::count_send(tx, entry.user_id, today)?;
-            Ok(remaining.min(user_left - 1))
-        }
-        None => Err(match ramp {
-            Some((allowance, day)) => refuse(
-                452,
-                format!(
-                    "4.7.1 {authn} is warming up: it may send {allowance} campaign messages today (day {day} of its warmup); try again tomorrow"
+    Ok(
+        match mailboxes::count_send(tx, entry.mailbox_id, today, now, cap)? {
+            Some(remaining) => {
+                tier_counts::count_send(tx, entry.user_id, today)?;
+                Ok(remaining.min(user_left - 1))
+            }
+            None => Err(match ramp {
+                Some((allowance, day)) => refuse(
+                    452,
+                    format!(
+                        "4.7.1 {authn} is warming up: it may send {allowance} campaign messages today (day {day} of its warmup); try again tomorrow"
+                    ),
                 ),
-            ),
-            None => refuse(452, "4.7.1 daily sending limit reached; try again tomorrow"),
-        }),
-    })
+                None => refuse(452, "4.7.1 daily sending limit reached; try again tomorrow"),
+            }),
+        },
+    )
 }
 
 /// Counts a warmup message apart from campaign mail: neither the daily
@@ -431,8 +436,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (vault, _) = Vault::load_or_create(dir.path()).unwrap();
         let good = marker::make(&vault, "<w1@b.test>", "ada@b.test");
-        assert!(is_warmup(&vault, "ada@b.test", Some("<w1@b.test>"), Some(&good)));
-        assert!(is_warmup(&vault, " ada@b.test ", Some("w1@b.test"), Some(&good)));
+        assert!(is_warmup(
+            &vault,
+            "ada@b.test",
+            Some("<w1@b.test>"),
+            Some(&good)
+        ));
+        assert!(is_warmup(
+            &vault,
+            " ada@b.test ",
+            Some("w1@b.test"),
+            Some(&good)
+        ));
         for (id, sender, marker) in [
             (Some("<w1@b.test>"), "ada@b.test", None),
             (None, "ada@b.test", Some(good.as_str())),
@@ -479,7 +494,9 @@ mod tests {
             (6, 10)
         );
         assert_eq!(
-            campaign_allowance(id, &start, on("2027-03-01"), 40).unwrap().0,
+            campaign_allowance(id, &start, on("2027-03-01"), 40)
+                .unwrap()
+                .0,
             40
         );
         // A start after today (a clock set back) is day 1.
