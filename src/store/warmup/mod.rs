@@ -1,9 +1,11 @@
 //! The warmup engine's rows: `warmup_mailboxes` (settings and ramp state)
 //! and the `warmup_campaigns` day rows here, `warmup_messages` in
-//! [`messages`], `warmup_peers` in [`peers`] (migration 0013).
+//! [`messages`], `warmup_peers` in [`peers`], what send-check and the log
+//! hook count in [`sends`] (migration 0013).
 
 pub mod messages;
 pub mod peers;
+pub mod sends;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
