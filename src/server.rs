@@ -51,6 +51,7 @@ use crate::tls::Reload;
 use crate::tls::listener::TlsListener;
 use crate::tls::reload::Served;
 use crate::tls::resolver::Resolver;
+use crate::warmup;
 use crate::vault::Vault;
 use crate::web;
 
@@ -359,6 +360,20 @@ impl Application {
             None => None,
         };
         let acme_http = acme_http.zip(acme.as_ref().map(|a| a.http01()));
+        let (local, trust) = warmup::engine::connections(settings);
+        let warmup = Arc::new(warmup::engine::Engine::new(warmup::engine::Parts {
+            store: core.store.clone(),
+            vault: core.vault.clone(),
+            clock: clock.clone(),
+            live: core.live.clone(),
+            sync: core.mailboxes.clone(),
+            local,
+            trust,
+            helo: settings.doctor.mail_hostname(),
+            rng: scheduler.rng(),
+            waker: scheduler.waker(),
+        })?);
+        warmup::engine::register(&mut scheduler, warmup.clone());
         scheduler.recover().await?;
 
         let Some(datasource) = core.mailboxes.datasource().cloned() else {
@@ -427,6 +442,7 @@ impl Application {
             info: Arc::new(ServerInfo::new(settings, &public_url)),
             diagnostics: Arc::new(crate::doctor::Target::new(settings)),
             acme,
+            warmup,
         });
         let (limiter, store) = (state.limiter.clone(), state.store.clone());
         let (app, routes) = public_router(state);

@@ -16,6 +16,7 @@ mod tiers;
 mod tokens;
 mod unsubscribe;
 mod users;
+mod warmup;
 
 use axum::middleware;
 
@@ -69,7 +70,17 @@ pub fn routes(state: &AppState) -> Routes<AppState> {
             "/inboxes/{id}/reset-password",
             Member,
             inboxes::reset_password,
-        );
+        )
+        .get("/inboxes/{id}/warmup", Member, warmup::show)
+        .patch("/inboxes/{id}/warmup", Member, warmup::update)
+        .post("/inboxes/{id}/warmup/pause", Member, warmup::pause)
+        .post("/inboxes/{id}/warmup/resume", Member, warmup::resume)
+        .post("/domains/{id}/warmup/pause", Member, warmup::pause_domain)
+        .post("/domains/{id}/warmup/resume", Member, warmup::resume_domain)
+        .get("/warmup/peers", Member, warmup::peers)
+        .post("/warmup/peers", Member, warmup::add_peer)
+        .post("/warmup/peers/{id}/test", Member, warmup::test_peer)
+        .delete("/warmup/peers/{id}", Member, warmup::delete_peer);
     // Outermost the limit, so a refused flood writes no audit rows.
     let audit = middleware::from_fn_with_state(state.clone(), audit_layer::middleware);
     let v1 = by_address

@@ -10,12 +10,13 @@ use super::{ConfigError, FileConfig};
 
 #[derive(Debug, Default, Clone, Args)]
 pub struct WarmupArgs {
-    /// SMTP submission (STARTTLS, AUTH PLAIN) the warmup engine sends the
-    /// appliance's mailboxes' mail through [default: 127.0.0.1:587]
+    /// SMTP submission (AUTH PLAIN; STARTTLS, or TLS from the start on 465)
+    /// the warmup engine sends the appliance's mailboxes' mail through
+    /// [default: 127.0.0.1:587]
     #[arg(long, env = "INBOXGROVE_WARMUP_SUBMISSION")]
     pub warmup_submission: Option<String>,
-    /// IMAP server of the appliance's mailboxes for warmup engagement
-    /// (993: TLS from the start; other ports: STARTTLS) [default: 127.0.0.1:993]
+    /// IMAP server of the appliance's mailboxes for warmup engagement (TLS
+    /// from the start; STARTTLS on port 143) [default: 127.0.0.1:993]
     #[arg(long, env = "INBOXGROVE_WARMUP_IMAP")]
     pub warmup_imap: Option<String>,
     /// Name the certificate of those two must carry [default: the first DNS

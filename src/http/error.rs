@@ -17,6 +17,7 @@ use crate::inboxes::service::InboxError;
 use crate::settings::SettingsError;
 use crate::store::StoreError;
 use crate::tiers::TierError;
+use crate::warmup::engine::WarmupError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -301,6 +302,24 @@ impl From<TierError> for ApiError {
             },
             TierError::Invalid { field, message } => Self::invalid(field, message),
             TierError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<WarmupError> for ApiError {
+    fn from(e: WarmupError) -> Self {
+        match e {
+            WarmupError::Invalid { field, message } => Self::invalid(field, message),
+            WarmupError::NotFound(what) => Self::not_found(what),
+            // The server the person named refused or could not be reached:
+            // their input to fix, said in the message.
+            WarmupError::Unreachable(msg) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "peer_login_failed",
+                format!("{msg}; check the servers, ports, login and password (for Gmail and Outlook, an app password)"),
+            ),
+            WarmupError::Store(e) => e.into(),
+            WarmupError::Tls(e) => Self::unavailable(&e),
         }
     }
 }

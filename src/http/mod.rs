@@ -90,6 +90,8 @@ pub struct Shared {
     pub diagnostics: Arc<crate::doctor::Target>,
     /// The ACME client, when `certificates = acme`.
     pub acme: Option<Arc<crate::acme::Acme>>,
+    /// The warmup engine: settings, plans and peers.
+    pub warmup: Arc<crate::warmup::engine::Engine>,
 }
 
 /// What the settings page shows of this server's start-time configuration,

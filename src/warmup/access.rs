@@ -42,13 +42,12 @@ fn secret(bytes: &[u8]) -> SecretString {
     SecretString::from(String::from_utf8_lossy(bytes).into_owned())
 }
 
-/// Port 465 and 993 speak TLS from the first byte (RFC 8314).
-pub fn peer_endpoint(host: &str, port: u16) -> Endpoint {
+pub fn peer_endpoint(host: &str, port: u16, implicit_tls: bool) -> Endpoint {
     Endpoint {
         host: host.to_owned(),
         port,
         tls_name: host.to_owned(),
-        implicit_tls: matches!(port, 465 | 993),
+        implicit_tls,
     }
 }
 
@@ -59,8 +58,8 @@ pub fn peer_contact(peer: &Peer, password: SecretString) -> Contact {
             email: peer.email.clone(),
         },
         owner: peer.user_id,
-        smtp: peer_endpoint(&peer.smtp_host, peer.smtp_port),
-        imap: peer_endpoint(&peer.imap_host, peer.imap_port),
+        smtp: peer_endpoint(&peer.smtp_host, peer.smtp_port, peer.smtp_implicit_tls),
+        imap: peer_endpoint(&peer.imap_host, peer.imap_port, peer.imap_implicit_tls),
         login: Login {
             username: peer.username.clone(),
             password,

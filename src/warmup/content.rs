@@ -221,6 +221,16 @@ fn fresh(
     text
 }
 
+/// Puts a message sent earlier (its subject and body as stored) into
+/// `used`, so a day planned again after a restart repeats neither.
+pub fn remember(used: &mut HashSet<u64>, subject: &str, body: &str) {
+    let subject = subject.rsplit_once(" | ").map_or(subject, |(s, _)| s);
+    used.insert(fingerprint("subject", subject));
+    // A reply's own text ends where its quote of the original starts.
+    let own = body.split("\n\nOn ").next().unwrap_or(body);
+    used.insert(fingerprint("body", own));
+}
+
 /// Stable across builds (SHA-256, not the std hasher), so a caller may
 /// keep fingerprints beyond one process.
 fn fingerprint(kind: &str, text: &str) -> u64 {

@@ -17,7 +17,7 @@ use super::{Endpoint, MemberId};
 use crate::clock::SharedClock;
 use crate::config::{HostPort, Settings as ServerSettings};
 use crate::inboxes::sync::MailboxSync;
-use crate::jobs::{JobResult, Scheduler, Waker};
+use crate::jobs::{Next, Scheduler, Waker};
 use crate::settings::LiveSettings;
 use crate::store::jobs::NewJob;
 use crate::store::{self, Store, StoreError};
@@ -62,12 +62,12 @@ pub struct Local {
 }
 
 impl Local {
-    fn endpoint(hp: &HostPort, tls_name: &str, implicit_port: u16) -> Endpoint {
+    fn endpoint(hp: &HostPort, tls_name: &str, implicit_tls: bool) -> Endpoint {
         Endpoint {
             host: hp.host.clone(),
             port: hp.port,
             tls_name: tls_name.to_owned(),
-            implicit_tls: hp.port == implicit_port,
+            implicit_tls,
         }
     }
 }
@@ -102,8 +102,11 @@ pub fn connections(settings: &ServerSettings) -> (Local, Vec<PathBuf>) {
     trust.extend(settings.warmup.ca_file.clone());
     let name = settings.warmup.tls_name.clone().unwrap_or(default_name);
     let local = Local {
-        submission: Local::endpoint(&settings.warmup.submission, &name, 465),
-        imap: Local::endpoint(&settings.warmup.imap, &name, 993),
+        // SMTPS only on 465, STARTTLS elsewhere (587); IMAP's STARTTLS only
+        // on 143, TLS from the start elsewhere (993): the usual ports of
+        // RFC 8314 decide, any other is the TLS-first variant for IMAP.
+        submission: Local::endpoint(&settings.warmup.submission, &name, settings.warmup.submission.port == 465),
+        imap: Local::endpoint(&settings.warmup.imap, &name, settings.warmup.imap.port != 143),
     };
     (local, trust)
 }
@@ -172,7 +175,10 @@ pub fn register(scheduler: &mut Scheduler, engine: Arc<Engine>) {
     let e = engine.clone();
     scheduler.register_periodic(TICK, TICK_EVERY, move |_| {
         let e = e.clone();
-        async move { e.tick().await.map_err(|err| err.to_string()) }
+        async move {
+            e.tick().await.map_err(|err| err.to_string())?;
+            Ok(Next::Done)
+        }
     });
     let e = engine.clone();
     scheduler.register(SEND, SEND_ATTEMPTS, move |payload| {

@@ -9,11 +9,18 @@
 //! `warmup_mailboxes`, `warmup_peers`, `warmup_messages` and the spec's
 //! `warmup_campaigns` day rows.
 
+pub mod access;
 pub mod content;
+pub mod engage;
+pub mod engine;
 pub mod imap;
 pub mod marker;
 pub mod pairing;
+pub mod peers;
+pub mod plan;
 pub mod ramp;
+pub mod send;
+pub mod service;
 pub mod settings;
 pub mod slots;
 pub mod smtp;

@@ -20,19 +20,12 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use uuid::Uuid;
 
-use super::Provider;
+use super::{MemberId, Provider};
 
 /// No second exchange between two members within this while the pool
 /// offers anyone else.
 pub const RECENT: Duration = Duration::hours(72);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Ord, PartialOrd)]
-pub enum MemberId {
-    /// A generated mailbox of this appliance.
-    Mailbox(Uuid),
-    /// An external peer account (`warmup_peers`).
-    Peer(Uuid),
-}
 
 #[derive(Debug, Clone)]
 pub struct Member {

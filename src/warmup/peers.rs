@@ -9,7 +9,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::Provider;
-use super::access::{peer_contact, peer_endpoint, peer_slot};
+use super::access::{peer_contact, peer_slot};
 use super::engine::{Engine, WarmupError};
 use super::imap;
 use crate::store::warmup::peers::{self as repo, Peer};
@@ -26,6 +26,10 @@ pub struct NewPeer {
     pub smtp_host: String,
     #[serde(default = "submission")]
     pub smtp_port: u16,
+    /// TLS from the first byte; by default on 993 (IMAPS) and 465 (SMTPS,
+    /// RFC 8314), STARTTLS on any other port.
+    pub imap_implicit_tls: Option<bool>,
+    pub smtp_implicit_tls: Option<bool>,
     /// Defaults to the address.
     pub username: Option<String>,
     pub password: SecretString,
@@ -36,6 +40,9 @@ pub struct NewPeer {
     #[serde(default)]
     pub receive_only: bool,
 }
+
+/// How long adding or testing a peer waits for its two servers.
+const CHECK_WITHIN: std::time::Duration = std::time::Duration::from_secs(15);
 
 fn imaps() -> u16 {
     993
@@ -123,6 +130,8 @@ impl NewPeer {
                 imap_port: self.imap_port,
                 smtp_host,
                 smtp_port: self.smtp_port,
+                imap_implicit_tls: self.imap_implicit_tls.unwrap_or(self.imap_port == 993),
+                smtp_implicit_tls: self.smtp_implicit_tls.unwrap_or(self.smtp_port == 465),
                 username,
                 shared: self.shared,
                 receive_only: self.receive_only,
@@ -193,7 +202,22 @@ impl Engine {
         Ok(self.store.write(move |tx| repo::delete(tx, id, scope)).await?)
     }
 
+    /// Both logins, within [`CHECK_WITHIN`] so the request that asked
+    /// gets its answer before its own deadline.
     async fn check_logins(&self, peer: &Peer, password: SecretString) -> Result<(), WarmupError> {
+        tokio::time::timeout(CHECK_WITHIN, self.try_logins(peer, password))
+            .await
+            .unwrap_or_else(|_| {
+                Err(WarmupError::Unreachable(format!(
+                    "{} or {} did not answer within {} s",
+                    peer.imap_host,
+                    peer.smtp_host,
+                    CHECK_WITHIN.as_secs()
+                )))
+            })
+    }
+
+    async fn try_logins(&self, peer: &Peer, password: SecretString) -> Result<(), WarmupError> {
         let contact = peer_contact(peer, password);
         let imap = imap::connect(&self.trust, &contact.imap, &contact.login)
             .await
@@ -205,9 +229,8 @@ impl Engine {
             })?;
         imap.logout().await;
         if !peer.receive_only {
-            let smtp = peer_endpoint(&peer.smtp_host, peer.smtp_port);
             self.submitter
-                .check(&smtp, &contact.login)
+                .check(&contact.smtp, &contact.login)
                 .await
                 .map_err(|e| {
                     WarmupError::Unreachable(format!(
@@ -245,6 +268,8 @@ mod tests {
             imap_port: 993,
             smtp_host: "smtp.gmail.com".into(),
             smtp_port: 587,
+            imap_implicit_tls: None,
+            smtp_implicit_tls: None,
             username: None,
             password: SecretString::from("app-password"),
             shared: false,

@@ -221,7 +221,7 @@ impl Engine {
         let tag = content::tag_for(&self.vault, sender.owner);
         let used = self.used_today(owner, msg).await?;
         let (from, to) = (sender.party.clone(), recipient.party.clone());
-        Ok(self.with_rng(|rng| {
+        self.with_rng(|rng| {
             let mut used = used;
             match &original {
                 Some(o) => {
@@ -241,7 +241,8 @@ impl Engine {
                 }
                 None => content::compose(&from, &to, &tag, now, None, &mut used, rng),
             }
-        }))
+        })
+        .map_err(fault)
     }
 
     /// Fingerprints of the subjects and bodies the sender already sent
@@ -256,12 +257,13 @@ impl Engine {
             .read(move |c| repo::messages::of_day(c, owner, day))
             .await
             .map_err(fault)?;
-        Ok(rows
-            .iter()
-            .flat_map(|m| [m.subject.as_deref(), m.body.as_deref()])
-            .flatten()
-            .map(content::fingerprint)
-            .collect())
+        let mut used = HashSet::new();
+        for m in &rows {
+            if let (Some(subject), Some(body)) = (&m.subject, &m.body) {
+                content::remember(&mut used, subject, body);
+            }
+        }
+        Ok(used)
     }
 
     pub(super) async fn peer_failing(&self, peer: Uuid, why: &str) {

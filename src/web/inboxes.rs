@@ -2,6 +2,8 @@
 //! the searchable, filtered, paged list with pause/resume, and an inbox's
 //! page with its counters and a password reset.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -19,6 +21,7 @@ use crate::inboxes::naming::{CustomName, NamingScheme};
 use crate::inboxes::service::{BulkRequest, BulkResponse, InboxPatch};
 use crate::store::domains::Domain;
 use crate::store::mailboxes::{Filter, Mailbox};
+use crate::warmup::service::Column;
 
 pub const PAGE_SIZE: u32 = 50;
 const STATUSES: [&str; 4] = ["active", "warming", "paused", "blacklisted"];
@@ -45,6 +48,8 @@ pub struct TableFragment {
     pub pages: u32,
     /// The filters as a query string, for the pager's links.
     pub filters: String,
+    /// The warmup column of the mailboxes that warm up.
+    pub warmup: HashMap<Uuid, Column>,
 }
 
 #[derive(Template)]
@@ -88,12 +93,15 @@ pub async fn table(
         ("status", given(&query.status).unwrap_or_default()),
     ])
     .unwrap_or_default();
+    let ids = items.iter().map(|m| m.id).collect();
+    let warmup = state.warmup.columns(ids).await?.into_iter().collect();
     Ok(TableFragment {
         items,
         total,
         page,
         pages,
         filters,
+        warmup,
     })
 }
 
@@ -274,6 +282,7 @@ pub async fn show(
 #[template(path = "inboxes/_row.html")]
 pub struct RowFragment {
     pub m: Mailbox,
+    pub col: Option<Column>,
 }
 
 async fn set_paused(
@@ -292,7 +301,8 @@ async fn set_paused(
     };
     let m = state.inboxes.update(id, viewer.scope(), patch).await?;
     if htmx {
-        return html(&RowFragment { m });
+        let col = state.warmup.columns(vec![id]).await?.pop().map(|(_, c)| c);
+        return html(&RowFragment { m, col });
     }
     Ok(Redirect::to(&format!("/inboxes/{id}")).into_response())
 }

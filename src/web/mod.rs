@@ -6,6 +6,7 @@
 pub mod assets;
 mod audit;
 mod auth;
+mod chart;
 mod dashboard;
 mod diagnostics;
 mod domains;
@@ -18,6 +19,7 @@ pub use security::not_found;
 pub mod session;
 mod settings;
 pub mod views;
+mod warmup;
 
 use askama::Template;
 use axum::Router;
@@ -85,6 +87,14 @@ pub fn routes(state: &AppState) -> Routes<AppState> {
             Member,
             inboxes::reset_password,
         )
+        .get("/inboxes/{id}/warmup", Member, warmup::show)
+        .post("/inboxes/{id}/warmup", Member, warmup::update)
+        .post("/inboxes/{id}/warmup/pause", Member, warmup::pause)
+        .post("/inboxes/{id}/warmup/resume", Member, warmup::resume)
+        .get("/warmup/peers", Member, warmup::peers)
+        .post("/warmup/peers", Member, warmup::add_peer)
+        .post("/warmup/peers/{id}/test", Member, warmup::test_peer)
+        .post("/warmup/peers/{id}/delete", Member, warmup::delete_peer)
         .get("/exports", Member, exports::new)
         .post("/exports", Member, exports::create)
         .post("/exports/push", Member, exports::push)

@@ -286,6 +286,7 @@ fn pages_escape_html_in_names_and_take_long_ones() {
         page: 2,
         pages: 3,
         filters: "q=a%3Cb".into(),
+        warmup: Default::default(),
     };
     let list = InboxList {
         chrome: chrome(),
@@ -497,6 +498,7 @@ fn empty_lists_say_so() {
         page: 1,
         pages: 1,
         filters: String::new(),
+        warmup: Default::default(),
     }
     .render()
     .unwrap();

@@ -37,6 +37,9 @@ CREATE TABLE warmup_peers (
     imap_port       INTEGER NOT NULL CHECK (imap_port BETWEEN 1 AND 65535),
     smtp_host       TEXT NOT NULL,
     smtp_port       INTEGER NOT NULL CHECK (smtp_port BETWEEN 1 AND 65535),
+    -- TLS from the first byte (IMAPS, SMTPS) rather than STARTTLS.
+    imap_implicit_tls INTEGER NOT NULL DEFAULT 1 CHECK (imap_implicit_tls IN (0, 1)),
+    smtp_implicit_tls INTEGER NOT NULL DEFAULT 0 CHECK (smtp_implicit_tls IN (0, 1)),
     username        TEXT NOT NULL,
     password_sealed BLOB NOT NULL,
     shared          INTEGER NOT NULL DEFAULT 0 CHECK (shared IN (0, 1)),

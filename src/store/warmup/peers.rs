@@ -21,6 +21,9 @@ pub struct Peer {
     pub imap_port: u16,
     pub smtp_host: String,
     pub smtp_port: u16,
+    /// TLS from the first byte (993, 465) rather than STARTTLS.
+    pub imap_implicit_tls: bool,
+    pub smtp_implicit_tls: bool,
     pub username: String,
     pub shared: bool,
     pub receive_only: bool,
@@ -32,7 +35,7 @@ pub struct Peer {
 
 const COLUMNS: &str = "id, user_id, kind, email, display_name, provider, imap_host, imap_port,
     smtp_host, smtp_port, username, shared, receive_only, status, last_error, checked_at,
-    created_at";
+    created_at, imap_implicit_tls, smtp_implicit_tls";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Peer> {
     let provider: String = r.get(5)?;
@@ -54,6 +57,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Peer> {
         last_error: r.get(14)?,
         checked_at: r.get(15)?,
         created_at: r.get(16)?,
+        imap_implicit_tls: r.get(17)?,
+        smtp_implicit_tls: r.get(18)?,
     })
 }
 
@@ -61,7 +66,8 @@ pub fn insert(c: &Connection, p: &Peer, password_sealed: &[u8]) -> Result<()> {
     c.execute(
         &format!(
             "INSERT INTO warmup_peers ({COLUMNS}, password_sealed)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                     ?18, ?19, ?20)"
         ),
         params![
             p.id.to_string(),
@@ -81,6 +87,8 @@ pub fn insert(c: &Connection, p: &Peer, password_sealed: &[u8]) -> Result<()> {
             p.last_error,
             p.checked_at,
             p.created_at,
+            p.imap_implicit_tls,
+            p.smtp_implicit_tls,
             password_sealed
         ],
     )
@@ -102,7 +110,7 @@ pub fn get(c: &Connection, id: Uuid) -> Result<Option<(Peer, Vec<u8>)>> {
     Ok(c.query_row(
         &format!("SELECT {COLUMNS}, password_sealed FROM warmup_peers WHERE id = ?1"),
         [id.to_string()],
-        |r| Ok((from_row(r)?, r.get(17)?)),
+        |r| Ok((from_row(r)?, r.get(19)?)),
     )
     .optional()?)
 }

@@ -57,6 +57,13 @@ pub struct Rig {
 
 type Shared<T> = Arc<OnceLock<T>>;
 
+fn public_ip() -> inboxgrove::config::DomainArgs {
+    inboxgrove::config::DomainArgs {
+        public_ipv4: Some(crate::domains::IPV4.parse().unwrap()),
+        ..Default::default()
+    }
+}
+
 /// Where a message for `rcpt` goes: a hosted mailbox's maildir, as
 /// KumoMTA's maildir queue writes it, or the provider over LMTP.
 async fn route(
@@ -197,6 +204,7 @@ impl Rig {
             warmup_ca_file: Some(ca_pem.clone()),
         };
         let w = world_around(Options {
+            domains: public_ip(),
             clock: Some(clock.clone()),
             control_listen,
             warmup: warmup.clone(),
@@ -271,6 +279,7 @@ impl Rig {
                         "display_name": email.split('@').next().unwrap(),
                         "imap_host": "127.0.0.1",
                         "imap_port": self.provider.imaps.port(),
+                        "imap_implicit_tls": true,
                         "smtp_host": "127.0.0.1",
                         "smtp_port": self.provider_smtp.addr.port(),
                         "password": password,
@@ -310,21 +319,18 @@ impl Rig {
     /// Stops the server and starts it again on the same data dir, control
     /// listener and clock (a restart in the middle of a day).
     pub async fn restart(&mut self, control_listen: SocketAddr) {
-        let warmup = self.warmup.clone();
+        let mut opts = Options {
+            clock: Some(self.clock.clone()),
+            control_listen: Some(control_listen),
+            warmup: self.warmup.clone(),
+            ..crate::domains::options_for(&self.w)
+        };
+        opts.domains.public_ipv4 = public_ip().public_ipv4;
         let old = std::mem::replace(&mut self.w.app, crate::helpers::spawn_app().await);
         let dir = old.stop().await;
         let scratch = std::mem::replace(
             &mut self.w.app,
-            crate::helpers::spawn_app_in(
-                dir,
-                Options {
-                    clock: Some(self.clock.clone()),
-                    control_listen: Some(control_listen),
-                    warmup,
-                    ..crate::domains::options_for(&self.w)
-                },
-            )
-            .await,
+            crate::helpers::spawn_app_in(dir, opts).await,
         );
         scratch.stop().await;
     }
