@@ -15,9 +15,10 @@ use crate::domains::{IPV4, world, world_with};
 use crate::helpers::{TestApp, manual_clock};
 use crate::inboxes::{Control, bulk, with_domain};
 use crate::kumo::check;
+use crate::policy::sent_today;
 
 /// The server's database, for what no route shows.
-fn db(app: &TestApp) -> rusqlite::Connection {
+pub fn db(app: &TestApp) -> rusqlite::Connection {
     let conn = rusqlite::Connection::open(Store::path_in(app.dir.path())).unwrap();
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .unwrap();
@@ -459,11 +460,4 @@ async fn a_warming_mailbox_without_warmup_sends_up_to_its_daily_limit() {
         off["reason"],
         "4.7.1 daily sending limit reached; try again tomorrow"
     );
-}
-
-async fn sent_today(kumo: &Control, email: &str) -> Value {
-    kumo.call(Method::GET, &format!("/mailboxes/{email}"), None)
-        .await
-        .1["sent_today"]
-        .clone()
 }

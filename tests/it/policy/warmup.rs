@@ -69,14 +69,20 @@ async fn pool() -> (World, Vec<Mailbox>, NaiveDate) {
     (w, boxes, today)
 }
 
+/// The policy talking to `w`, and a session on 587 logged in as `m`.
+fn logged_in(w: &World, m: &Mailbox) -> (KumoStub, LuaTable) {
+    let stub = policy(w);
+    let conn = submission(&stub);
+    login(&stub, &conn, m);
+    (stub, conn)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_valid_marker_sends_warmup_mail_on_a_quiet_day_and_never_leaves_the_host() {
     let (w, boxes, today) = pool().await;
     let a = &boxes[0];
     let kumo = Control::of(&w.app);
-    let stub = policy(&w);
-    let conn = submission(&stub);
-    login(&stub, &conn, a);
+    let (stub, conn) = logged_in(&w, a);
 
     // `mail` gives every message the Message-ID <m1@grove.test>.
     let good = marker_for(&w.app, "<m1@grove.test>", &a.email);
@@ -137,9 +143,7 @@ async fn a_valid_marker_sends_warmup_mail_on_a_quiet_day_and_never_leaves_the_ho
 async fn a_forged_marker_is_stripped_too_and_counts_as_campaign_mail() {
     let (w, boxes, _) = pool().await;
     let a = &boxes[0];
-    let stub = policy(&w);
-    let conn = submission(&stub);
-    login(&stub, &conn, a);
+    let (stub, conn) = logged_in(&w, a);
 
     // A marker made for another message, first; the valid one after it is
     // not the one read. Both go, whatever the answer.
@@ -186,9 +190,7 @@ async fn an_active_mailbox_sends_campaign_mail_up_to_its_daily_limit_and_warmup_
     let (w, boxes, _) = pool().await;
     let b = &boxes[1];
     let kumo = Control::of(&w.app);
-    let stub = policy(&w);
-    let conn = submission(&stub);
-    login(&stub, &conn, b);
+    let (stub, conn) = logged_in(&w, b);
     for to in ["one@example.net", "two@example.net"] {
         let msg = mail(&stub, &conn, &b.email, to, &[]);
         assert!(returned_nil(&stub.receive(&msg, &conn)), "{to}");
