@@ -115,12 +115,13 @@ pub struct Decision {
     pub allow: bool,
     /// The SMTP reply code KumoMTA should give: 250, 550 (never with this
     /// sender or recipient), 451 (the domain is not verified yet) or 452
-    /// (the mailbox's daily limit or its owner's plan's daily volume is
-    /// reached: try again tomorrow).
+    /// (the mailbox's daily limit, the slow ramp of its warmup, or its
+    /// owner's plan's daily volume is reached: try again tomorrow).
     pub code: u16,
     pub reason: String,
-    /// What the mailbox may still send today: its own limit, or fewer
-    /// when its owner's plan has less left.
+    /// The campaign mail the mailbox may still send today: its own limit
+    /// (its slow ramp while it warms up), or fewer when its owner's plan
+    /// has less left. Warmup mail neither needs nor uses it.
     pub remaining_today: u32,
     /// For an allowed message: the `List-Unsubscribe` targets to add when
     /// the message has none (for its first recipient).
