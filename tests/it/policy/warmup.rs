@@ -213,3 +213,40 @@ async fn an_active_mailbox_sends_campaign_mail_up_to_its_daily_limit_and_warmup_
     assert_eq!(sent_today(&kumo, &b.email).await, 2);
     assert_eq!(warmup_count(&w.app, &b.id).0, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warmup_mail_that_cannot_be_signed_gives_its_warmup_count_back() {
+    let (w, boxes, _) = pool().await;
+    let a = &boxes[0];
+    let (stub, conn) = logged_in(&w, a);
+    let good = marker_for(&w.app, "<m1@grove.test>", &a.email);
+    let msg = mail(
+        &stub,
+        &conn,
+        &a.email,
+        "peer@example.net",
+        &[(marker::HEADER, &good)],
+    );
+    // A body that is not text: the signer refuses it (CFSigner::sign
+    // parses the message as text), after send-check counted the message.
+    msg.set("_body", mlua::BString::from(b"\xff\xfe\r\n".to_vec()))
+        .unwrap();
+    let out = stub.receive(&msg, &conn);
+    assert_eq!(
+        out.rejected(),
+        (451, "4.3.0 Signing failed, try again later")
+    );
+    let release = stub
+        .http_calls()
+        .into_iter()
+        .find(|c| c.url.ends_with("/kumo/v1/send-release"))
+        .expect("the count is given back");
+    assert_eq!(release.status, Some(200));
+    let body: Value = serde_json::from_str(release.body.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        (&body["warmup_marker"], &body["message_id"]),
+        (&json!(good), &json!("<m1@grove.test>"))
+    );
+    assert_eq!(warmup_count(&w.app, &a.id).0, 0);
+    assert_eq!(sent_today(&Control::of(&w.app), &a.email).await, 0);
+}
