@@ -352,6 +352,19 @@ async fn warmup_mail_is_counted_apart_and_a_warming_mailbox_follows_its_slow_ram
     .await;
     assert_eq!(waiting["code"], 451, "{waiting}");
     w.app.set_domain_status("ramp.test", "active");
+    // A suppressed recipient is never mailed, warmup or not.
+    db(&w.app)
+        .execute(
+            "INSERT INTO suppressions (user_id, address, reason, created_at)
+             SELECT user_id, 'gone@example.net', 'hard bounce', 't' FROM mailboxes WHERE id = ?1",
+            [&id],
+        )
+        .unwrap();
+    let mut to_gone = marked(&me, "<w3@ramp.test>", None);
+    to_gone["recipients"] = json!(["gone@example.net"]);
+    to_gone["warmup_marker"] = json!(marker_for(&w.app, "<w3@ramp.test>", &me));
+    let (_, gone) = send_check(&kumo, to_gone).await;
+    assert_eq!(gone["code"], 550, "{gone}");
     assert_eq!(warmup_count(&w.app, &id).0, 1);
 
     // Day 8: the slow ramp allows 2, whatever the daily limit of 10, and
@@ -409,6 +422,22 @@ async fn warmup_mail_is_counted_apart_and_a_warming_mailbox_follows_its_slow_ram
         json!({ "sent_today": 1, "warmup_sent_today": 0 }),
         "a forged marker releases campaign mail"
     );
+
+    // A paused mailbox sends nothing, warmup mail included.
+    let (status, paused) = w
+        .app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/inboxes/{id}"),
+            Some(json!({ "paused": true })),
+            Some(&w.admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{paused}");
+    let mark = marker_for(&w.app, "<w5@ramp.test>", &me);
+    let (_, refused) = send_check(&kumo, marked(&me, "<w5@ramp.test>", Some(&mark))).await;
+    assert_eq!(refused["code"], 550, "{refused}");
+    assert_eq!(warmup_count(&w.app, &id).0, 0);
 }
 
 #[tokio::test]
