@@ -25,14 +25,17 @@ pub fn db(app: &TestApp) -> rusqlite::Connection {
     conn
 }
 
-/// Enrols the mailbox `id` in warmup with the default settings from
-/// `started_on`, as the engine does when it starts warming it.
-pub fn enrol(app: &TestApp, id: &str, started_on: NaiveDate) {
+/// Puts the mailbox `id` on warmup with the default settings from
+/// `started_on` (bulk creation enrols a warming mailbox on its first day;
+/// this moves that day, or enrols one that was not).
+pub fn start_warmup_on(app: &TestApp, id: &str, started_on: NaiveDate) {
     let settings = serde_json::to_value(Settings::default()).unwrap();
     db(app)
         .execute(
             "INSERT INTO warmup_mailboxes (mailbox_id, settings, seed, started_on, updated_at)
-             VALUES (?1, ?2, 42, ?3, '2026-12-01T00:00:00Z')",
+             VALUES (?1, ?2, 42, ?3, '2026-12-01T00:00:00Z')
+             ON CONFLICT (mailbox_id) DO UPDATE SET settings = excluded.settings,
+                started_on = excluded.started_on, enabled = 1",
             rusqlite::params![id, settings.to_string(), started_on.to_string()],
         )
         .unwrap();
@@ -274,7 +277,7 @@ fn marked(me: &str, message_id: &str, mark: Option<&str>) -> Value {
 async fn warmup_mail_is_counted_apart_and_a_warming_mailbox_follows_its_slow_ramp() {
     let (w, clock, me, id) = warming("ramp.test", 10).await;
     let today = clock.now().date_naive();
-    enrol(&w.app, &id, today);
+    start_warmup_on(&w.app, &id, today);
     let kumo = Control::of(&w.app);
 
     // Day 1 of the default ramp is a quiet day: no campaign mail.
@@ -444,7 +447,7 @@ async fn warmup_mail_is_counted_apart_and_a_warming_mailbox_follows_its_slow_ram
 async fn two_campaign_messages_at_a_warming_limit_cannot_both_pass() {
     let (w, clock, me, id) = warming("race.test", 10).await;
     // Day 8: an allowance of 2.
-    enrol(&w.app, &id, clock.now().date_naive() - Duration::days(7));
+    start_warmup_on(&w.app, &id, clock.now().date_naive() - Duration::days(7));
     let kumo = Control::of(&w.app);
     let checks = (0..6).map(|i| {
         let body = check(&me, &me, &[&format!("r{i}@example.net")]);
@@ -458,11 +461,25 @@ async fn two_campaign_messages_at_a_warming_limit_cannot_both_pass() {
 }
 
 #[tokio::test]
-async fn a_warming_mailbox_without_warmup_sends_up_to_its_daily_limit() {
-    // Warming, but never enrolled (or its warmup turned off): only the
-    // daily limit applies, as before the engine.
-    let (w, clock, me, id) = warming("plain.test", 2).await;
+async fn a_warming_mailbox_with_its_warmup_off_sends_up_to_its_daily_limit() {
+    // Bulk creation enrolled it: day 1, no campaign mail.
+    let (w, _, me, id) = warming("plain.test", 2).await;
     let kumo = Control::of(&w.app);
+    let quiet = send_check(&kumo, check(&me, &me, &["r@example.net"]))
+        .await
+        .1;
+    assert!(
+        quiet["reason"].as_str().unwrap().contains("is warming up"),
+        "{quiet}"
+    );
+    // Its warmup turned off: only the daily limit applies, as before the
+    // engine.
+    db(&w.app)
+        .execute(
+            "UPDATE warmup_mailboxes SET enabled = 0 WHERE mailbox_id = ?1",
+            [&id],
+        )
+        .unwrap();
     for _ in 0..2 {
         assert_eq!(
             send_check(&kumo, check(&me, &me, &["r@example.net"]))
@@ -476,17 +493,6 @@ async fn a_warming_mailbox_without_warmup_sends_up_to_its_daily_limit() {
         .1;
     assert_eq!(
         over["reason"],
-        "4.7.1 daily sending limit reached; try again tomorrow"
-    );
-    enrol(&w.app, &id, clock.now().date_naive());
-    db(&w.app)
-        .execute("UPDATE warmup_mailboxes SET enabled = 0", [])
-        .unwrap();
-    let off = send_check(&kumo, check(&me, &me, &["r@example.net"]))
-        .await
-        .1;
-    assert_eq!(
-        off["reason"],
         "4.7.1 daily sending limit reached; try again tomorrow"
     );
 }

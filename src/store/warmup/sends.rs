@@ -1,37 +1,10 @@
-//! What the control plane reads and writes of warmup: the campaign slow
-//! ramp a warming mailbox's send-check follows, and what KumoMTA's log
-//! records say happened to a warmup message after it was queued.
+//! What KumoMTA's log records say happened to a warmup message after it
+//! was queued (the control plane's side of `warmup_messages` and the day
+//! rows; `kumo::send` reads the slow ramp through [`super::get`]).
 
-use chrono::NaiveDate;
 use rusqlite::{Connection, OptionalExtension, params};
-use uuid::Uuid;
 
 use crate::store::Result;
-
-/// A warmup-enabled mailbox's settings (the JSON of
-/// `warmup::settings::Settings`, parsed by the caller) and the first day
-/// of its warmup.
-#[derive(Debug, Clone)]
-pub struct Enrolment {
-    pub settings: String,
-    pub started_on: NaiveDate,
-}
-
-/// The enrolment of `mailbox` when its warmup is enabled.
-pub fn enabled(conn: &Connection, mailbox: Uuid) -> Result<Option<Enrolment>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT settings, started_on FROM warmup_mailboxes
-             WHERE mailbox_id = ?1 AND enabled = 1",
-        )?
-        .query_row([mailbox.to_string()], |r| {
-            Ok(Enrolment {
-                settings: r.get(0)?,
-                started_on: r.get(1)?,
-            })
-        })
-        .optional()?)
-}
 
 /// What a log record says of a warmup message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

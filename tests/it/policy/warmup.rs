@@ -9,7 +9,7 @@ use inboxgrove::warmup::marker;
 use super::*;
 use crate::domains::{IPV4, world_with};
 use crate::helpers::manual_clock;
-use crate::send::{enrol, marker_for, warmup_count};
+use crate::send::{marker_for, start_warmup_on, warmup_count};
 
 /// The policy's name for the marker header is the appliance's.
 #[test]
@@ -63,7 +63,7 @@ async fn pool() -> (World, Vec<Mailbox>, NaiveDate) {
         id: inbox["inbox_id"].as_str().unwrap().to_owned(),
     };
     let today = clock.now().date_naive();
-    enrol(&w.app, &warming.id, today);
+    start_warmup_on(&w.app, &warming.id, today);
     let mut boxes = vec![warming];
     boxes.extend(mailboxes_on(&w, &domain, 1, 2).await);
     (w, boxes, today)
