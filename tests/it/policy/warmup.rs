@@ -69,6 +69,17 @@ async fn pool() -> (World, Vec<Mailbox>, NaiveDate) {
     (w, boxes, today)
 }
 
+/// A message from `from` to a peer carrying the marker header `value`.
+fn marked(stub: &KumoStub, conn: &LuaTable, from: &str, value: &str) -> LuaTable {
+    mail(
+        stub,
+        conn,
+        from,
+        "peer@example.net",
+        &[(marker::HEADER, value)],
+    )
+}
+
 /// The policy talking to `w`, and a session on 587 logged in as `m`.
 fn logged_in(w: &World, m: &Mailbox) -> (KumoStub, LuaTable) {
     let stub = policy(w);
@@ -86,13 +97,7 @@ async fn a_valid_marker_sends_warmup_mail_on_a_quiet_day_and_never_leaves_the_ho
 
     // `mail` gives every message the Message-ID <m1@grove.test>.
     let good = marker_for(&w.app, "<m1@grove.test>", &a.email);
-    let msg = mail(
-        &stub,
-        &conn,
-        &a.email,
-        "peer@example.net",
-        &[(marker::HEADER, &good)],
-    );
+    let msg = marked(&stub, &conn, &a.email, &good);
     let out = stub.receive(&msg, &conn);
     assert!(returned_nil(&out), "{out:?}");
     let asked = send_checks(&stub);
@@ -171,13 +176,7 @@ async fn a_forged_marker_is_stripped_too_and_counts_as_campaign_mail() {
     let b = &boxes[1];
     let conn = submission(&stub);
     login(&stub, &conn, b);
-    let forged = mail(
-        &stub,
-        &conn,
-        &b.email,
-        "peer@example.net",
-        &[(marker::HEADER, "00ff")],
-    );
+    let forged = marked(&stub, &conn, &b.email, "00ff");
     assert!(returned_nil(&stub.receive(&forged, &conn)));
     assert!(!carries_marker(&stub, &forged), "{}", stub.raw(&forged));
     let kumo = Control::of(&w.app);
@@ -202,13 +201,7 @@ async fn an_active_mailbox_sends_campaign_mail_up_to_its_daily_limit_and_warmup_
     );
     // Its limit reached, warmup mail still goes, counted apart.
     let good = marker_for(&w.app, "<m1@grove.test>", &b.email);
-    let warm = mail(
-        &stub,
-        &conn,
-        &b.email,
-        "peer@example.net",
-        &[(marker::HEADER, &good)],
-    );
+    let warm = marked(&stub, &conn, &b.email, &good);
     assert!(returned_nil(&stub.receive(&warm, &conn)));
     assert_eq!(sent_today(&kumo, &b.email).await, 2);
     assert_eq!(warmup_count(&w.app, &b.id).0, 1);
@@ -220,13 +213,7 @@ async fn warmup_mail_that_cannot_be_signed_gives_its_warmup_count_back() {
     let a = &boxes[0];
     let (stub, conn) = logged_in(&w, a);
     let good = marker_for(&w.app, "<m1@grove.test>", &a.email);
-    let msg = mail(
-        &stub,
-        &conn,
-        &a.email,
-        "peer@example.net",
-        &[(marker::HEADER, &good)],
-    );
+    let msg = marked(&stub, &conn, &a.email, &good);
     // A body that is not text: the signer refuses it (CFSigner::sign
     // parses the message as text), after send-check counted the message.
     msg.set("_body", mlua::BString::from(b"\xff\xfe\r\n".to_vec()))
