@@ -268,7 +268,7 @@ fn slow_ramp(
     tx: &rusqlite::Connection,
     entry: &Entry,
     today: NaiveDate,
-) -> Result<Option<(u32, u32)>, SendError> {
+) -> Result<Option<(u32, u32)>, StoreError> {
     if !entry.is_warming() {
         return Ok(None);
     }
@@ -283,7 +283,7 @@ fn plan_left(
     tx: &rusqlite::Connection,
     owner: uuid::Uuid,
     today: NaiveDate,
-) -> Result<Result<u32, Decision>, SendError> {
+) -> Result<Result<u32, Decision>, StoreError> {
     Ok(match tiers::volume_left(tx, owner, today)? {
         Some((tier, volume, 0)) => Err(refuse(
             452,
@@ -306,7 +306,7 @@ fn count_campaign(
     authn: &str,
     today: NaiveDate,
     now: DateTime<Utc>,
-) -> Result<Result<u32, Decision>, SendError> {
+) -> Result<Result<u32, Decision>, StoreError> {
     let user_left = match plan_left(tx, entry.user_id, today)? {
         Ok(left) => left,
         Err(refusal) => return Ok(Err(refusal)),
@@ -340,7 +340,7 @@ fn count_warmup(
     entry: &Entry,
     today: NaiveDate,
     now: DateTime<Utc>,
-) -> Result<Result<u32, Decision>, SendError> {
+) -> Result<Result<u32, Decision>, StoreError> {
     let id = entry.mailbox_id;
     if mailboxes::count_warmup_send(tx, id, today, now)?.is_none() {
         // The datasource still had an entry for a mailbox SQLite no longer
