@@ -455,6 +455,14 @@ local function submitted(msg)
     kumo.reject(530, '5.7.0 Authentication required')
   end
 
+  -- The warmup marker is read, then every copy of it removed, before any
+  -- lookup can refuse the message: whatever happens next, no marker
+  -- reaches the signer or the wire. The appliance decides whether it is
+  -- valid; nil fields are left out of the JSON (no marker, no Message-ID).
+  local marker = msg:get_first_named_header_value(WARMUP_MARKER)
+  local message_id = msg:get_first_named_header_value 'Message-ID'
+  msg:remove_all_named_headers(WARMUP_MARKER)
+
   -- The signer and the egress pool first: a lookup that fails refuses the
   -- message before the appliance counts it.
   local domain = domain_of(mailbox)
@@ -468,14 +476,6 @@ local function submitted(msg)
     kumo.log_error('inboxgrove: domain lookup failed: ' .. tostring(info))
     kumo.reject(451, '4.3.0 Domain lookup failed, try again later')
   end
-
-  -- The warmup marker is read, then every copy of it removed, before
-  -- anything can refuse the message: whatever happens next, no marker
-  -- reaches the signer or the wire. The appliance decides whether it is
-  -- valid; nil fields are left out of the JSON (no marker, no Message-ID).
-  local marker = msg:get_first_named_header_value(WARMUP_MARKER)
-  local message_id = msg:get_first_named_header_value 'Message-ID'
-  msg:remove_all_named_headers(WARMUP_MARKER)
 
   -- Every From and Sender header goes to the appliance, which parses them
   -- as RFC 5322 says: a second From, or a second address hidden in one

@@ -17,13 +17,12 @@ use super::identity;
 use crate::domains::model::DomainStatus;
 use crate::inboxes::datasource::{Datasource, DatasourceError, Entry};
 use crate::inboxes::unsubscribe::{self, Links};
-use crate::store::warmup::sends::{self, Enrolment};
+use crate::store::warmup::{self as warmup_store, State as Warmup};
 use crate::store::{Store, StoreError, domains, mailboxes, tiers as tier_counts};
 use crate::tiers;
 use crate::vault::Vault;
 use crate::warmup::marker;
 use crate::warmup::ramp;
-use crate::warmup::settings::{Invalid, Settings};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -100,14 +99,6 @@ pub enum SendError {
     Datasource(#[from] DatasourceError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The row was validated when it was written; one that no longer
-    /// parses is a fault to fix, never a reason to refuse or to lift the
-    /// slow ramp.
-    #[error("the stored warmup settings of mailbox {mailbox} are invalid: {source}")]
-    WarmupSettings {
-        mailbox: uuid::Uuid,
-        source: Invalid,
-    },
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -115,12 +106,13 @@ pub struct Decision {
     pub allow: bool,
     /// The SMTP reply code KumoMTA should give: 250, 550 (never with this
     /// sender or recipient), 451 (the domain is not verified yet) or 452
-    /// (the mailbox's daily limit or its owner's plan's daily volume is
-    /// reached: try again tomorrow).
+    /// (the mailbox's daily limit, the slow ramp of its warmup, or its
+    /// owner's plan's daily volume is reached: try again tomorrow).
     pub code: u16,
     pub reason: String,
-    /// What the mailbox may still send today: its own limit, or fewer
-    /// when its owner's plan has less left.
+    /// The campaign mail the mailbox may still send today: its own limit
+    /// (its slow ramp while it warms up), or fewer when its owner's plan
+    /// has less left. Warmup mail neither needs nor uses it.
     pub remaining_today: u32,
     /// For an allowed message: the `List-Unsubscribe` targets to add when
     /// the message has none (for its first recipient).
@@ -145,28 +137,15 @@ fn refuse(code: u16, reason: impl Into<String>) -> Decision {
 /// How much campaign mail a warming mailbox may send today: the slow ramp
 /// of its settings on warmup day `day` (1 on `started_on`), never over its
 /// daily limit. Returns the allowance and the day.
-fn campaign_allowance(
-    mailbox: uuid::Uuid,
-    enrolment: &Enrolment,
-    today: NaiveDate,
-    daily_limit: u32,
-) -> Result<(u32, u32), SendError> {
-    let invalid = |source| SendError::WarmupSettings { mailbox, source };
-    let json = serde_json::from_str(&enrolment.settings).map_err(|e| {
-        invalid(Invalid {
-            field: "settings",
-            message: e.to_string(),
-        })
-    })?;
-    let settings = Settings::from_json(json).map_err(invalid)?;
+fn campaign_allowance(warmup: &Warmup, today: NaiveDate, daily_limit: u32) -> (u32, u32) {
     // A start in the future (a clock set back) is day 1, not day 0 or less.
-    let day = u32::try_from((today - enrolment.started_on).num_days() + 1)
+    let day = u32::try_from((today - warmup.started_on).num_days() + 1)
         .unwrap_or(1)
         .max(1);
-    Ok((
-        ramp::campaign_allowance(&settings.slow_ramp, day, daily_limit),
+    (
+        ramp::campaign_allowance(&warmup.settings.slow_ramp, day, daily_limit),
         day,
-    ))
+    )
 }
 
 /// A domain sends only once its records are verified (`active`); before
@@ -289,13 +268,13 @@ fn slow_ramp(
     tx: &rusqlite::Connection,
     entry: &Entry,
     today: NaiveDate,
-) -> Result<Option<(u32, u32)>, SendError> {
+) -> Result<Option<(u32, u32)>, StoreError> {
     if !entry.is_warming() {
         return Ok(None);
     }
-    sends::enabled(tx, entry.mailbox_id)?
-        .map(|e| campaign_allowance(entry.mailbox_id, &e, today, entry.daily_limit))
-        .transpose()
+    Ok(warmup_store::get(tx, entry.mailbox_id)?
+        .filter(|w| w.enabled)
+        .map(|w| campaign_allowance(&w, today, entry.daily_limit)))
 }
 
 /// What the owner's plan leaves for today (`None`: no plan cap), or the
@@ -304,7 +283,7 @@ fn plan_left(
     tx: &rusqlite::Connection,
     owner: uuid::Uuid,
     today: NaiveDate,
-) -> Result<Result<u32, Decision>, SendError> {
+) -> Result<Result<u32, Decision>, StoreError> {
     Ok(match tiers::volume_left(tx, owner, today)? {
         Some((tier, volume, 0)) => Err(refuse(
             452,
@@ -327,7 +306,7 @@ fn count_campaign(
     authn: &str,
     today: NaiveDate,
     now: DateTime<Utc>,
-) -> Result<Result<u32, Decision>, SendError> {
+) -> Result<Result<u32, Decision>, StoreError> {
     let user_left = match plan_left(tx, entry.user_id, today)? {
         Ok(left) => left,
         Err(refusal) => return Ok(Err(refusal)),
@@ -361,7 +340,7 @@ fn count_warmup(
     entry: &Entry,
     today: NaiveDate,
     now: DateTime<Utc>,
-) -> Result<Result<u32, Decision>, SendError> {
+) -> Result<Result<u32, Decision>, StoreError> {
     let id = entry.mailbox_id;
     if mailboxes::count_warmup_send(tx, id, today, now)?.is_none() {
         // The datasource still had an entry for a mailbox SQLite no longer
@@ -377,6 +356,7 @@ fn count_warmup(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::warmup::settings::Settings;
 
     fn parse(body: &str) -> Result<SendCheck, serde_json::Error> {
         serde_json::from_str(body)
@@ -463,71 +443,48 @@ mod tests {
         }
     }
 
-    fn enrolment(settings: serde_json::Value, started_on: &str) -> Enrolment {
-        Enrolment {
-            settings: settings.to_string(),
+    fn warmup(settings: Settings, started_on: &str) -> Warmup {
+        Warmup {
+            mailbox_id: uuid::Uuid::nil(),
+            enabled: true,
+            paused: false,
+            settings,
+            seed: 42,
             started_on: started_on.parse().unwrap(),
+            ramp_step: 0,
+            frozen_until: None,
+            ready_at: None,
         }
     }
 
     #[test]
     fn a_warming_mailbox_is_allowed_its_slow_ramp_counted_from_its_first_day() {
-        let id = uuid::Uuid::nil();
-        let defaults = serde_json::to_value(Settings::default()).unwrap();
-        let start = enrolment(defaults.clone(), "2026-12-01");
+        let start = warmup(Settings::default(), "2026-12-01");
         let on = |d: &str| d.parse::<NaiveDate>().unwrap();
         // The default: a quiet week, then 2 and +2 a day, never over the limit.
+        for (day, want) in [
+            ("2026-12-01", (0, 1)),
+            ("2026-12-07", (0, 7)),
+            ("2026-12-08", (2, 8)),
+            ("2026-12-10", (6, 10)),
+            ("2027-03-01", (40, 91)),
+            // A start after today (a clock set back) is day 1.
+            ("2026-11-20", (0, 1)),
+        ] {
+            assert_eq!(campaign_allowance(&start, on(day), 40), want, "{day}");
+        }
+        let own = Settings {
+            slow_ramp: crate::warmup::settings::SlowRamp {
+                quiet_days: 0,
+                start: 5,
+                increment: 1,
+            },
+            ..Settings::default()
+        };
         assert_eq!(
-            campaign_allowance(id, &start, on("2026-12-01"), 40).unwrap(),
-            (0, 1)
-        );
-        assert_eq!(
-            campaign_allowance(id, &start, on("2026-12-07"), 40).unwrap(),
-            (0, 7)
-        );
-        assert_eq!(
-            campaign_allowance(id, &start, on("2026-12-08"), 40).unwrap(),
-            (2, 8)
-        );
-        assert_eq!(
-            campaign_allowance(id, &start, on("2026-12-10"), 40).unwrap(),
-            (6, 10)
-        );
-        assert_eq!(
-            campaign_allowance(id, &start, on("2027-03-01"), 40)
-                .unwrap()
-                .0,
-            40
-        );
-        // A start after today (a clock set back) is day 1.
-        assert_eq!(
-            campaign_allowance(id, &start, on("2026-11-20"), 40).unwrap(),
-            (0, 1)
-        );
-        let mut own = defaults;
-        own["slow_ramp"] = serde_json::json!({ "quiet_days": 0, "start": 5, "increment": 1 });
-        let own = enrolment(own, "2026-12-01");
-        assert_eq!(
-            campaign_allowance(id, &own, on("2026-12-03"), 40).unwrap(),
+            campaign_allowance(&warmup(own, "2026-12-01"), on("2026-12-03"), 40),
             (7, 3)
         );
-    }
-
-    #[test]
-    fn stored_settings_that_no_longer_parse_are_a_fault_naming_the_mailbox() {
-        let id = uuid::Uuid::from_u128(7);
-        let today = "2026-12-01".parse().unwrap();
-        for bad in [
-            Enrolment {
-                settings: "not json".into(),
-                started_on: today,
-            },
-            enrolment(serde_json::json!({ "reply_rate_pct": 900 }), "2026-12-01"),
-        ] {
-            let e = campaign_allowance(id, &bad, today, 40).unwrap_err();
-            assert!(matches!(e, SendError::WarmupSettings { .. }), "{e}");
-            assert!(e.to_string().contains(&id.to_string()), "{e}");
-        }
     }
 
     #[test]

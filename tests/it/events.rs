@@ -9,6 +9,7 @@ use crate::domains::world;
 use crate::inboxes::{Control, bulk, with_domain};
 use crate::kumo::check;
 use crate::reports::{feedback, quoted};
+use crate::send::db;
 
 /// A KumoMTA log record as the log hook posts it; `extra` replaces fields.
 pub fn record(kind: &str, id: &str, sender: &str, recipient: &str, extra: Value) -> Value {
@@ -157,15 +158,6 @@ async fn log_records_count_once_and_bad_ones_are_kept_aside_without_losing_good_
     // Kept aside, and counted where an operator looks.
     let (_, stats) = kumo.call(Method::GET, "/stats", None).await;
     assert_eq!(stats["events"]["quarantined"], 2, "{stats}");
-}
-
-/// The server's database, for the warmup rows no route shows yet.
-fn db(app: &crate::helpers::TestApp) -> rusqlite::Connection {
-    let conn =
-        rusqlite::Connection::open(inboxgrove::store::Store::path_in(app.dir.path())).unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .unwrap();
-    conn
 }
 
 /// A warmup message `<message_id>` the engine sent on `day` from mailbox

@@ -62,7 +62,7 @@ async fn send_check_binds_the_sender_counts_and_resets_daily() {
     w.app.set_domain_status("limits.test", "active");
     let (_, created) = bulk(
         &w,
-        json!({ "domain_id": domain, "quantity": 2, "daily_limit": 2 }),
+        json!({ "domain_id": domain, "quantity": 2, "daily_limit": 2, "enable_warmup": false }),
     )
     .await;
     let a = created["inboxes"][0]["email"].as_str().unwrap().to_owned();
@@ -276,7 +276,11 @@ async fn an_unsubscribe_link_asks_and_only_the_one_click_post_suppresses() {
     let w = world().await;
     let domain = with_domain(&w, "polite.test").await;
     w.app.set_domain_status("polite.test", "active");
-    let (_, created) = bulk(&w, json!({ "domain_id": domain, "quantity": 2 })).await;
+    let (_, created) = bulk(
+        &w,
+        json!({ "domain_id": domain, "quantity": 2, "enable_warmup": false }),
+    )
+    .await;
     let a = created["inboxes"][0]["email"].as_str().unwrap().to_owned();
     let b = created["inboxes"][1]["email"].as_str().unwrap().to_owned();
     let kumo = Control::of(&w.app);
@@ -458,7 +462,8 @@ pub async fn app_with_ip(opts: crate::helpers::Options) -> crate::helpers::TestA
     .await
 }
 
-/// A server with `opts`, one manual domain and one mailbox on it; returns
+/// A server with `opts`, one manual domain and one active mailbox on it
+/// (not warming: its campaign mail has only its daily limit); returns
 /// the server, the mailbox's id and its address.
 async fn one_mailbox(
     opts: crate::helpers::Options,
@@ -478,7 +483,7 @@ async fn one_mailbox(
     let (_, created) = app
         .post(
             "/api/v1/inboxes/bulk",
-            json!({ "domain_id": added["domain_id"], "quantity": 1, "daily_limit": daily_limit }),
+            json!({ "domain_id": added["domain_id"], "quantity": 1, "daily_limit": daily_limit, "enable_warmup": false }),
             Some(&admin),
         )
         .await;

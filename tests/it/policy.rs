@@ -152,7 +152,8 @@ fn returned_nil(out: &Outcome) -> bool {
     matches!(out, Outcome::Returned(v) if v.iter().all(LuaValue::is_nil))
 }
 
-async fn sent_today(kumo: &Control, email: &str) -> Value {
+/// What `email` sent today in campaign mail, as the control endpoint says.
+pub async fn sent_today(kumo: &Control, email: &str) -> Value {
     kumo.call(Method::GET, &format!("/mailboxes/{email}"), None)
         .await
         .1["sent_today"]

@@ -15,23 +15,27 @@ use crate::domains::{IPV4, world, world_with};
 use crate::helpers::{TestApp, manual_clock};
 use crate::inboxes::{Control, bulk, with_domain};
 use crate::kumo::check;
+use crate::policy::sent_today;
 
 /// The server's database, for what no route shows.
-fn db(app: &TestApp) -> rusqlite::Connection {
+pub fn db(app: &TestApp) -> rusqlite::Connection {
     let conn = rusqlite::Connection::open(Store::path_in(app.dir.path())).unwrap();
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .unwrap();
     conn
 }
 
-/// Enrols the mailbox `id` in warmup with the default settings from
-/// `started_on`, as the engine does when it starts warming it.
-pub fn enrol(app: &TestApp, id: &str, started_on: NaiveDate) {
+/// Puts the mailbox `id` on warmup with the default settings from
+/// `started_on` (bulk creation enrols a warming mailbox on its first day;
+/// this moves that day, or enrols one that was not).
+pub fn start_warmup_on(app: &TestApp, id: &str, started_on: NaiveDate) {
     let settings = serde_json::to_value(Settings::default()).unwrap();
     db(app)
         .execute(
             "INSERT INTO warmup_mailboxes (mailbox_id, settings, seed, started_on, updated_at)
-             VALUES (?1, ?2, 42, ?3, '2026-12-01T00:00:00Z')",
+             VALUES (?1, ?2, 42, ?3, '2026-12-01T00:00:00Z')
+             ON CONFLICT (mailbox_id) DO UPDATE SET settings = excluded.settings,
+                started_on = excluded.started_on, enabled = 1",
             rusqlite::params![id, settings.to_string(), started_on.to_string()],
         )
         .unwrap();
@@ -273,7 +277,7 @@ fn marked(me: &str, message_id: &str, mark: Option<&str>) -> Value {
 async fn warmup_mail_is_counted_apart_and_a_warming_mailbox_follows_its_slow_ramp() {
     let (w, clock, me, id) = warming("ramp.test", 10).await;
     let today = clock.now().date_naive();
-    enrol(&w.app, &id, today);
+    start_warmup_on(&w.app, &id, today);
     let kumo = Control::of(&w.app);
 
     // Day 1 of the default ramp is a quiet day: no campaign mail.
@@ -351,6 +355,19 @@ async fn warmup_mail_is_counted_apart_and_a_warming_mailbox_follows_its_slow_ram
     .await;
     assert_eq!(waiting["code"], 451, "{waiting}");
     w.app.set_domain_status("ramp.test", "active");
+    // A suppressed recipient is never mailed, warmup or not.
+    db(&w.app)
+        .execute(
+            "INSERT INTO suppressions (user_id, address, reason, created_at)
+             SELECT user_id, 'gone@example.net', 'hard bounce', 't' FROM mailboxes WHERE id = ?1",
+            [&id],
+        )
+        .unwrap();
+    let mut to_gone = marked(&me, "<w3@ramp.test>", None);
+    to_gone["recipients"] = json!(["gone@example.net"]);
+    to_gone["warmup_marker"] = json!(marker_for(&w.app, "<w3@ramp.test>", &me));
+    let (_, gone) = send_check(&kumo, to_gone).await;
+    assert_eq!(gone["code"], 550, "{gone}");
     assert_eq!(warmup_count(&w.app, &id).0, 1);
 
     // Day 8: the slow ramp allows 2, whatever the daily limit of 10, and
@@ -408,13 +425,29 @@ async fn warmup_mail_is_counted_apart_and_a_warming_mailbox_follows_its_slow_ram
         json!({ "sent_today": 1, "warmup_sent_today": 0 }),
         "a forged marker releases campaign mail"
     );
+
+    // A paused mailbox sends nothing, warmup mail included.
+    let (status, paused) = w
+        .app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/inboxes/{id}"),
+            Some(json!({ "paused": true })),
+            Some(&w.admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{paused}");
+    let mark = marker_for(&w.app, "<w5@ramp.test>", &me);
+    let (_, refused) = send_check(&kumo, marked(&me, "<w5@ramp.test>", Some(&mark))).await;
+    assert_eq!(refused["code"], 550, "{refused}");
+    assert_eq!(warmup_count(&w.app, &id).0, 0);
 }
 
 #[tokio::test]
 async fn two_campaign_messages_at_a_warming_limit_cannot_both_pass() {
     let (w, clock, me, id) = warming("race.test", 10).await;
     // Day 8: an allowance of 2.
-    enrol(&w.app, &id, clock.now().date_naive() - Duration::days(7));
+    start_warmup_on(&w.app, &id, clock.now().date_naive() - Duration::days(7));
     let kumo = Control::of(&w.app);
     let checks = (0..6).map(|i| {
         let body = check(&me, &me, &[&format!("r{i}@example.net")]);
@@ -428,11 +461,25 @@ async fn two_campaign_messages_at_a_warming_limit_cannot_both_pass() {
 }
 
 #[tokio::test]
-async fn a_warming_mailbox_without_warmup_sends_up_to_its_daily_limit() {
-    // Warming, but never enrolled (or its warmup turned off): only the
-    // daily limit applies, as before the engine.
-    let (w, clock, me, id) = warming("plain.test", 2).await;
+async fn a_warming_mailbox_with_its_warmup_off_sends_up_to_its_daily_limit() {
+    // Bulk creation enrolled it: day 1, no campaign mail.
+    let (w, _, me, id) = warming("plain.test", 2).await;
     let kumo = Control::of(&w.app);
+    let quiet = send_check(&kumo, check(&me, &me, &["r@example.net"]))
+        .await
+        .1;
+    assert!(
+        quiet["reason"].as_str().unwrap().contains("is warming up"),
+        "{quiet}"
+    );
+    // Its warmup turned off: only the daily limit applies, as before the
+    // engine.
+    db(&w.app)
+        .execute(
+            "UPDATE warmup_mailboxes SET enabled = 0 WHERE mailbox_id = ?1",
+            [&id],
+        )
+        .unwrap();
     for _ in 0..2 {
         assert_eq!(
             send_check(&kumo, check(&me, &me, &["r@example.net"]))
@@ -448,22 +495,4 @@ async fn a_warming_mailbox_without_warmup_sends_up_to_its_daily_limit() {
         over["reason"],
         "4.7.1 daily sending limit reached; try again tomorrow"
     );
-    enrol(&w.app, &id, clock.now().date_naive());
-    db(&w.app)
-        .execute("UPDATE warmup_mailboxes SET enabled = 0", [])
-        .unwrap();
-    let off = send_check(&kumo, check(&me, &me, &["r@example.net"]))
-        .await
-        .1;
-    assert_eq!(
-        off["reason"],
-        "4.7.1 daily sending limit reached; try again tomorrow"
-    );
-}
-
-async fn sent_today(kumo: &Control, email: &str) -> Value {
-    kumo.call(Method::GET, &format!("/mailboxes/{email}"), None)
-        .await
-        .1["sent_today"]
-        .clone()
 }

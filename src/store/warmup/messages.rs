@@ -35,7 +35,7 @@ const COLUMNS: &str = "id, message_id, day, counts_for, sender_mailbox, sender_p
     recipient_mailbox, recipient_peer, sender_email, recipient_email, reply_to, subject,
     scheduled_at, status, sent_at, error, engage_at, placement, engaged_at, replied, body";
 
-fn opt_uuid(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<Uuid>> {
+pub(super) fn opt_uuid(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<Uuid>> {
     let v: Option<String> = r.get(i)?;
     Ok(v.and_then(|s| Uuid::parse_str(&s).ok()))
 }

@@ -344,6 +344,10 @@ pub enum Counter {
     Missing,
     Rescued,
     Failed,
+    /// A matched Bounce, AdminBounce or Expiration of the message.
+    Bounces,
+    /// A matched ARF complaint about it.
+    Complaints,
 }
 
 impl Counter {
@@ -358,6 +362,8 @@ impl Counter {
             Self::Missing => "missing",
             Self::Rescued => "rescued",
             Self::Failed => "failed",
+            Self::Bounces => "bounces",
+            Self::Complaints => "complaints",
         }
     }
 }

@@ -1,37 +1,14 @@
-//! What the control plane reads and writes of warmup: the campaign slow
-//! ramp a warming mailbox's send-check follows, and what KumoMTA's log
-//! records say happened to a warmup message after it was queued.
+//! What KumoMTA's log records say happened to a warmup message after it
+//! was queued (the control plane's side of `warmup_messages` and the day
+//! rows; `kumo::send` reads the slow ramp through [`super::get`]).
 
 use chrono::NaiveDate;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
+use super::messages::opt_uuid;
+use super::{Counter, bump, date_at};
 use crate::store::Result;
-
-/// A warmup-enabled mailbox's settings (the JSON of
-/// `warmup::settings::Settings`, parsed by the caller) and the first day
-/// of its warmup.
-#[derive(Debug, Clone)]
-pub struct Enrolment {
-    pub settings: String,
-    pub started_on: NaiveDate,
-}
-
-/// The enrolment of `mailbox` when its warmup is enabled.
-pub fn enabled(conn: &Connection, mailbox: Uuid) -> Result<Option<Enrolment>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT settings, started_on FROM warmup_mailboxes
-             WHERE mailbox_id = ?1 AND enabled = 1",
-        )?
-        .query_row([mailbox.to_string()], |r| {
-            Ok(Enrolment {
-                settings: r.get(0)?,
-                started_on: r.get(1)?,
-            })
-        })
-        .optional()?)
-}
 
 /// What a log record says of a warmup message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +51,7 @@ pub fn record_outcome(conn: &Connection, message_id: &str, outcome: Outcome<'_>)
             )?
             .query_row(params![bracketed, id, keep_earlier, error], day_of)
             .optional()?
-            .map(|row| (row, "bounces")),
+            .map(|row| (row, Counter::Bounces)),
         Outcome::Deferred { error } => {
             let changed = conn
                 .prepare_cached(
@@ -90,26 +67,21 @@ pub fn record_outcome(conn: &Connection, message_id: &str, outcome: Outcome<'_>)
             )?
             .query_row(params![bracketed, id], day_of)
             .optional()?
-            .map(|row| (row, "complaints")),
+            .map(|row| (row, Counter::Complaints)),
     };
-    let Some(((counts_for, day), column)) = day_row else {
+    let Some(((counts_for, day), counter)) = day_row else {
         return Ok(false);
     };
     if let Some(mailbox) = counts_for {
-        // `column` is one of the two names above, never outside input.
-        conn.execute(
-            &format!(
-                "UPDATE warmup_campaigns SET {column} = {column} + 1
-                 WHERE mailbox_id = ?1 AND day = ?2"
-            ),
-            params![mailbox, day],
-        )?;
+        bump(conn, mailbox, day, counter)?;
     }
     Ok(true)
 }
 
-fn day_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Option<String>, String)> {
-    Ok((r.get(0)?, r.get(1)?))
+/// The mailbox a warmup message counts for (none once it is removed) and
+/// its day.
+fn day_of(r: &Row<'_>) -> rusqlite::Result<(Option<Uuid>, NaiveDate)> {
+    Ok((opt_uuid(r, 0)?, date_at(r, 1)?))
 }
 
 #[cfg(test)]

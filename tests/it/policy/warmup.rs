@@ -9,7 +9,7 @@ use inboxgrove::warmup::marker;
 use super::*;
 use crate::domains::{IPV4, world_with};
 use crate::helpers::manual_clock;
-use crate::send::{enrol, marker_for, warmup_count};
+use crate::send::{marker_for, start_warmup_on, warmup_count};
 
 /// The policy's name for the marker header is the appliance's.
 #[test]
@@ -63,10 +63,29 @@ async fn pool() -> (World, Vec<Mailbox>, NaiveDate) {
         id: inbox["inbox_id"].as_str().unwrap().to_owned(),
     };
     let today = clock.now().date_naive();
-    enrol(&w.app, &warming.id, today);
+    start_warmup_on(&w.app, &warming.id, today);
     let mut boxes = vec![warming];
     boxes.extend(mailboxes_on(&w, &domain, 1, 2).await);
     (w, boxes, today)
+}
+
+/// A message from `from` to a peer carrying the marker header `value`.
+fn marked(stub: &KumoStub, conn: &LuaTable, from: &str, value: &str) -> LuaTable {
+    mail(
+        stub,
+        conn,
+        from,
+        "peer@example.net",
+        &[(marker::HEADER, value)],
+    )
+}
+
+/// The policy talking to `w`, and a session on 587 logged in as `m`.
+fn logged_in(w: &World, m: &Mailbox) -> (KumoStub, LuaTable) {
+    let stub = policy(w);
+    let conn = submission(&stub);
+    login(&stub, &conn, m);
+    (stub, conn)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,19 +93,11 @@ async fn a_valid_marker_sends_warmup_mail_on_a_quiet_day_and_never_leaves_the_ho
     let (w, boxes, today) = pool().await;
     let a = &boxes[0];
     let kumo = Control::of(&w.app);
-    let stub = policy(&w);
-    let conn = submission(&stub);
-    login(&stub, &conn, a);
+    let (stub, conn) = logged_in(&w, a);
 
     // `mail` gives every message the Message-ID <m1@grove.test>.
     let good = marker_for(&w.app, "<m1@grove.test>", &a.email);
-    let msg = mail(
-        &stub,
-        &conn,
-        &a.email,
-        "peer@example.net",
-        &[(marker::HEADER, &good)],
-    );
+    let msg = marked(&stub, &conn, &a.email, &good);
     let out = stub.receive(&msg, &conn);
     assert!(returned_nil(&out), "{out:?}");
     let asked = send_checks(&stub);
@@ -137,9 +148,7 @@ async fn a_valid_marker_sends_warmup_mail_on_a_quiet_day_and_never_leaves_the_ho
 async fn a_forged_marker_is_stripped_too_and_counts_as_campaign_mail() {
     let (w, boxes, _) = pool().await;
     let a = &boxes[0];
-    let stub = policy(&w);
-    let conn = submission(&stub);
-    login(&stub, &conn, a);
+    let (stub, conn) = logged_in(&w, a);
 
     // A marker made for another message, first; the valid one after it is
     // not the one read. Both go, whatever the answer.
@@ -167,13 +176,7 @@ async fn a_forged_marker_is_stripped_too_and_counts_as_campaign_mail() {
     let b = &boxes[1];
     let conn = submission(&stub);
     login(&stub, &conn, b);
-    let forged = mail(
-        &stub,
-        &conn,
-        &b.email,
-        "peer@example.net",
-        &[(marker::HEADER, "00ff")],
-    );
+    let forged = marked(&stub, &conn, &b.email, "00ff");
     assert!(returned_nil(&stub.receive(&forged, &conn)));
     assert!(!carries_marker(&stub, &forged), "{}", stub.raw(&forged));
     let kumo = Control::of(&w.app);
@@ -186,9 +189,7 @@ async fn an_active_mailbox_sends_campaign_mail_up_to_its_daily_limit_and_warmup_
     let (w, boxes, _) = pool().await;
     let b = &boxes[1];
     let kumo = Control::of(&w.app);
-    let stub = policy(&w);
-    let conn = submission(&stub);
-    login(&stub, &conn, b);
+    let (stub, conn) = logged_in(&w, b);
     for to in ["one@example.net", "two@example.net"] {
         let msg = mail(&stub, &conn, &b.email, to, &[]);
         assert!(returned_nil(&stub.receive(&msg, &conn)), "{to}");
@@ -200,14 +201,39 @@ async fn an_active_mailbox_sends_campaign_mail_up_to_its_daily_limit_and_warmup_
     );
     // Its limit reached, warmup mail still goes, counted apart.
     let good = marker_for(&w.app, "<m1@grove.test>", &b.email);
-    let warm = mail(
-        &stub,
-        &conn,
-        &b.email,
-        "peer@example.net",
-        &[(marker::HEADER, &good)],
-    );
+    let warm = marked(&stub, &conn, &b.email, &good);
     assert!(returned_nil(&stub.receive(&warm, &conn)));
     assert_eq!(sent_today(&kumo, &b.email).await, 2);
     assert_eq!(warmup_count(&w.app, &b.id).0, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warmup_mail_that_cannot_be_signed_gives_its_warmup_count_back() {
+    let (w, boxes, _) = pool().await;
+    let a = &boxes[0];
+    let (stub, conn) = logged_in(&w, a);
+    let good = marker_for(&w.app, "<m1@grove.test>", &a.email);
+    let msg = marked(&stub, &conn, &a.email, &good);
+    // A body that is not text: the signer refuses it (CFSigner::sign
+    // parses the message as text), after send-check counted the message.
+    msg.set("_body", mlua::BString::from(b"\xff\xfe\r\n".to_vec()))
+        .unwrap();
+    let out = stub.receive(&msg, &conn);
+    assert_eq!(
+        out.rejected(),
+        (451, "4.3.0 Signing failed, try again later")
+    );
+    let release = stub
+        .http_calls()
+        .into_iter()
+        .find(|c| c.url.ends_with("/kumo/v1/send-release"))
+        .expect("the count is given back");
+    assert_eq!(release.status, Some(200));
+    let body: Value = serde_json::from_str(release.body.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        (&body["warmup_marker"], &body["message_id"]),
+        (&json!(good), &json!("<m1@grove.test>"))
+    );
+    assert_eq!(warmup_count(&w.app, &a.id).0, 0);
+    assert_eq!(sent_today(&Control::of(&w.app), &a.email).await, 0);
 }
