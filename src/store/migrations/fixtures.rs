@@ -11,6 +11,7 @@ pub(super) const USER: &str = "0195a3c2-7e41-7b2a-9c1d-2f4e6a8b0c11";
 pub(super) const SESSION: &str = "0195a3c2-9a10-7c3b-8d2e-3a5f7b9c1d22";
 pub(super) const DOMAIN: &str = "0195a3c3-1b22-7d4c-9e3f-4b6a8c0d2e33";
 pub(super) const MAILBOX: &str = "0195a3c3-4c33-7e5d-8f4a-5c7b9d1e3f44";
+pub(super) const PEER: &str = "0195a3c5-0a00-7000-8000-000000000012";
 pub(super) const JOB: &str = "0195a3c4-0d44-7f6e-9a5b-6d8c0e2f4a55";
 pub(super) const REFRESH_HASH: &[u8] = &[0x5a; 32];
 pub(super) const EXPORT_HASH: &[u8] = &[0x3c; 32];
@@ -393,6 +394,78 @@ pub(super) const FIXTURES: &[Fixture] = &[
             ("needs_reload", int(0)),
             ("created_at", CREATED),
             ("updated_at", UPDATED),
+        ],
+    ),
+    // 0013_warmup: a mailbox on day 3 of its ramp, a shared Gmail peer, and
+    // a message it sent the peer that landed in the inbox and was answered.
+    row(
+        "warmup_mailboxes",
+        &[
+            ("mailbox_id", text(MAILBOX)),
+            ("enabled", int(1)),
+            ("paused", int(0)),
+            ("settings", text(r#"{"variation_pct":20,"reply_rate_pct":30}"#)),
+            ("seed", int(7_301_992)),
+            ("started_on", text("2026-03-02")),
+            ("ramp_step", int(3)),
+            ("frozen_until", text("2026-03-06 10:00:00.000+00:00")),
+            ("ready_at", text("2026-03-20 00:20:00.000+00:00")),
+            ("updated_at", UPDATED),
+        ],
+    ),
+    row(
+        "warmup_peers",
+        &[
+            ("id", text(PEER)),
+            ("user_id", text(USER)),
+            ("kind", text("imap")),
+            ("email", text("ada.peer@gmail.com")),
+            ("display_name", text("Ada Peer")),
+            ("provider", text("gmail")),
+            ("imap_host", text("imap.gmail.com")),
+            ("imap_port", int(993)),
+            ("smtp_host", text("smtp.gmail.com")),
+            ("smtp_port", int(587)),
+            ("imap_implicit_tls", int(1)),
+            ("smtp_implicit_tls", int(0)),
+            ("username", text("ada.peer@gmail.com")),
+            ("password_sealed", SEALED),
+            ("shared", int(1)),
+            ("receive_only", int(0)),
+            ("status", text("active")),
+            ("last_error", text("IMAP login failed: timed out")),
+            ("checked_at", UPDATED),
+            ("created_at", CREATED),
+        ],
+    ),
+    row(
+        "warmup_messages",
+        &[
+            ("id", text("0195a3c5-1e00-7000-8000-000000000013")),
+            ("message_id", text("<3f2a9c1d@ada-outreach.com>")),
+            ("day", text("2026-03-04")),
+            ("counts_for", text(MAILBOX)),
+            ("sender_mailbox", text(MAILBOX)),
+            ("sender_peer", ValueRef::Null),
+            ("recipient_mailbox", ValueRef::Null),
+            ("recipient_peer", text(PEER)),
+            ("sender_email", text("ada@ada-outreach.com")),
+            ("recipient_email", text("ada.peer@gmail.com")),
+            ("reply_to", ValueRef::Null),
+            ("subject", text("Quick question about the offsite | K7Q2M9X")),
+            ("body", text("Hi Ada,\n\nDo you have the agenda?\n\nBest,\nAda")),
+            ("scheduled_at", text("2026-03-04 09:14:37.000+00:00")),
+            ("status", text("sent")),
+            ("sent_at", text("2026-03-04 09:14:38.000+00:00")),
+            ("error", text("451 4.7.0 try again later")),
+            ("engage_at", text("2026-03-04 09:52:11.000+00:00")),
+            ("placement", text("inbox")),
+            ("engaged_at", text("2026-03-04 09:52:12.000+00:00")),
+            ("rescued", int(0)),
+            ("flagged", int(1)),
+            ("replied", int(1)),
+            ("expunged", int(0)),
+            ("created_at", CREATED),
         ],
     ),
 ];
