@@ -11,21 +11,26 @@
 
 use std::collections::HashMap;
 use std::error::Error as _;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Mutex;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use lettre::Address;
 use lettre::address::Envelope;
 use lettre::transport::smtp::Error as LettreError;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::AsyncSmtpConnection;
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
 use lettre::transport::smtp::extension::ClientId;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
-use tokio_rustls::rustls;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls::pki_types::ServerName;
 
 use super::tls::Trust;
 use super::{Endpoint, Login};
@@ -226,34 +231,49 @@ impl Submitter {
         endpoint: &Endpoint,
         login: &Login,
     ) -> Result<AsyncSmtpConnection, SmtpError> {
-        let tls = self
-            .trust
-            .smtp_parameters(&endpoint.tls_name)
-            .map_err(|e| SmtpError::Tls(e.to_string()))?;
-        let implicit = endpoint.implicit_tls.then(|| tls.clone());
-        let mut conn = AsyncSmtpConnection::connect_tokio1(
-            (endpoint.host.as_str(), endpoint.port),
-            Some(TIMEOUT),
-            &self.helo,
-            implicit,
-            None,
-        )
-        .await
-        .map_err(|e| match tls_cause(&e) {
-            Some(why) => SmtpError::Tls(why),
-            None => SmtpError::Connect(format!("{}:{}: {e}", endpoint.host, endpoint.port)),
-        })?;
+        let at = format!("{}:{}", endpoint.host, endpoint.port);
+        let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
+            .await
+            .map_err(|e| SmtpError::Connect(format!("{at}: {e}")))?;
+        // Commands and replies are small and lettre writes the end of DATA
+        // apart from the message: without this, Nagle's algorithm and
+        // delayed ACKs add tens of milliseconds to every message.
+        tcp.set_nodelay(true)
+            .map_err(|e| SmtpError::Connect(format!("{at}: {e}")))?;
+        let stream: Box<dyn AsyncTokioStream> = if endpoint.implicit_tls {
+            let name = ServerName::try_from(endpoint.tls_name.clone()).map_err(|_| {
+                SmtpError::Tls(format!(
+                    "{:?} is not a name a certificate can be checked for",
+                    endpoint.tls_name
+                ))
+            })?;
+            let tls = self
+                .trust
+                .connector()
+                .connect(name, tcp)
+                .await
+                .map_err(|e| SmtpError::Tls(format!("{at}: {e}")))?;
+            Box::new(Implicit(tls))
+        } else {
+            Box::new(tcp)
+        };
+        let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.helo)
+            .await
+            .map_err(|e| answer(e, login))?;
         if !endpoint.implicit_tls {
             if !conn.can_starttls() {
                 conn.abort().await;
                 return Err(SmtpError::Tls(format!(
-                    "{}:{} does not offer STARTTLS; the login is never sent in clear",
-                    endpoint.host, endpoint.port
+                    "{at} does not offer STARTTLS; the login is never sent in clear"
                 )));
             }
-            conn.starttls(tls, &self.helo).await.map_err(|e| {
-                SmtpError::Tls(tls_cause(&e).unwrap_or_else(|| redact(e.to_string(), login)))
-            })?;
+            let tls = self
+                .trust
+                .smtp_parameters(&endpoint.tls_name)
+                .map_err(|e| SmtpError::Tls(e.to_string()))?;
+            conn.starttls(tls, &self.helo)
+                .await
+                .map_err(|e| SmtpError::Tls(format!("{at}: {}", redact(e.to_string(), login))))?;
         }
         let credentials = Credentials::new(
             login.username.clone(),
@@ -270,6 +290,45 @@ impl Submitter {
                 other => other,
             })?;
         Ok(conn)
+    }
+}
+
+/// An implicit-TLS stream (RFC 8314) as lettre takes one: the handshake
+/// is ours, so a certificate failure is told from an unreachable server.
+#[derive(Debug)]
+struct Implicit(TlsStream<TcpStream>);
+
+impl AsyncTokioStream for Implicit {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
+}
+
+impl AsyncRead for Implicit {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Implicit {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
     }
 }
 
@@ -305,34 +364,13 @@ fn answer(e: LettreError, login: &Login) -> SmtpError {
         SmtpError::Refused { code, message }
     } else if e.is_transient() {
         SmtpError::Deferred { code, message }
-    } else if let Some(why) = tls_cause(&e) {
-        SmtpError::Tls(why)
+    } else if e.is_tls() {
+        SmtpError::Tls(redact(e.to_string(), login))
     } else if e.is_client() || e.is_response() {
         SmtpError::Protocol(redact(e.to_string(), login))
     } else {
         SmtpError::Connect(redact(e.to_string(), login))
     }
-}
-
-/// The rustls error somewhere in `e`'s causes: lettre reports a failed
-/// handshake as a connection error, and tokio-rustls wraps rustls's error
-/// in an `io::Error` (whose `source` skips it, hence `get_ref`).
-fn tls_cause(e: &LettreError) -> Option<String> {
-    let mut at: Option<&(dyn std::error::Error + 'static)> = e.source();
-    while let Some(err) = at {
-        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
-            return Some(tls.to_string());
-        }
-        if let Some(tls) = err
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return Some(tls.to_string());
-        }
-        at = err.source();
-    }
-    e.is_tls().then(|| e.to_string())
 }
 
 /// A server could echo what it was sent; the password never leaves here.

@@ -87,6 +87,8 @@ impl SmtpSink {
             async move {
                 while let Ok((tcp, _)) = listener.accept().await {
                     connections.fetch_add(1, Ordering::SeqCst);
+                    // As a real server does: no Nagle delay on replies.
+                    let _ = tcp.set_nodelay(true);
                     let session = Session {
                         acceptor: acceptor.clone(),
                         hooks: hooks.clone(),
@@ -336,8 +338,7 @@ fn declared_size(upper: &str) -> usize {
 
 async fn reply(io: &mut BufReader<Stream>, text: &str) -> std::io::Result<()> {
     let stream = io.get_mut();
-    stream.write_all(text.as_bytes()).await?;
-    stream.write_all(b"\r\n").await?;
+    stream.write_all(format!("{text}\r\n").as_bytes()).await?;
     stream.flush().await
 }
 
