@@ -436,3 +436,86 @@ async fn engagement_records_rescues_marks_and_files_only_warmup_mail() {
     assert!(matches!(err, imap::ImapError::Auth(_)), "{err:?}");
     assert!(!format!("{err:?}").contains("wrong password"));
 }
+
+#[tokio::test]
+async fn engagement_works_on_the_appliances_own_dovecot_over_starttls_and_imaps() {
+    if !dovecot::available() {
+        return;
+    }
+    let w = crate::domains::world().await;
+    let domain = crate::inboxes::with_domain(&w, "warmimap.test").await;
+    let (_, email, password) = crate::dovecot::mailbox(&w, &domain).await;
+    let d = Dovecot::start(&w.app.control, w.app.dir.path()).await;
+    let trust = Trust::new(&[d.cert.clone()]).unwrap();
+    let me = login(&email, &password);
+    d.deliver(
+        &email,
+        "1772445600.M1P1.kumo",
+        &message("warm-own@warm.test", "Hello"),
+    );
+    d.deliver(
+        &email,
+        "1772445601.M2P1.kumo",
+        &message("user-own@else.test", "Invoice"),
+    );
+    // Warmup mail a filter put in Junk.
+    let mut own = Imap::tls(d.imaps, &pinned_connector(&d.cert)).await;
+    assert!(own.login(&email, &password).await.ok(), "{}", d.log());
+    let appended = own
+        .append("Junk", &message("warm-junk-own@warm.test", "Checking in"))
+        .await;
+    assert!(appended.ok(), "{appended:?}");
+
+    // STARTTLS on the IMAP port.
+    let mut s = imap::connect(&trust, &endpoint(d.imap, false), &me)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
+    let found = s.locate("warm-own@warm.test").await.unwrap().unwrap();
+    assert_eq!(
+        (found.folder.as_str(), found.placement),
+        ("INBOX", Placement::Inbox)
+    );
+    let actions = Actions {
+        seen: true,
+        flag: true,
+        file_into: Some("Warmup"),
+        ..Actions::default()
+    };
+    s.engage(&found, &actions).await.unwrap();
+    s.logout().await;
+
+    // IMAPS: the message is in the created Warmup folder, read and flagged.
+    let mut s = imap::connect(&trust, &endpoint(d.imaps, true), &me)
+        .await
+        .unwrap();
+    let filed = s.locate("warm-own@warm.test").await.unwrap().unwrap();
+    assert_eq!(
+        (filed.folder.as_str(), filed.placement),
+        ("Warmup", Placement::Other)
+    );
+    let got = flags(&mut own, "Warmup", "warm-own@warm.test")
+        .await
+        .unwrap();
+    assert!(got.contains("\\Seen") && got.contains("\\Flagged"), "{got}");
+    let junk = s.locate("warm-junk-own@warm.test").await.unwrap().unwrap();
+    assert_eq!(
+        (junk.folder.as_str(), junk.placement),
+        ("Junk", Placement::Spam)
+    );
+    let rescue = Actions {
+        rescue: true,
+        ..Actions::default()
+    };
+    s.engage(&junk, &rescue).await.unwrap();
+    let rescued = s.locate("warm-junk-own@warm.test").await.unwrap().unwrap();
+    assert_eq!(rescued.placement, Placement::Inbox);
+    s.logout().await;
+    let untouched = flags(&mut own, "INBOX", "user-own@else.test")
+        .await
+        .unwrap();
+    assert!(
+        !untouched.contains("\\Seen") && !untouched.contains("\\Flagged"),
+        "{untouched}"
+    );
+    own.logout().await;
+}
