@@ -42,13 +42,17 @@ pub struct Envelope {
 }
 
 pub type DeliverFuture = Pin<Box<dyn Future<Output = Result<(), (u16, String)>> + Send>>;
+/// Whether (user, password) may log in.
+pub type AuthHook = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+/// What becomes of a message.
+pub type DeliverHook = Arc<dyn Fn(Envelope) -> DeliverFuture + Send + Sync>;
 
 /// What the test decides: whether a login is good, and what becomes of
 /// each message (`Err((code, text))` is the reply sent instead of 250).
 #[derive(Clone)]
 pub struct Hooks {
-    pub auth: Arc<dyn Fn(&str, &str) -> bool + Send + Sync>,
-    pub deliver: Arc<dyn Fn(Envelope) -> DeliverFuture + Send + Sync>,
+    pub auth: AuthHook,
+    pub deliver: DeliverHook,
 }
 
 impl Hooks {
@@ -66,6 +70,17 @@ pub type Stream = Box<dyn Io>;
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
+/// How the sink offers TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// STARTTLS on a plain connection (submission, port 587).
+    StartTls,
+    /// TLS from the first byte (submissions, port 465, RFC 8314).
+    Implicit,
+    /// No TLS at all: AUTH is never possible.
+    Plain,
+}
+
 pub struct SmtpSink {
     pub addr: SocketAddr,
     accepted: Arc<Mutex<Vec<Envelope>>>,
@@ -75,8 +90,12 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     /// Listens on 127.0.0.1:0 with the certificate chain and key at these
-    /// PEM paths.
+    /// PEM paths, offering STARTTLS.
     pub async fn start(cert: &Path, key: &Path, hooks: Hooks) -> Self {
+        Self::start_with(cert, key, hooks, Security::StartTls).await
+    }
+
+    pub async fn start_with(cert: &Path, key: &Path, hooks: Hooks, security: Security) -> Self {
         let acceptor = acceptor(cert, key);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -93,6 +112,7 @@ impl SmtpSink {
                         acceptor: acceptor.clone(),
                         hooks: hooks.clone(),
                         accepted: accepted.clone(),
+                        security,
                     };
                     tokio::spawn(session.run(tcp));
                 }
@@ -142,6 +162,7 @@ struct Session {
     acceptor: TlsAcceptor,
     hooks: Hooks,
     accepted: Arc<Mutex<Vec<Envelope>>>,
+    security: Security,
 }
 
 /// The transaction in progress (RFC 5321 §3.3).
@@ -154,7 +175,15 @@ struct Transaction {
 impl Session {
     async fn run(self, tcp: TcpStream) {
         let mut io = BufReader::new(Box::new(tcp) as Stream);
-        let (mut tls, mut authn, mut tx) = (false, None::<String>, Transaction::default());
+        let mut tls = false;
+        if self.security == Security::Implicit {
+            let Ok(secured) = self.acceptor.accept(io.into_inner()).await else {
+                return;
+            };
+            io = BufReader::new(Box::new(secured) as Stream);
+            tls = true;
+        }
+        let (mut authn, mut tx) = (None::<String>, Transaction::default());
         if reply(&mut io, "220 sink.test ESMTP").await.is_err() {
             return;
         }
@@ -171,16 +200,17 @@ impl Session {
             let answer = match verb {
                 "EHLO" | "HELO" => {
                     tx = Transaction::default();
-                    let offer = if tls {
-                        "250-AUTH PLAIN"
-                    } else {
-                        "250-STARTTLS"
+                    let offer = match (tls, self.security) {
+                        (true, _) => "250-AUTH PLAIN",
+                        (false, Security::Plain) => "250-PIPELINING",
+                        (false, _) => "250-STARTTLS",
                     };
                     format!(
                         "250-sink.test\r\n250-SIZE {MAX_SIZE}\r\n250-8BITMIME\r\n{offer}\r\n250 ENHANCEDSTATUSCODES"
                     )
                 }
                 "STARTTLS" if tls => "503 5.5.1 TLS already active".into(),
+                "STARTTLS" if self.security == Security::Plain => "502 5.5.1 no TLS here".into(),
                 "STARTTLS" => {
                     if reply(&mut io, "220 2.0.0 go ahead").await.is_err() {
                         return;

@@ -14,7 +14,7 @@ use tempfile::TempDir;
 
 use crate::support::dovecot::{self, Dovecot};
 use crate::support::imap_client::{Imap, pinned_connector, quote};
-use crate::support::smtp_sink::{Hooks, SmtpSink, lmtp_deliver};
+use crate::support::smtp_sink::{Hooks, Security, SmtpSink, lmtp_deliver};
 
 const USER: &str = "sender@warm.test";
 const PASSWORD: &str = "sender secret 1";
@@ -246,6 +246,65 @@ async fn a_certificate_that_is_not_trusted_or_not_for_the_name_is_a_tls_error() 
     assert!(sink.accepted().is_empty());
 }
 
+#[tokio::test]
+async fn implicit_tls_works_and_a_server_without_tls_never_sees_the_login() {
+    let pair = pair();
+    let me = login(USER, PASSWORD);
+    let raw = message("four@warm.test", "Hello");
+    let implicit = SmtpSink::start_with(
+        &pair.cert,
+        &pair.key,
+        Hooks::accept_all(USER, PASSWORD),
+        Security::Implicit,
+    )
+    .await;
+    let submitter = submitter(&pair.cert);
+    submitter
+        .send(
+            &endpoint(implicit.addr, true),
+            &me,
+            USER,
+            "peer@provider.test",
+            &raw,
+        )
+        .await
+        .unwrap();
+    assert_eq!(implicit.accepted()[0].data, raw);
+
+    let tried = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let hooks = Hooks {
+        auth: Arc::new({
+            let tried = tried.clone();
+            move |_, _| {
+                tried.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                true
+            }
+        }),
+        ..Hooks::accept_all(USER, PASSWORD)
+    };
+    let plain = SmtpSink::start_with(&pair.cert, &pair.key, hooks, Security::Plain).await;
+    let err = submitter
+        .send(
+            &endpoint(plain.addr, false),
+            &me,
+            USER,
+            "peer@provider.test",
+            &raw,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SmtpError::Tls(why) if why.contains("STARTTLS")),
+        "{err:?}"
+    );
+    assert_eq!(
+        tried.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no AUTH in clear"
+    );
+    assert!(plain.accepted().is_empty());
+}
+
 /// The Junk rule of the provider: by a subject tag, as a user's filter
 /// would catch a warmup tag.
 const SIEVE: &str = r#"require ["fileinto"];
@@ -314,7 +373,7 @@ async fn engagement_records_rescues_marks_and_files_only_warmup_mail() {
         .unwrap();
     assert!(user_inbox_flags.contains("\\Deleted"), "{user_inbox_flags}");
 
-    let trust = Trust::new(&[pair.cert.clone()]).unwrap();
+    let trust = Trust::new(std::slice::from_ref(&pair.cert)).unwrap();
     let mut s = imap::connect(
         &trust,
         &endpoint(d.imaps, true),
@@ -438,6 +497,93 @@ async fn engagement_records_rescues_marks_and_files_only_warmup_mail() {
 }
 
 #[tokio::test]
+async fn without_move_a_message_is_moved_by_uid_copy_and_uid_expunge_alone() {
+    if !dovecot::available() {
+        return;
+    }
+    let pair = pair();
+    // Dovecot's post-login capabilities without MOVE, UIDPLUS kept.
+    let no_move =
+        "imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ UIDPLUS";
+    let d = Dovecot::provider_with(
+        &[(PEER, PEER_PASSWORD)],
+        SIEVE,
+        &pair.cert,
+        &pair.key,
+        no_move,
+    )
+    .await;
+    let lmtp = d.lmtp.unwrap();
+    for (id, subject) in [
+        ("user-junk@else.test", "Offer [junk-me]"),
+        ("warm-junk@warm.test", "Checking in [junk-me]"),
+    ] {
+        lmtp_deliver(lmtp, USER, PEER, &message(id, subject))
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
+    }
+    // The user's pending deletion in Junk: a plain EXPUNGE would take it.
+    let mut own = Imap::tls(d.imaps, &pinned_connector(&pair.cert)).await;
+    assert!(own.login(PEER, PEER_PASSWORD).await.ok());
+    let caps = own.command("CAPABILITY").await.text();
+    assert!(caps.contains("UIDPLUS") && !caps.contains("MOVE"), "{caps}");
+    own.command("SELECT INBOX.Junk").await;
+    assert!(
+        own.command("UID STORE 1 +FLAGS.SILENT (\\Deleted)")
+            .await
+            .ok()
+    );
+
+    let trust = Trust::new(std::slice::from_ref(&pair.cert)).unwrap();
+    let mut s = imap::connect(
+        &trust,
+        &endpoint(d.imaps, true),
+        &login(PEER, PEER_PASSWORD),
+    )
+    .await
+    .unwrap();
+    let junk = s.locate("warm-junk@warm.test").await.unwrap().unwrap();
+    let all = Actions {
+        rescue: true,
+        seen: true,
+        flag: true,
+        file_into: Some("Warmup"),
+    };
+    s.engage(&junk, &all).await.unwrap();
+    let filed = s.locate("warm-junk@warm.test").await.unwrap().unwrap();
+    assert_eq!(filed.folder, "INBOX.Warmup");
+    let got = flags(&mut own, "INBOX.Warmup", "warm-junk@warm.test")
+        .await
+        .unwrap();
+    assert!(got.contains("\\Seen") && got.contains("\\Flagged"), "{got}");
+    assert!(
+        flags(&mut own, "INBOX", "warm-junk@warm.test")
+            .await
+            .is_none()
+    );
+    let kept = flags(&mut own, "INBOX.Junk", "user-junk@else.test")
+        .await
+        .unwrap();
+    assert!(
+        kept.contains("\\Deleted"),
+        "still there, still marked: {kept}"
+    );
+    assert_eq!(
+        s.expunge("Warmup", &["warm-junk@warm.test".to_owned()])
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        flags(&mut own, "INBOX.Junk", "user-junk@else.test")
+            .await
+            .is_some()
+    );
+    s.logout().await;
+    own.logout().await;
+}
+
+#[tokio::test]
 async fn engagement_works_on_the_appliances_own_dovecot_over_starttls_and_imaps() {
     if !dovecot::available() {
         return;
@@ -446,7 +592,7 @@ async fn engagement_works_on_the_appliances_own_dovecot_over_starttls_and_imaps(
     let domain = crate::inboxes::with_domain(&w, "warmimap.test").await;
     let (_, email, password) = crate::dovecot::mailbox(&w, &domain).await;
     let d = Dovecot::start(&w.app.control, w.app.dir.path()).await;
-    let trust = Trust::new(&[d.cert.clone()]).unwrap();
+    let trust = Trust::new(std::slice::from_ref(&d.cert)).unwrap();
     let me = login(&email, &password);
     d.deliver(
         &email,
