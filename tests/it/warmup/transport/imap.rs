@@ -11,6 +11,7 @@ use super::{USER, endpoint, login, message, pair};
 use crate::support::dovecot::{self, Dovecot};
 use crate::support::imap_client::{Imap, pinned_connector, quote};
 use crate::support::smtp_sink::lmtp_deliver;
+
 /// The Junk rule of the provider: by a subject tag, as a user's filter
 /// would catch a warmup tag.
 const SIEVE: &str = r#"require ["fileinto"];
