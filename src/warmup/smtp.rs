@@ -163,7 +163,7 @@ impl Submitter {
             let body = raw.strip_suffix(b"\r\n").unwrap_or(raw);
             match conn.send(&envelope, body).await {
                 Ok(_) => {
-                    self.keep(key, conn, sent + 1);
+                    self.keep(key, conn, sent + 1).await;
                     Ok(())
                 }
                 Err(e) => Err(answer(e, login)),
@@ -209,20 +209,29 @@ impl Submitter {
         }
     }
 
-    fn keep(&self, key: Key, conn: AsyncSmtpConnection, sent: u32) {
-        if sent >= MAX_MESSAGES_PER_CONNECTION || conn.has_broken() {
+    /// Pools `conn` for the next message of `key`, or ends it with QUIT
+    /// (RFC 5321 §4.1.1.10) while its slot is still held, so the bound on
+    /// open connections holds at the server too.
+    async fn keep(&self, key: Key, mut conn: AsyncSmtpConnection, sent: u32) {
+        if conn.has_broken() {
             return;
         }
-        let mut pool = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let total: usize = pool.values().map(Vec::len).sum();
-        let list = pool.entry(key).or_default();
-        if list.len() < MAX_IDLE_PER_LOGIN && total < MAX_IDLE {
-            list.push(Idle {
-                conn,
-                since: Instant::now(),
-                sent,
-            });
+        if sent < MAX_MESSAGES_PER_CONNECTION {
+            let mut pool = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let total: usize = pool.values().map(Vec::len).sum();
+            let list = pool.entry(key).or_default();
+            if list.len() < MAX_IDLE_PER_LOGIN && total < MAX_IDLE {
+                list.push(Idle {
+                    conn,
+                    since: Instant::now(),
+                    sent,
+                });
+                return;
+            }
         }
+        // The message is sent; a server that does not answer QUIT changes
+        // nothing.
+        let _ = conn.quit().await;
     }
 
     /// A new connection through TLS and AUTH PLAIN.

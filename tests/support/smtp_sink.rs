@@ -85,6 +85,7 @@ pub struct SmtpSink {
     pub addr: SocketAddr,
     accepted: Arc<Mutex<Vec<Envelope>>>,
     connections: Arc<AtomicUsize>,
+    open: Arc<Open>,
     task: JoinHandle<()>,
 }
 
@@ -101,8 +102,10 @@ impl SmtpSink {
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(Mutex::new(Vec::new()));
         let connections = Arc::new(AtomicUsize::new(0));
+        let open = Arc::new(Open::default());
         let task = tokio::spawn({
-            let (accepted, connections) = (accepted.clone(), connections.clone());
+            let (accepted, connections, open) =
+                (accepted.clone(), connections.clone(), open.clone());
             async move {
                 while let Ok((tcp, _)) = listener.accept().await {
                     connections.fetch_add(1, Ordering::SeqCst);
@@ -114,7 +117,12 @@ impl SmtpSink {
                         accepted: accepted.clone(),
                         security,
                     };
-                    tokio::spawn(session.run(tcp));
+                    let open = open.clone();
+                    open.enter();
+                    tokio::spawn(async move {
+                        session.run(tcp).await;
+                        open.leave();
+                    });
                 }
             }
         });
@@ -122,6 +130,7 @@ impl SmtpSink {
             addr,
             accepted,
             connections,
+            open,
             task,
         }
     }
@@ -134,6 +143,29 @@ impl SmtpSink {
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    /// The most connections that were open at once.
+    pub fn most_open(&self) -> usize {
+        self.open.most.load(Ordering::SeqCst)
+    }
+}
+
+/// Connections open now, and the most there were.
+#[derive(Default)]
+struct Open {
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+impl Open {
+    fn enter(&self) {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+    }
+
+    fn leave(&self) {
+        self.now.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
