@@ -42,6 +42,14 @@ pub enum ImapError {
     Invalid(String),
 }
 
+impl ImapError {
+    /// Whether trying again later cannot help: a refused login or a
+    /// caller's name that cannot be used.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Auth(_) | Self::Invalid(_))
+    }
+}
+
 impl From<async_imap::error::Error> for ImapError {
     fn from(e: async_imap::error::Error) -> Self {
         use async_imap::error::Error;

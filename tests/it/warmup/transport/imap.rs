@@ -99,10 +99,22 @@ async fn engagement_records_rescues_marks_and_files_only_warmup_mail() {
         ("INBOX.Junk", Placement::Spam)
     );
     assert_eq!(s.locate("<never-sent@warm.test>").await.unwrap(), None);
-    assert!(matches!(
-        s.locate("no id").await,
-        Err(imap::ImapError::Invalid(_))
-    ));
+    let invalid = s.locate("no id").await.unwrap_err();
+    assert!(
+        matches!(invalid, imap::ImapError::Invalid(_)) && invalid.is_permanent(),
+        "{invalid:?}"
+    );
+    // A server that is not there is worth trying again.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let gone = imap::connect(&trust, &endpoint(closed, true), &login(PEER, PEER_PASSWORD)).await;
+    assert!(
+        matches!(&gone, Err(e @ imap::ImapError::Connect(_)) if !e.is_permanent()),
+        "{:?}",
+        gone.err()
+    );
 
     // Reading it for a reply leaves it unread.
     let body = s.fetch(&inbox).await.unwrap();
@@ -200,6 +212,7 @@ async fn engagement_records_rescues_marks_and_files_only_warmup_mail() {
         panic!("a wrong password logged in");
     };
     assert!(matches!(err, imap::ImapError::Auth(_)), "{err:?}");
+    assert!(err.is_permanent());
     assert!(!format!("{err:?}").contains("wrong password"));
 }
 
