@@ -112,6 +112,9 @@ async fn connect_now(
     let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
         .await
         .map_err(|e| ImapError::Connect(format!("{at}: {e}")))?;
+    // One small command, one small answer: no Nagle delay between them.
+    tcp.set_nodelay(true)
+        .map_err(|e| ImapError::Connect(format!("{at}: {e}")))?;
     let name = ServerName::try_from(endpoint.tls_name.clone()).map_err(|_| {
         ImapError::Invalid(format!(
             "{:?} is not a name a certificate can be checked for",
@@ -131,8 +134,9 @@ async fn connect_now(
                     "{at} refused STARTTLS ({e}); the login is never sent in clear"
                 ))
             })?;
-        // Anything the server sent before the handshake is dropped with
-        // the plain client's buffer (RFC 3207 §6 on injected commands).
+        // Anything read before the handshake goes with the plain client's
+        // buffer: a response injected in clear must never be taken as one
+        // that came over TLS.
         plain.into_inner()
     };
     let tls = trust
@@ -167,7 +171,8 @@ async fn connect_now(
     })
 }
 
-/// Reads the server's greeting; a BYE or nothing at all is an error.
+/// Reads the server's greeting: OK. A BYE, nothing at all, or PREAUTH
+/// (logged in before TLS could be asked for) is an error.
 async fn greeting<T>(client: &mut async_imap::Client<T>) -> Result<(), ImapError>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + std::fmt::Debug + Send,
@@ -180,8 +185,7 @@ where
         .ok_or_else(|| ImapError::Connect("the server closed the connection".into()))?;
     match response.parsed() {
         Response::Data {
-            status: Status::Ok | Status::PreAuth,
-            ..
+            status: Status::Ok, ..
         } => Ok(()),
         other => Err(ImapError::Protocol(format!(
             "unexpected greeting {other:?}"
