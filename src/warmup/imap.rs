@@ -259,6 +259,12 @@ impl Session {
     pub async fn engage(&mut self, found: &Found, actions: &Actions<'_>) -> Result<(), ImapError> {
         let target = actions.file_into.map(folders::folder_name).transpose()?;
         within(async {
+            // The UID must still be this message (a folder whose UIDs were
+            // renumbered, RFC 3501 §2.3.1.1 UIDVALIDITY, holds others).
+            self.inner.select(&found.folder).await?;
+            if !self.holds(found.uid, &found.message_id).await? {
+                return Err(gone(found));
+            }
             let mut at = (found.folder.clone(), found.uid);
             if actions.rescue && found.placement == Placement::Spam {
                 at = self.move_to(&at, "INBOX", &found.message_id).await?;
@@ -432,6 +438,20 @@ impl Session {
                 "the server offers neither MOVE nor UIDPLUS; a plain EXPUNGE would also remove other messages marked \\Deleted".into(),
             ))
         }
+    }
+
+    /// Whether `uid` in the open folder is the message with Message-ID
+    /// `id`.
+    async fn holds(&mut self, uid: u32, id: &str) -> Result<bool, ImapError> {
+        let fetched: Vec<Fetch> = self
+            .inner
+            .uid_fetch(uid.to_string(), "(UID BODY.PEEK[HEADER])")
+            .await?
+            .try_collect()
+            .await?;
+        Ok(fetched
+            .iter()
+            .any(|f| f.uid == Some(uid) && f.header().and_then(header_id).as_deref() == Some(id)))
     }
 
     /// The highest UID in the open folder whose Message-ID is `id`.

@@ -130,6 +130,17 @@ async fn engagement_records_rescues_marks_and_files_only_warmup_mail() {
         flag: true,
         file_into: Some("Warmup"),
     };
+    // A UID that is not the named message's (here the user's own) is
+    // refused before anything is done to it.
+    let forged = imap::Found {
+        uid: 2,
+        ..inbox.clone()
+    };
+    let refused = s.engage(&forged, &all).await.unwrap_err();
+    assert!(
+        matches!(refused, imap::ImapError::Protocol(_)),
+        "{refused:?}"
+    );
     s.engage(&junk, &all).await.unwrap();
     let seen_only = Actions {
         seen: true,
