@@ -6,8 +6,8 @@
 //! Authenticated connections are kept per (server, login) and reused, so
 //! thousands of sends a minute do not each pay TCP, TLS and AUTH: RFC 5321
 //! §3.3 lets a client start the next transaction with MAIL on the same
-//! session. The pool is bounded in open connections, idle ones per login
-//! and in all, and in messages per connection.
+//! session. The pool is bounded in connections in use at once, in idle
+//! ones per login and in all, and in messages per connection.
 
 use std::collections::HashMap;
 use std::error::Error as _;
@@ -35,7 +35,7 @@ use tokio_rustls::rustls::pki_types::ServerName;
 use super::tls::Trust;
 use super::{Endpoint, Login};
 
-/// Connections open at once, over every server and login.
+/// Connections in use at once, over every server and login.
 const MAX_CONNECTIONS: usize = 64;
 /// Idle connections kept for one login on one server.
 const MAX_IDLE_PER_LOGIN: usize = 8;
@@ -218,6 +218,12 @@ impl Submitter {
         }
         if sent < MAX_MESSAGES_PER_CONNECTION {
             let mut pool = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            // Logins that send a few messages a day leave connections that
+            // expire unused: swept here, or they would fill the pool.
+            pool.retain(|_, list| {
+                list.retain(|idle| idle.since.elapsed() < IDLE_FOR);
+                !list.is_empty()
+            });
             let total: usize = pool.values().map(Vec::len).sum();
             let list = pool.entry(key).or_default();
             if list.len() < MAX_IDLE_PER_LOGIN && total < MAX_IDLE {
