@@ -49,6 +49,12 @@ local LOG_META = { 'mailbox_id', 'x_mailbox_id', 'authn_id', 'x_listener', 'x_au
 -- looked up for every record.
 local LOG_HEADERS = { 'Message-ID' }
 
+-- The warmup engine's marker (`warmup::marker::HEADER` in the appliance):
+-- an HMAC of the Message-ID and the mailbox that the appliance checks in
+-- send-check. Removed from every submitted message before signing, valid
+-- or forged, so it never leaves the host.
+local WARMUP_MARKER = 'X-Grove-Ref'
+
 -- Headers the DKIM signature covers (fact sheet §4, RFC 6376 §5.4.1), with
 -- both List-Unsubscribe headers as RFC 8058 §4 requires for one-click.
 local SIGNED_HEADERS = {
@@ -463,6 +469,14 @@ local function submitted(msg)
     kumo.reject(451, '4.3.0 Domain lookup failed, try again later')
   end
 
+  -- The warmup marker is read, then every copy of it removed, before
+  -- anything can refuse the message: whatever happens next, no marker
+  -- reaches the signer or the wire. The appliance decides whether it is
+  -- valid; nil fields are left out of the JSON (no marker, no Message-ID).
+  local marker = msg:get_first_named_header_value(WARMUP_MARKER)
+  local message_id = msg:get_first_named_header_value 'Message-ID'
+  msg:remove_all_named_headers(WARMUP_MARKER)
+
   -- Every From and Sender header goes to the appliance, which parses them
   -- as RFC 5322 says: a second From, or a second address hidden in one
   -- (a group, a list, a comment), must not slip past a check of the first.
@@ -472,6 +486,8 @@ local function submitted(msg)
     from_headers = msg:get_all_named_header_values 'From',
     sender_headers = msg:get_all_named_header_values 'Sender',
     recipients = recipients_of(msg),
+    warmup_marker = marker,
+    message_id = message_id,
   })
   if not ok then
     kumo.log_error('inboxgrove: send-check failed: ' .. tostring(failure))
@@ -500,8 +516,13 @@ local function submitted(msg)
     -- retry. If even that fails the mailbox loses one send for today,
     -- never a message.
     kumo.log_error('inboxgrove: DKIM signing failed: ' .. tostring(sign_error))
-    local released, release_error =
-      pcall(control_json, 'POST', '/send-release', { authn_id = mailbox })
+    -- The same marker and Message-ID, so the count given back is the
+    -- one send-check took (warmup or campaign).
+    local released, release_error = pcall(control_json, 'POST', '/send-release', {
+      authn_id = mailbox,
+      warmup_marker = marker,
+      message_id = message_id,
+    })
     if not released then
       kumo.log_error('inboxgrove: send-release failed: ' .. tostring(release_error))
     end

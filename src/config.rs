@@ -26,6 +26,7 @@ mod origins;
 mod proxies;
 pub mod retention;
 mod sequencers;
+mod warmup;
 pub use acme::{AcmeArgs, AcmeSettings, Certificates};
 pub use certs::{CertArgs, PublicTls, TlsArgs};
 pub use doctor::DoctorArgs;
@@ -35,6 +36,7 @@ pub use origins::{Key, Origins, Source};
 pub use proxies::TrustedProxies;
 pub use retention::{Retention, RetentionArgs};
 pub use sequencers::{SequencerArgs, SequencerUrls};
+pub use warmup::{HostPort, WarmupArgs, WarmupConfig};
 
 /// The HTTP listener our KumoMTA policy opens (`kumo-policy/init.lua`),
 /// where `POST /api/admin/bump-config-epoch` lives.
@@ -110,6 +112,10 @@ pub struct FileConfig {
     pub acme_email: Option<String>,
     pub acme_ca_file: Option<PathBuf>,
     pub acme_http_listen: Option<SocketAddr>,
+    pub warmup_submission: Option<String>,
+    pub warmup_imap: Option<String>,
+    pub warmup_tls_name: Option<String>,
+    pub warmup_ca_file: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -197,6 +203,8 @@ pub struct ServeArgs {
     pub doctor: DoctorArgs,
     #[command(flatten)]
     pub acme: AcmeArgs,
+    #[command(flatten)]
+    pub warmup: WarmupArgs,
 }
 
 /// What the domain orchestrator needs to know about this server.
@@ -323,6 +331,7 @@ pub struct Settings {
     /// Where the diagnostics look.
     pub doctor: DoctorArgs,
     pub certificates: Certificates,
+    pub warmup: WarmupConfig,
 }
 
 /// The global flags, already merged with their environment variables by
@@ -351,6 +360,7 @@ impl Settings {
             .or(file.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from("inboxgrove-data"));
         let certificates = Certificates::resolve(&serve.acme, &file)?;
+        let warmup = WarmupConfig::resolve(&serve.warmup, &file)?;
         let tls_dir = certs::resolve_tls_dir(&serve.certs, file.tls_dir.clone(), &data_dir)?;
         // Before the file's fields move out below.
         let env_token = secret("CLOUDFLARE_API_TOKEN", env)?;
@@ -509,6 +519,7 @@ impl Settings {
             origins,
             sequencers,
             mail,
+            warmup,
             doctor: serve.doctor.resolve(file.hostname)?,
         };
         if !settings.control_allow_remote && !settings.control_listen.ip().is_loopback() {

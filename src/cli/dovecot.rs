@@ -70,7 +70,7 @@ pub fn config(args: &DovecotArgs, settings: &Settings) -> anyhow::Result<()> {
     let default = mail::default_cert(settings, &manifest, &settings.doctor.mail_hostname());
     if default.source == mail::Source::SelfSigned {
         let paths = tls::default_paths(&settings.tls_dir);
-        let names = ["localhost", "127.0.0.1"].map(str::to_owned);
+        let names = tls::SELF_SIGNED_NAMES.map(str::to_owned);
         if tls::ensure_self_signed(&paths, &names)? {
             eprintln!(
                 "made a self-signed certificate {}; until certificates are issued for the mail hosts, sequencers refuse it",

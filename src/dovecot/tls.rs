@@ -15,6 +15,11 @@ pub struct CertPaths {
     pub key: PathBuf,
 }
 
+/// The names of the self-signed pair: the loopback name and address the
+/// appliance's own clients (the warmup engine, tests) reach IMAP and
+/// submission by.
+pub const SELF_SIGNED_NAMES: [&str; 2] = ["localhost", "127.0.0.1"];
+
 pub fn default_paths(tls_dir: &Path) -> CertPaths {
     let dir = tls_dir.join("self-signed");
     CertPaths {

@@ -79,10 +79,16 @@ impl Entry {
         format!("{}@{}", self.username, self.domain)
     }
 
-    /// Whether it may send and receive (warming mailboxes send too, at
-    /// their warmup volume).
+    /// Whether it may send and receive. A warming mailbox sends its
+    /// warmup mail, and campaign mail only up to its warmup's slow ramp
+    /// (`kumo::send`).
     pub fn is_active(&self) -> bool {
         matches!(self.status.as_str(), "active" | "warming")
+    }
+
+    /// Whether it is still warming up.
+    pub fn is_warming(&self) -> bool {
+        self.status == "warming"
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use rand::SeedableRng;
 use rand::rngs::{OsRng, StdRng};
 use secrecy::{ExposeSecret, SecretString};
@@ -22,12 +22,12 @@ use crate::store::mailboxes::{self as repo, Changes, Filter, Mailbox, NewMailbox
 use crate::store::{self, Store, StoreError};
 use crate::tiers::{self, TierError};
 use crate::vault::{Slot, Vault};
+use crate::warmup::ramp;
+use crate::warmup::settings::Settings as WarmupSettings;
 
 pub const MAX_QUANTITY: u32 = 1000;
 pub const MAX_DAILY_LIMIT: u32 = 500;
 const DEFAULT_DAILY_LIMIT: u32 = 40;
-/// How long warmup takes before a mailbox is ready for campaigns.
-const WARMUP_DAYS: i64 = 14;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InboxError {
@@ -245,10 +245,26 @@ impl Inboxes {
             })
             .collect();
         let ids: Vec<Uuid> = mailboxes.iter().map(|m| m.id).collect();
+        // Warming mailboxes join the warmup pool in the same transaction,
+        // each with its own seed for the daily variation and send times.
+        let tz = self.settings.get().timezone;
+        let today = now.with_timezone(&tz).date_naive();
+        let warmup = WarmupSettings::default();
+        let enrol: Vec<(Uuid, u64)> = if req.enable_warmup {
+            ids.iter()
+                .map(|id| (*id, rand::Rng::r#gen(&mut OsRng)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let warmup_settings = warmup.clone();
         self.store
             .write(move |tx| {
                 room(tx)?;
                 repo::insert_many(tx, &mailboxes, now)?;
+                for (id, seed) in &enrol {
+                    store::warmup::enrol(tx, *id, &warmup_settings, *seed, today, now)?;
+                }
                 Ok::<_, InboxError>(())
             })
             .await?;
@@ -281,9 +297,10 @@ impl Inboxes {
             created_count: inboxes.len(),
             inboxes,
             export_csv_url: None,
+            // Day 1 is today: the engine's next tick plans what fits of it.
             warmup_schedule: req.enable_warmup.then(|| WarmupSchedule {
                 starts_at: now,
-                ready_date: now + Duration::days(WARMUP_DAYS),
+                ready_date: ramp::midnight(ramp::ready_date(&warmup, 0, today), tz),
             }),
         })
     }

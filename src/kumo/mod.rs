@@ -324,31 +324,54 @@ async fn send_check(
 #[serde(deny_unknown_fields)]
 struct SendRelease {
     authn_id: String,
+    /// The same marker and Message-ID the send-check had, so the count
+    /// given back is the one it took (warmup or campaign).
+    #[serde(default)]
+    warmup_marker: Option<String>,
+    #[serde(default)]
+    message_id: Option<String>,
 }
 
 /// Gives back the send that send-check counted, when a later step of the
 /// policy refused the message (never below zero). Looked up in SQLite, not
 /// the datasource: a mailbox revoked since its send was counted still gets
-/// it back.
+/// it back. Answers both of today's counts after it:
+/// `{"sent_today": n, "warmup_sent_today": n}`.
 async fn send_release(
     State(c): State<Arc<Control>>,
     ApiJson(req): ApiJson<SendRelease>,
 ) -> Result<Json<Value>, ApiError> {
     let address = crate::types::EmailAddress::parse(&req.authn_id)
         .map_err(|e| ApiError::invalid("authn_id", e.0))?;
+    let warmup = send::is_warmup(
+        &c.vault,
+        address.as_str(),
+        req.message_id.as_deref(),
+        req.warmup_marker.as_deref(),
+    );
     let today = c.today();
-    let sent = c
+    let counts = c
         .store
         .write(move |tx| {
             let Some(id) = store::mailboxes::by_address(tx, address.as_str())? else {
                 return Ok(None);
             };
-            store::mailboxes::release_send(tx, id, today)
+            if warmup {
+                store::mailboxes::release_warmup_send(tx, id, today)?;
+            } else {
+                store::mailboxes::release_send(tx, id, today)?;
+            }
+            Ok(Some((
+                store::mailboxes::sent_today(tx, id, today)?,
+                store::mailboxes::warmup_sent_today(tx, id, today)?,
+            )))
         })
         .await
-        .map_err(|e: store::StoreError| ApiError::unavailable(&e))?
-        .ok_or_else(|| ApiError::not_found("mailbox"))?;
-    Ok(Json(json!({ "sent_today": sent })))
+        .map_err(|e: store::StoreError| ApiError::unavailable(&e))?;
+    let (sent, warmup_sent) = counts.ok_or_else(|| ApiError::not_found("mailbox"))?;
+    Ok(Json(
+        json!({ "sent_today": sent, "warmup_sent_today": warmup_sent }),
+    ))
 }
 
 async fn mailbox(

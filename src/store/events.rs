@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 use uuid::Uuid;
 
+use super::warmup::sends::{self, Outcome};
 use super::{Result, mailboxes, reports};
 use crate::kumo::events::{BounceClass, EventKind, MailEvent, Quarantined, Reference, Refusal};
 
@@ -63,27 +64,67 @@ pub fn record(conn: &Connection, ev: &MailEvent, now: DateTime<Utc>) -> Result<b
     if let Reference::Submitted { header_id } = &ev.reference {
         reports::remember_sent(conn, ev, id, header_id.as_deref(), now)?;
         if let Some(recipient) = &ev.recipient {
-            act_on_waiting(conn, &ev.message_id, recipient, id, now)?;
+            act_on_waiting(conn, ev, recipient, id, now)?;
         }
     }
     if unmatched {
         bump(conn, id, "unmatched_reports", 1)?;
     } else {
         apply(conn, id, &effect, ev.recipient.as_deref(), now)?;
+        if let Some(header_id) = ev.reference.header_id() {
+            warmup_outcome(
+                conn,
+                header_id,
+                &ev.kind,
+                ev.response_text.as_deref(),
+                ev.complaint,
+            )?;
+        }
     }
     Ok(true)
 }
 
-/// The outcomes of `spool_id` to `recipient` that arrived before its
-/// Reception ([`reports::waiting`]) act now, for the mailbox that sent it.
+/// A matched report about a warmup message also tells the engine what
+/// became of it (`warmup_messages`, the day row of the mailbox it counts
+/// for); about any other message it changes nothing. The mailbox's own
+/// counters were fed above as for any mail.
+fn warmup_outcome(
+    conn: &Connection,
+    header_id: &str,
+    kind: &EventKind,
+    response_text: Option<&str>,
+    complaint: bool,
+) -> Result<()> {
+    let outcome = match kind {
+        EventKind::Bounce | EventKind::AdminBounce => Outcome::Failed {
+            error: response_text,
+            keep_earlier: false,
+        },
+        EventKind::Expiration => Outcome::Failed {
+            error: response_text,
+            keep_earlier: true,
+        },
+        EventKind::TransientFailure => Outcome::Deferred {
+            error: response_text,
+        },
+        EventKind::Feedback if complaint => Outcome::Complaint,
+        _ => return Ok(()),
+    };
+    sends::record_outcome(conn, header_id, outcome)?;
+    Ok(())
+}
+
+/// The outcomes of the message `reception` logged to `recipient` that
+/// arrived before it ([`reports::waiting`]) act now, for the mailbox that
+/// sent it.
 fn act_on_waiting(
     conn: &Connection,
-    spool_id: &str,
+    reception: &MailEvent,
     recipient: &str,
     sender: Uuid,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    for w in reports::waiting(conn, spool_id, recipient)? {
+    for w in reports::waiting(conn, &reception.message_id, recipient)? {
         conn.execute(
             "UPDATE mail_events SET unmatched = 0, mailbox_id = ?2 WHERE idempotency_key = ?1",
             params![w.key, sender.to_string()],
@@ -92,8 +133,12 @@ fn act_on_waiting(
             bump(conn, claimed, "unmatched_reports", -1)?;
         }
         let bounce = w.bounce.as_deref().and_then(BounceClass::parse);
-        let effect = effect(&EventKind::parse(&w.kind), bounce, false, None, true);
+        let kind = EventKind::parse(&w.kind);
+        let effect = effect(&kind, bounce, false, None, true);
         apply(conn, sender, &effect, Some(recipient), now)?;
+        if let Some(header_id) = reception.reference.header_id() {
+            warmup_outcome(conn, header_id, &kind, w.response_text.as_deref(), false)?;
+        }
     }
     Ok(())
 }

@@ -310,15 +310,17 @@ pub fn sealed_password(conn: &Connection, id: Uuid) -> Result<Option<Vec<u8>>> {
         .flatten())
 }
 
-/// Counts one send for `id` on `today` if its daily limit allows it.
-/// Returns `Some(remaining)` when counted, `None` when the limit is reached.
-/// The reset and the check happen in one statement, so concurrent sends
-/// cannot overshoot the limit.
+/// Counts one campaign send for `id` on `today` if its daily limit, and
+/// `cap` when given (the slow ramp of a warming mailbox), allow it.
+/// Returns `Some(remaining)` under the lower of the two when counted,
+/// `None` when that is reached. The reset and the check happen in one
+/// statement, so concurrent sends cannot overshoot the limit.
 pub fn count_send(
     conn: &Connection,
     id: Uuid,
     today: NaiveDate,
     now: DateTime<Utc>,
+    cap: Option<u32>,
 ) -> Result<Option<u32>> {
     let day = today.to_string();
     Ok(conn
@@ -327,18 +329,61 @@ pub fn count_send(
                 emails_sent_today = CASE WHEN last_reset_date IS ?2 THEN emails_sent_today + 1 ELSE 1 END,
                 last_reset_date = ?2, total_sent = total_sent + 1, last_send_at = ?3
              WHERE id = ?1
-               AND (last_reset_date IS NOT ?2 OR emails_sent_today < daily_limit)
-             RETURNING daily_limit - emails_sent_today",
+               AND (CASE WHEN last_reset_date IS ?2 THEN emails_sent_today ELSE 0 END)
+                   < min(daily_limit, coalesce(?4, daily_limit))
+             RETURNING min(daily_limit, coalesce(?4, daily_limit)) - emails_sent_today",
         )?
-        .query_row(params![id.to_string(), day, now], |r| r.get(0))
+        .query_row(params![id.to_string(), day, now, cap], |r| r.get(0))
         .optional()?)
+}
+
+/// Counts one warmup send for `id` on `today` in `warmup_sent_today`,
+/// reset on a new day as [`count_send`] resets its count. Warmup mail has
+/// no daily limit here (the engine's ramp plans it) and never touches
+/// `emails_sent_today`; it is mail the mailbox sent, so `total_sent`
+/// counts it, as the bounces and deliveries of it count. Returns the
+/// day's warmup count, or `None` when the mailbox does not exist.
+pub fn count_warmup_send(
+    conn: &Connection,
+    id: Uuid,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Option<u32>> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE mailboxes SET
+                warmup_sent_today = CASE WHEN warmup_reset_date IS ?2 THEN warmup_sent_today + 1 ELSE 1 END,
+                warmup_reset_date = ?2, total_sent = total_sent + 1, last_send_at = ?3
+             WHERE id = ?1
+             RETURNING warmup_sent_today",
+        )?
+        .query_row(params![id.to_string(), today.to_string(), now], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+/// Gives back one warmup send counted for `id` on `today`, never below
+/// zero.
+pub fn release_warmup_send(conn: &Connection, id: Uuid, today: NaiveDate) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE mailboxes SET warmup_sent_today = warmup_sent_today - 1,
+            total_sent = max(total_sent - 1, 0)
+         WHERE id = ?1 AND warmup_reset_date IS ?2 AND warmup_sent_today > 0",
+    )?
+    .execute(params![id.to_string(), today.to_string()])?;
+    Ok(())
+}
+
+/// Warmup sends counted today (0 when the last count was on another day).
+pub fn warmup_sent_today(conn: &Connection, id: Uuid, today: NaiveDate) -> Result<u32> {
+    counted_on(conn, id, today, WARMUP)
 }
 
 /// Gives back one send counted for `id` on `today` (a later step refused
 /// the message), never below zero, to the mailbox and to its owner's day
-/// count. Returns today's count after it, or `None` when the mailbox does
-/// not exist.
-pub fn release_send(conn: &Connection, id: Uuid, today: NaiveDate) -> Result<Option<u32>> {
+/// count.
+pub fn release_send(conn: &Connection, id: Uuid, today: NaiveDate) -> Result<()> {
     let day = today.to_string();
     let owner = conn
         .prepare_cached(
@@ -352,24 +397,29 @@ pub fn release_send(conn: &Connection, id: Uuid, today: NaiveDate) -> Result<Opt
     if let Some(owner) = owner {
         super::tiers::release_send(conn, owner, today)?;
     }
-    counted_on(conn, id, today)
+    Ok(())
 }
 
 /// Sends counted today (0 when the last count was on another day).
 pub fn sent_today(conn: &Connection, id: Uuid, today: NaiveDate) -> Result<u32> {
-    Ok(counted_on(conn, id, today)?.unwrap_or(0))
+    counted_on(conn, id, today, CAMPAIGN)
 }
 
-/// Sends counted on `day`, or `None` when the mailbox does not exist.
-fn counted_on(conn: &Connection, id: Uuid, day: NaiveDate) -> Result<Option<u32>> {
+/// A mailbox's daily counters: the count and the day it was last reset.
+type Counter = (&'static str, &'static str);
+const CAMPAIGN: Counter = ("emails_sent_today", "last_reset_date");
+const WARMUP: Counter = ("warmup_sent_today", "warmup_reset_date");
+
+/// Sends counted on `day` by `counter` (0 for a mailbox that does not
+/// exist).
+fn counted_on(conn: &Connection, id: Uuid, day: NaiveDate, (count, reset): Counter) -> Result<u32> {
     Ok(conn
-        .query_row(
-            "SELECT CASE WHEN last_reset_date IS ?2 THEN emails_sent_today ELSE 0 END
-             FROM mailboxes WHERE id = ?1",
-            params![id.to_string(), day.to_string()],
-            |r| r.get(0),
-        )
-        .optional()?)
+        .prepare_cached(&format!(
+            "SELECT CASE WHEN {reset} IS ?2 THEN {count} ELSE 0 END FROM mailboxes WHERE id = ?1"
+        ))?
+        .query_row(params![id.to_string(), day.to_string()], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
 }
 
 /// The mailbox with this address, if any.

@@ -71,7 +71,7 @@ pub fn sender_of(conn: &Connection, ev: &MailEvent, now: DateTime<Utc>) -> Resul
         return Ok(None);
     };
     match &ev.reference {
-        Reference::Spool => Ok(conn
+        Reference::Spool { .. } => Ok(conn
             .prepare_cached(
                 "SELECT mailbox_id FROM outbound_messages WHERE spool_id = ?1 AND recipient = ?2",
             )?
@@ -123,11 +123,13 @@ pub fn sender_of(conn: &Connection, ev: &MailEvent, now: DateTime<Utc>) -> Resul
 }
 
 /// An outcome of the outbound queue stored as unmatched for this spool id
-/// and recipient: its key, kind, bounce class and the mailbox it named.
+/// and recipient: its key, kind, bounce class, reply text and the mailbox
+/// it named.
 pub struct Waiting {
     pub key: String,
     pub kind: String,
     pub bounce: Option<String>,
+    pub response_text: Option<String>,
     pub claimed: Option<Uuid>,
 }
 
@@ -139,7 +141,7 @@ pub struct Waiting {
 /// incoming report, never one of ours.
 pub fn waiting(conn: &Connection, spool_id: &str, recipient: &str) -> Result<Vec<Waiting>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT idempotency_key, kind, bounce, mailbox_id FROM mail_events
+        "SELECT idempotency_key, kind, bounce, mailbox_id, response_text FROM mail_events
          WHERE unmatched = 1 AND message_id = ?1 AND lower(recipient) = ?2
            AND kind IN ('Delivery', 'Bounce', 'TransientFailure', 'Expiration', 'AdminBounce')",
     )?;
@@ -151,6 +153,7 @@ pub fn waiting(conn: &Connection, spool_id: &str, recipient: &str) -> Result<Vec
                 key: r.get(0)?,
                 kind: r.get(1)?,
                 bounce: r.get(2)?,
+                response_text: r.get(4)?,
                 claimed: claimed.and_then(|c| Uuid::parse_str(&c).ok()),
             })
         },

@@ -9,10 +9,13 @@
 //! `warmup_mailboxes`, `warmup_peers`, `warmup_messages` and the spec's
 //! `warmup_campaigns` day rows.
 
+pub mod content;
 pub mod imap;
 pub mod marker;
+pub mod pairing;
 pub mod ramp;
 pub mod settings;
+pub mod slots;
 pub mod smtp;
 pub mod tls;
 
@@ -82,6 +85,14 @@ impl fmt::Display for Provider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// A member of the warmup pool: a mailbox of this appliance or an
+/// external peer account (`warmup_peers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Ord, PartialOrd)]
+pub enum MemberId {
+    Mailbox(uuid::Uuid),
+    Peer(uuid::Uuid),
 }
 
 /// Where the receiving side found a warmup message, before touching it.

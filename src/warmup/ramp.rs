@@ -112,6 +112,20 @@ pub fn ready_date(settings: &Settings, steps_done: u32, from: NaiveDate) -> Naiv
     day
 }
 
+/// Local midnight of `day` in `tz` as an instant (the bulk answer's
+/// `ready_date`); on a day that starts in a DST gap, the first instant.
+pub fn midnight(day: NaiveDate, tz: chrono_tz::Tz) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    let start = day.and_time(chrono::NaiveTime::MIN);
+    tz.from_local_datetime(&start)
+        .earliest()
+        .or_else(|| {
+            tz.from_local_datetime(&(start + Duration::hours(1)))
+                .earliest()
+        })
+        .map_or_else(|| start.and_utc(), |t| t.with_timezone(&chrono::Utc))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -72,9 +72,7 @@ pub async fn world_around(opts: Options) -> World {
 pub async fn world_on(zones: Zones, dns: DnsServer, mut opts: Options) -> World {
     let cloudflare = CloudflareDouble::start(zones.clone()).await;
     cloudflare.user_token(TOKEN);
-    opts.domains.cloudflare_api_url = Some(cloudflare.base_url());
-    opts.domains.dns_servers = Some(DnsServers(vec![dns.addr()]));
-    opts.providers = Some(quick_retries(cloudflare.base_url()));
+    point_at_doubles(&mut opts, &cloudflare, &dns);
     let app = spawn_app_with(opts).await;
     // An API token: it outlives the access tokens when a test moves the
     // clock by days.
@@ -94,6 +92,20 @@ pub async fn world_on(zones: Zones, dns: DnsServer, mut opts: Options) -> World 
         app,
         admin,
     }
+}
+
+fn point_at_doubles(opts: &mut Options, cloudflare: &CloudflareDouble, dns: &DnsServer) {
+    opts.domains.cloudflare_api_url = Some(cloudflare.base_url());
+    opts.domains.dns_servers = Some(DnsServers(vec![dns.addr()]));
+    opts.providers = Some(quick_retries(cloudflare.base_url()));
+}
+
+/// The options [`world_on`] gives its app, for a restart on the same
+/// doubles.
+pub fn options_for(w: &World) -> Options {
+    let mut opts = Options::default();
+    point_at_doubles(&mut opts, &w.cloudflare, &w.dns);
+    opts
 }
 
 pub async fn world() -> World {

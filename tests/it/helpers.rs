@@ -5,7 +5,7 @@ use inboxgrove::auth::password::Hasher;
 use inboxgrove::clock::{ManualClock, SharedClock, SystemClock};
 use inboxgrove::config::{
     AcmeArgs, BootstrapArgs, CertArgs, DoctorArgs, DomainArgs, FileConfig, Global, MailArgs,
-    PublicTls, SequencerArgs, ServeArgs, Settings,
+    PublicTls, SequencerArgs, ServeArgs, Settings, WarmupArgs,
 };
 use inboxgrove::domains::service::ProviderFactory;
 use inboxgrove::http::routes::RouteInfo;
@@ -50,6 +50,12 @@ pub struct Options {
     /// What is told of new certificates in place of the services (a
     /// recorder).
     pub reload: Option<Arc<dyn inboxgrove::tls::Reload>>,
+    /// Where the warmup engine submits and reads (a test's SMTP receiver
+    /// and Dovecot).
+    pub warmup: WarmupArgs,
+    /// A fixed control listener, for a test that restarts the server under
+    /// a Dovecot configured with its address.
+    pub control_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for Options {
@@ -68,6 +74,8 @@ impl Default for Options {
             public_url: None,
             acme: AcmeArgs::default(),
             reload: None,
+            warmup: WarmupArgs::default(),
+            control_listen: None,
         }
     }
 }
@@ -93,7 +101,10 @@ pub struct TestApp {
 pub fn settings(dir: &std::path::Path, opts: &Options) -> Settings {
     let serve = ServeArgs {
         listen: Some("127.0.0.1:0".parse().unwrap()),
-        control_listen: Some("127.0.0.1:0".parse().unwrap()),
+        control_listen: Some(
+            opts.control_listen
+                .unwrap_or_else(|| "127.0.0.1:0".parse().unwrap()),
+        ),
         rate_limit_per_minute: std::num::NonZeroU32::new(opts.per_minute),
         rate_limit_burst: std::num::NonZeroU32::new(opts.burst),
         bootstrap: BootstrapArgs {
@@ -115,6 +126,23 @@ pub fn settings(dir: &std::path::Path, opts: &Options) -> Settings {
         certs: opts.certs.clone(),
         public_url: opts.public_url.clone(),
         acme: opts.acme.clone(),
+        // Nothing listens on port 1: a test that runs no warmup never
+        // reaches the machine's own mail services.
+        warmup: WarmupArgs {
+            warmup_submission: Some(
+                opts.warmup
+                    .warmup_submission
+                    .clone()
+                    .unwrap_or_else(|| "127.0.0.1:1".into()),
+            ),
+            warmup_imap: Some(
+                opts.warmup
+                    .warmup_imap
+                    .clone()
+                    .unwrap_or_else(|| "127.0.0.1:1".into()),
+            ),
+            ..opts.warmup.clone()
+        },
         ..Default::default()
     };
     let global = Global {

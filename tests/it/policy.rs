@@ -22,6 +22,7 @@ mod reports;
 mod senders;
 mod strict;
 mod submission;
+mod warmup;
 
 /// The peers of the tests' sessions (RFC 5737 documentation addresses). The
 /// MX listens on `0.0.0.0:25`, an IPv4 socket, so its peers are IPv4.

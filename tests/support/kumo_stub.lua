@@ -341,16 +341,29 @@ end
 Message.get_meta = ConnMeta.get_meta
 Message.set_meta = ConnMeta.set_meta
 
+-- The header methods as crates/message/src/message.rs registers them for
+-- Lua (`impl UserData for Message`): each takes the header's name as a
+-- string (`name: String`), matched case-insensitively
+-- (crates/mailparsing/src/headermap.rs, `iter_named`);
+-- get_first_named_header_value answers nil when there is none, and
+-- remove_all_named_headers drops every header of that name (`retain_headers`).
+local function header_name(method, name)
+  assert(type(name) == 'string', method .. ': the header name must be a string, not ' .. type(name))
+  return name:lower()
+end
+
 function Message:get_all_named_header_values(name)
+  name = header_name('get_all_named_header_values', name)
   local values = {}
   for _, h in ipairs(self._headers) do
-    if h[1]:lower() == name:lower() then
+    if h[1]:lower() == name then
       table.insert(values, h[2])
     end
   end
   return values
 end
 function Message:get_first_named_header_value(name)
+  header_name('get_first_named_header_value', name)
   return self:get_all_named_header_values(name)[1]
 end
 function Message:prepend_header(name, value)
@@ -362,9 +375,10 @@ function Message:append_header(name, value)
   table.insert(self._headers, { name, value })
 end
 function Message:remove_all_named_headers(name)
+  name = header_name('remove_all_named_headers', name)
   local kept = {}
   for _, h in ipairs(self._headers) do
-    if h[1]:lower() ~= name:lower() then
+    if h[1]:lower() ~= name then
       table.insert(kept, h)
     end
   end

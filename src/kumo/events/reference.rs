@@ -22,8 +22,10 @@ pub enum Reference {
     Submitted { header_id: Option<String> },
     /// KumoMTA's own outcome of a message in its outbound queue (Delivery,
     /// Bounce, TransientFailure, Expiration, AdminBounce): it carries the
-    /// spool id of that message's Reception.
-    Spool,
+    /// spool id of that message's Reception, and its Message-ID when the
+    /// log hook lists that header (kumod logs the listed headers of the
+    /// message with every record, `crates/kumod/src/logging/disposition.rs`).
+    Spool { header_id: Option<String> },
     /// An out-of-band DSN (RFC 3464). KumoMTA's OOB record carries only the
     /// DSN's own spool id, its envelope recipient (`sender`) and the failed
     /// recipient: no meta, no headers, no Original-Envelope-Id
@@ -44,7 +46,20 @@ impl Reference {
     /// Whether the record is a report that must match one of our messages
     /// before it may act.
     pub fn is_report(&self) -> bool {
-        matches!(self, Self::Spool | Self::Dsn | Self::Arf { .. })
+        matches!(self, Self::Spool { .. } | Self::Dsn | Self::Arf { .. })
+    }
+
+    /// The Message-ID (without brackets) of the message we sent that the
+    /// record is about, when it names one: the submission itself, an
+    /// outcome of it, or the message an ARF report quotes. Never that of a
+    /// DSN, whose record carries the DSN's own headers.
+    pub fn header_id(&self) -> Option<&str> {
+        match self {
+            Self::Submitted { header_id }
+            | Self::Spool { header_id }
+            | Self::Arf { header_id, .. } => header_id.as_deref(),
+            Self::Dsn | Self::Other => None,
+        }
     }
 }
 
@@ -78,7 +93,9 @@ pub(super) fn reference(
         | EventKind::Bounce
         | EventKind::TransientFailure
         | EventKind::Expiration
-        | EventKind::AdminBounce => Reference::Spool,
+        | EventKind::AdminBounce => Reference::Spool {
+            header_id: rec.headers.as_ref().and_then(logged_message_id),
+        },
         EventKind::Oob => Reference::Dsn,
         EventKind::Feedback => Reference::Arf {
             header_id: rec
@@ -205,9 +222,13 @@ mod tests {
         ] {
             assert_eq!(
                 reference_of(outcome(kind, "ESMTP")),
-                Reference::Spool,
+                Reference::Spool { header_id: None },
                 "{kind}"
             );
+            let mut logged = outcome(kind, "ESMTP");
+            logged["headers"] = json!({ "Message-ID": "<w1@grove.test>" });
+            let reference = reference_of(logged);
+            assert_eq!(reference.header_id(), Some("w1@grove.test"), "{kind}");
             assert_eq!(
                 reference_of(outcome(kind, "Maildir")),
                 Reference::Other,
@@ -215,5 +236,9 @@ mod tests {
             );
         }
         assert_eq!(reference_of(outcome("OOB", "ESMTP")), Reference::Dsn);
+        // A DSN's headers are its own, not those of the message it reports.
+        let mut dsn = outcome("OOB", "ESMTP");
+        dsn["headers"] = json!({ "Message-ID": "<dsn1@isp.example>" });
+        assert_eq!(reference_of(dsn).header_id(), None);
     }
 }

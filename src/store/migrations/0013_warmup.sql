@@ -57,7 +57,8 @@ CREATE TABLE warmup_peers (
 -- `placement` is where the receiving side found it before touching it.
 CREATE TABLE warmup_messages (
     id                TEXT PRIMARY KEY,
-    message_id        TEXT NOT NULL UNIQUE,
+    -- Set when the message is composed, just before it is sent.
+    message_id        TEXT UNIQUE,
     day               TEXT NOT NULL,
     counts_for        TEXT REFERENCES mailboxes (id) ON DELETE CASCADE,
     sender_mailbox    TEXT REFERENCES mailboxes (id) ON DELETE CASCADE,
@@ -67,7 +68,9 @@ CREATE TABLE warmup_messages (
     sender_email      TEXT NOT NULL,
     recipient_email   TEXT NOT NULL,
     reply_to          TEXT REFERENCES warmup_messages (id) ON DELETE SET NULL,
-    subject           TEXT NOT NULL,
+    subject           TEXT,
+    -- The plain-text body as sent, quoted by a reply.
+    body              TEXT,
     scheduled_at      TEXT NOT NULL,
     status            TEXT NOT NULL DEFAULT 'planned'
                       CHECK (status IN ('planned', 'sending', 'sent', 'skipped', 'failed')),
@@ -79,6 +82,8 @@ CREATE TABLE warmup_messages (
     rescued           INTEGER NOT NULL DEFAULT 0 CHECK (rescued IN (0, 1)),
     flagged           INTEGER NOT NULL DEFAULT 0 CHECK (flagged IN (0, 1)),
     replied           INTEGER NOT NULL DEFAULT 0 CHECK (replied IN (0, 1)),
+    -- Removed from the recipient's Warmup folder after the retention.
+    expunged          INTEGER NOT NULL DEFAULT 0 CHECK (expunged IN (0, 1)),
     created_at        TEXT NOT NULL,
     CHECK ((sender_mailbox IS NULL) != (sender_peer IS NULL)),
     CHECK ((recipient_mailbox IS NULL) != (recipient_peer IS NULL))

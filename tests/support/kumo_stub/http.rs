@@ -18,6 +18,8 @@ pub struct HttpCall {
     pub url: String,
     /// `None` when the request failed (connection refused, timeout).
     pub status: Option<u16>,
+    /// What the policy sent, for a test to read what an answer was asked.
+    pub body: Option<String>,
 }
 
 pub struct Client {
@@ -123,6 +125,10 @@ impl Request {
             method: self.method.clone(),
             url: self.url.clone(),
             status: answer.as_ref().ok().map(|(s, _)| s.as_u16()),
+            body: self
+                .body
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned()),
         });
         // Like kumo.http: a request that cannot be made raises.
         let (status, text) = answer.into_lua_err()?;
