@@ -42,6 +42,14 @@ pub enum ImapError {
     Invalid(String),
 }
 
+impl ImapError {
+    /// Whether trying again later cannot help: a refused login or a
+    /// caller's name that cannot be used.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Auth(_) | Self::Invalid(_))
+    }
+}
+
 impl From<async_imap::error::Error> for ImapError {
     fn from(e: async_imap::error::Error) -> Self {
         use async_imap::error::Error;
@@ -104,6 +112,9 @@ async fn connect_now(
     let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
         .await
         .map_err(|e| ImapError::Connect(format!("{at}: {e}")))?;
+    // One small command, one small answer: no Nagle delay between them.
+    tcp.set_nodelay(true)
+        .map_err(|e| ImapError::Connect(format!("{at}: {e}")))?;
     let name = ServerName::try_from(endpoint.tls_name.clone()).map_err(|_| {
         ImapError::Invalid(format!(
             "{:?} is not a name a certificate can be checked for",
@@ -123,8 +134,9 @@ async fn connect_now(
                     "{at} refused STARTTLS ({e}); the login is never sent in clear"
                 ))
             })?;
-        // Anything the server sent before the handshake is dropped with
-        // the plain client's buffer (RFC 3207 §6 on injected commands).
+        // Anything read before the handshake goes with the plain client's
+        // buffer: a response injected in clear must never be taken as one
+        // that came over TLS.
         plain.into_inner()
     };
     let tls = trust
@@ -159,7 +171,8 @@ async fn connect_now(
     })
 }
 
-/// Reads the server's greeting; a BYE or nothing at all is an error.
+/// Reads the server's greeting: OK. A BYE, nothing at all, or PREAUTH
+/// (logged in before TLS could be asked for) is an error.
 async fn greeting<T>(client: &mut async_imap::Client<T>) -> Result<(), ImapError>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + std::fmt::Debug + Send,
@@ -172,8 +185,7 @@ where
         .ok_or_else(|| ImapError::Connect("the server closed the connection".into()))?;
     match response.parsed() {
         Response::Data {
-            status: Status::Ok | Status::PreAuth,
-            ..
+            status: Status::Ok, ..
         } => Ok(()),
         other => Err(ImapError::Protocol(format!(
             "unexpected greeting {other:?}"
@@ -247,6 +259,12 @@ impl Session {
     pub async fn engage(&mut self, found: &Found, actions: &Actions<'_>) -> Result<(), ImapError> {
         let target = actions.file_into.map(folders::folder_name).transpose()?;
         within(async {
+            // The UID must still be this message (a folder whose UIDs were
+            // renumbered, RFC 3501 §2.3.1.1 UIDVALIDITY, holds others).
+            self.inner.select(&found.folder).await?;
+            if !self.holds(found.uid, &found.message_id).await? {
+                return Err(gone(found));
+            }
             let mut at = (found.folder.clone(), found.uid);
             if actions.rescue && found.placement == Placement::Spam {
                 at = self.move_to(&at, "INBOX", &found.message_id).await?;
@@ -420,6 +438,20 @@ impl Session {
                 "the server offers neither MOVE nor UIDPLUS; a plain EXPUNGE would also remove other messages marked \\Deleted".into(),
             ))
         }
+    }
+
+    /// Whether `uid` in the open folder is the message with Message-ID
+    /// `id`.
+    async fn holds(&mut self, uid: u32, id: &str) -> Result<bool, ImapError> {
+        let fetched: Vec<Fetch> = self
+            .inner
+            .uid_fetch(uid.to_string(), "(UID BODY.PEEK[HEADER])")
+            .await?
+            .try_collect()
+            .await?;
+        Ok(fetched
+            .iter()
+            .any(|f| f.uid == Some(uid) && f.header().and_then(header_id).as_deref() == Some(id)))
     }
 
     /// The highest UID in the open folder whose Message-ID is `id`.

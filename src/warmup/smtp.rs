@@ -6,31 +6,36 @@
 //! Authenticated connections are kept per (server, login) and reused, so
 //! thousands of sends a minute do not each pay TCP, TLS and AUTH: RFC 5321
 //! §3.3 lets a client start the next transaction with MAIL on the same
-//! session. The pool is bounded in open connections, idle ones per login
-//! and in all, and in messages per connection.
+//! session. The pool is bounded in connections in use at once, in idle
+//! ones per login and in all, and in messages per connection.
 
 use std::collections::HashMap;
 use std::error::Error as _;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Mutex;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use lettre::Address;
 use lettre::address::Envelope;
 use lettre::transport::smtp::Error as LettreError;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::AsyncSmtpConnection;
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
 use lettre::transport::smtp::extension::ClientId;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
-use tokio_rustls::rustls;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls::pki_types::ServerName;
 
 use super::tls::Trust;
 use super::{Endpoint, Login};
 
-/// Connections open at once, over every server and login.
+/// Connections in use at once, over every server and login.
 const MAX_CONNECTIONS: usize = 64;
 /// Idle connections kept for one login on one server.
 const MAX_IDLE_PER_LOGIN: usize = 8;
@@ -158,7 +163,7 @@ impl Submitter {
             let body = raw.strip_suffix(b"\r\n").unwrap_or(raw);
             match conn.send(&envelope, body).await {
                 Ok(_) => {
-                    self.keep(key, conn, sent + 1);
+                    self.keep(key, conn, sent + 1).await;
                     Ok(())
                 }
                 Err(e) => Err(answer(e, login)),
@@ -204,20 +209,35 @@ impl Submitter {
         }
     }
 
-    fn keep(&self, key: Key, conn: AsyncSmtpConnection, sent: u32) {
-        if sent >= MAX_MESSAGES_PER_CONNECTION || conn.has_broken() {
+    /// Pools `conn` for the next message of `key`, or ends it with QUIT
+    /// (RFC 5321 §4.1.1.10) while its slot is still held, so the bound on
+    /// open connections holds at the server too.
+    async fn keep(&self, key: Key, mut conn: AsyncSmtpConnection, sent: u32) {
+        if conn.has_broken() {
             return;
         }
-        let mut pool = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let total: usize = pool.values().map(Vec::len).sum();
-        let list = pool.entry(key).or_default();
-        if list.len() < MAX_IDLE_PER_LOGIN && total < MAX_IDLE {
-            list.push(Idle {
-                conn,
-                since: Instant::now(),
-                sent,
+        if sent < MAX_MESSAGES_PER_CONNECTION {
+            let mut pool = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            // Logins that send a few messages a day leave connections that
+            // expire unused: swept here, or they would fill the pool.
+            pool.retain(|_, list| {
+                list.retain(|idle| idle.since.elapsed() < IDLE_FOR);
+                !list.is_empty()
             });
+            let total: usize = pool.values().map(Vec::len).sum();
+            let list = pool.entry(key).or_default();
+            if list.len() < MAX_IDLE_PER_LOGIN && total < MAX_IDLE {
+                list.push(Idle {
+                    conn,
+                    since: Instant::now(),
+                    sent,
+                });
+                return;
+            }
         }
+        // The message is sent; a server that does not answer QUIT changes
+        // nothing.
+        let _ = conn.quit().await;
     }
 
     /// A new connection through TLS and AUTH PLAIN.
@@ -226,34 +246,49 @@ impl Submitter {
         endpoint: &Endpoint,
         login: &Login,
     ) -> Result<AsyncSmtpConnection, SmtpError> {
-        let tls = self
-            .trust
-            .smtp_parameters(&endpoint.tls_name)
-            .map_err(|e| SmtpError::Tls(e.to_string()))?;
-        let implicit = endpoint.implicit_tls.then(|| tls.clone());
-        let mut conn = AsyncSmtpConnection::connect_tokio1(
-            (endpoint.host.as_str(), endpoint.port),
-            Some(TIMEOUT),
-            &self.helo,
-            implicit,
-            None,
-        )
-        .await
-        .map_err(|e| match tls_cause(&e) {
-            Some(why) => SmtpError::Tls(why),
-            None => SmtpError::Connect(format!("{}:{}: {e}", endpoint.host, endpoint.port)),
-        })?;
+        let at = format!("{}:{}", endpoint.host, endpoint.port);
+        let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
+            .await
+            .map_err(|e| SmtpError::Connect(format!("{at}: {e}")))?;
+        // Commands and replies are small and lettre writes the end of DATA
+        // apart from the message: without this, Nagle's algorithm and
+        // delayed ACKs add tens of milliseconds to every message.
+        tcp.set_nodelay(true)
+            .map_err(|e| SmtpError::Connect(format!("{at}: {e}")))?;
+        let stream: Box<dyn AsyncTokioStream> = if endpoint.implicit_tls {
+            let name = ServerName::try_from(endpoint.tls_name.clone()).map_err(|_| {
+                SmtpError::Tls(format!(
+                    "{:?} is not a name a certificate can be checked for",
+                    endpoint.tls_name
+                ))
+            })?;
+            let tls = self
+                .trust
+                .connector()
+                .connect(name, tcp)
+                .await
+                .map_err(|e| SmtpError::Tls(format!("{at}: {e}")))?;
+            Box::new(Implicit(tls))
+        } else {
+            Box::new(tcp)
+        };
+        let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.helo)
+            .await
+            .map_err(|e| answer(e, login))?;
         if !endpoint.implicit_tls {
             if !conn.can_starttls() {
                 conn.abort().await;
                 return Err(SmtpError::Tls(format!(
-                    "{}:{} does not offer STARTTLS; the login is never sent in clear",
-                    endpoint.host, endpoint.port
+                    "{at} does not offer STARTTLS; the login is never sent in clear"
                 )));
             }
-            conn.starttls(tls, &self.helo).await.map_err(|e| {
-                SmtpError::Tls(tls_cause(&e).unwrap_or_else(|| redact(e.to_string(), login)))
-            })?;
+            let tls = self
+                .trust
+                .smtp_parameters(&endpoint.tls_name)
+                .map_err(|e| SmtpError::Tls(e.to_string()))?;
+            conn.starttls(tls, &self.helo)
+                .await
+                .map_err(|e| SmtpError::Tls(format!("{at}: {}", redact(e.to_string(), login))))?;
         }
         let credentials = Credentials::new(
             login.username.clone(),
@@ -270,6 +305,45 @@ impl Submitter {
                 other => other,
             })?;
         Ok(conn)
+    }
+}
+
+/// An implicit-TLS stream (RFC 8314) as lettre takes one: the handshake
+/// is ours, so a certificate failure is told from an unreachable server.
+#[derive(Debug)]
+struct Implicit(TlsStream<TcpStream>);
+
+impl AsyncTokioStream for Implicit {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
+}
+
+impl AsyncRead for Implicit {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Implicit {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
     }
 }
 
@@ -305,34 +379,13 @@ fn answer(e: LettreError, login: &Login) -> SmtpError {
         SmtpError::Refused { code, message }
     } else if e.is_transient() {
         SmtpError::Deferred { code, message }
-    } else if let Some(why) = tls_cause(&e) {
-        SmtpError::Tls(why)
+    } else if e.is_tls() {
+        SmtpError::Tls(redact(e.to_string(), login))
     } else if e.is_client() || e.is_response() {
         SmtpError::Protocol(redact(e.to_string(), login))
     } else {
         SmtpError::Connect(redact(e.to_string(), login))
     }
-}
-
-/// The rustls error somewhere in `e`'s causes: lettre reports a failed
-/// handshake as a connection error, and tokio-rustls wraps rustls's error
-/// in an `io::Error` (whose `source` skips it, hence `get_ref`).
-fn tls_cause(e: &LettreError) -> Option<String> {
-    let mut at: Option<&(dyn std::error::Error + 'static)> = e.source();
-    while let Some(err) = at {
-        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
-            return Some(tls.to_string());
-        }
-        if let Some(tls) = err
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return Some(tls.to_string());
-        }
-        at = err.source();
-    }
-    e.is_tls().then(|| e.to_string())
 }
 
 /// A server could echo what it was sent; the password never leaves here.

@@ -21,7 +21,7 @@ const FOLDERS: [(&str, &str); 5] = [
 ];
 
 /// One mailbox on `domain`: (id, email, password).
-async fn mailbox(w: &World, domain: &str) -> (String, String, String) {
+pub async fn mailbox(w: &World, domain: &str) -> (String, String, String) {
     let (status, created) = bulk(
         w,
         json!({ "domain_id": domain, "quantity": 1, "enable_warmup": false }),

@@ -42,13 +42,17 @@ pub struct Envelope {
 }
 
 pub type DeliverFuture = Pin<Box<dyn Future<Output = Result<(), (u16, String)>> + Send>>;
+/// Whether (user, password) may log in.
+pub type AuthHook = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+/// What becomes of a message.
+pub type DeliverHook = Arc<dyn Fn(Envelope) -> DeliverFuture + Send + Sync>;
 
 /// What the test decides: whether a login is good, and what becomes of
 /// each message (`Err((code, text))` is the reply sent instead of 250).
 #[derive(Clone)]
 pub struct Hooks {
-    pub auth: Arc<dyn Fn(&str, &str) -> bool + Send + Sync>,
-    pub deliver: Arc<dyn Fn(Envelope) -> DeliverFuture + Send + Sync>,
+    pub auth: AuthHook,
+    pub deliver: DeliverHook,
 }
 
 impl Hooks {
@@ -66,33 +70,59 @@ pub type Stream = Box<dyn Io>;
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
+/// How the sink offers TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// STARTTLS on a plain connection (submission, port 587).
+    StartTls,
+    /// TLS from the first byte (submissions, port 465, RFC 8314).
+    Implicit,
+    /// No TLS at all: AUTH is never possible.
+    Plain,
+}
+
 pub struct SmtpSink {
     pub addr: SocketAddr,
     accepted: Arc<Mutex<Vec<Envelope>>>,
     connections: Arc<AtomicUsize>,
+    open: Arc<Open>,
     task: JoinHandle<()>,
 }
 
 impl SmtpSink {
     /// Listens on 127.0.0.1:0 with the certificate chain and key at these
-    /// PEM paths.
+    /// PEM paths, offering STARTTLS.
     pub async fn start(cert: &Path, key: &Path, hooks: Hooks) -> Self {
+        Self::start_with(cert, key, hooks, Security::StartTls).await
+    }
+
+    pub async fn start_with(cert: &Path, key: &Path, hooks: Hooks, security: Security) -> Self {
         let acceptor = acceptor(cert, key);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(Mutex::new(Vec::new()));
         let connections = Arc::new(AtomicUsize::new(0));
+        let open = Arc::new(Open::default());
         let task = tokio::spawn({
-            let (accepted, connections) = (accepted.clone(), connections.clone());
+            let (accepted, connections, open) =
+                (accepted.clone(), connections.clone(), open.clone());
             async move {
                 while let Ok((tcp, _)) = listener.accept().await {
                     connections.fetch_add(1, Ordering::SeqCst);
+                    // As a real server does: no Nagle delay on replies.
+                    let _ = tcp.set_nodelay(true);
                     let session = Session {
                         acceptor: acceptor.clone(),
                         hooks: hooks.clone(),
                         accepted: accepted.clone(),
+                        security,
                     };
-                    tokio::spawn(session.run(tcp));
+                    let open = open.clone();
+                    open.enter();
+                    tokio::spawn(async move {
+                        session.run(tcp).await;
+                        open.leave();
+                    });
                 }
             }
         });
@@ -100,6 +130,7 @@ impl SmtpSink {
             addr,
             accepted,
             connections,
+            open,
             task,
         }
     }
@@ -112,6 +143,29 @@ impl SmtpSink {
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    /// The most connections that were open at once.
+    pub fn most_open(&self) -> usize {
+        self.open.most.load(Ordering::SeqCst)
+    }
+}
+
+/// Connections open now, and the most there were.
+#[derive(Default)]
+struct Open {
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+impl Open {
+    fn enter(&self) {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+    }
+
+    fn leave(&self) {
+        self.now.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -140,6 +194,7 @@ struct Session {
     acceptor: TlsAcceptor,
     hooks: Hooks,
     accepted: Arc<Mutex<Vec<Envelope>>>,
+    security: Security,
 }
 
 /// The transaction in progress (RFC 5321 §3.3).
@@ -152,7 +207,15 @@ struct Transaction {
 impl Session {
     async fn run(self, tcp: TcpStream) {
         let mut io = BufReader::new(Box::new(tcp) as Stream);
-        let (mut tls, mut authn, mut tx) = (false, None::<String>, Transaction::default());
+        let mut tls = false;
+        if self.security == Security::Implicit {
+            let Ok(secured) = self.acceptor.accept(io.into_inner()).await else {
+                return;
+            };
+            io = BufReader::new(Box::new(secured) as Stream);
+            tls = true;
+        }
+        let (mut authn, mut tx) = (None::<String>, Transaction::default());
         if reply(&mut io, "220 sink.test ESMTP").await.is_err() {
             return;
         }
@@ -169,16 +232,17 @@ impl Session {
             let answer = match verb {
                 "EHLO" | "HELO" => {
                     tx = Transaction::default();
-                    let offer = if tls {
-                        "250-AUTH PLAIN"
-                    } else {
-                        "250-STARTTLS"
+                    let offer = match (tls, self.security) {
+                        (true, _) => "250-AUTH PLAIN",
+                        (false, Security::Plain) => "250-PIPELINING",
+                        (false, _) => "250-STARTTLS",
                     };
                     format!(
                         "250-sink.test\r\n250-SIZE {MAX_SIZE}\r\n250-8BITMIME\r\n{offer}\r\n250 ENHANCEDSTATUSCODES"
                     )
                 }
                 "STARTTLS" if tls => "503 5.5.1 TLS already active".into(),
+                "STARTTLS" if self.security == Security::Plain => "502 5.5.1 no TLS here".into(),
                 "STARTTLS" => {
                     if reply(&mut io, "220 2.0.0 go ahead").await.is_err() {
                         return;
@@ -336,8 +400,7 @@ fn declared_size(upper: &str) -> usize {
 
 async fn reply(io: &mut BufReader<Stream>, text: &str) -> std::io::Result<()> {
     let stream = io.get_mut();
-    stream.write_all(text.as_bytes()).await?;
-    stream.write_all(b"\r\n").await?;
+    stream.write_all(format!("{text}\r\n").as_bytes()).await?;
     stream.flush().await
 }
 

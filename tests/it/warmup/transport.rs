@@ -1,32 +1,27 @@
-//! The engine's transport: `Submitter` through the SMTP sink (STARTTLS,
-//! AUTH PLAIN, answers per message, certificate checks, connection reuse)
-//! and an IMAP `Session` against a provider Dovecot whose Sieve files some
-//! mail into Junk, and against the appliance's own Dovecot.
+//! The engine's transport against real servers: `Submitter` through the
+//! SMTP sink (`smtp`), an IMAP `Session` against a provider Dovecot whose
+//! Sieve files some mail into Junk and against the appliance's own
+//! Dovecot (`imap`). What both use is here.
+
+mod imap;
+mod smtp;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use inboxgrove::warmup::imap::{self, Actions};
-use inboxgrove::warmup::smtp::{SmtpError, Submitter};
-use inboxgrove::warmup::tls::Trust;
-use inboxgrove::warmup::{Endpoint, Login, Placement};
+use inboxgrove::warmup::{Endpoint, Login};
 use tempfile::TempDir;
 
-use crate::support::dovecot::{self, Dovecot};
-use crate::support::imap_client::{Imap, pinned_connector, quote};
-use crate::support::smtp_sink::{Hooks, SmtpSink, lmtp_deliver};
-
-const USER: &str = "sender@warm.test";
-const PASSWORD: &str = "sender secret 1";
+pub const USER: &str = "sender@warm.test";
+pub const PASSWORD: &str = "sender secret 1";
 
 /// A self-signed certificate for `localhost` and its key, as PEM files.
-struct Pair {
+pub struct Pair {
     _dir: TempDir,
-    cert: PathBuf,
-    key: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
-fn pair() -> Pair {
+pub fn pair() -> Pair {
     let dir = tempfile::tempdir().unwrap();
     let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
@@ -39,14 +34,14 @@ fn pair() -> Pair {
     }
 }
 
-fn login(user: &str, password: &str) -> Login {
+pub fn login(user: &str, password: &str) -> Login {
     Login {
         username: user.into(),
         password: password.to_owned().into(),
     }
 }
 
-fn endpoint(addr: std::net::SocketAddr, implicit_tls: bool) -> Endpoint {
+pub fn endpoint(addr: std::net::SocketAddr, implicit_tls: bool) -> Endpoint {
     Endpoint {
         host: addr.ip().to_string(),
         port: addr.port(),
@@ -55,384 +50,9 @@ fn endpoint(addr: std::net::SocketAddr, implicit_tls: bool) -> Endpoint {
     }
 }
 
-fn message(id: &str, subject: &str) -> Vec<u8> {
+pub fn message(id: &str, subject: &str) -> Vec<u8> {
     format!(
         "From: Ann <{USER}>\r\nTo: peer@provider.test\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: Mon, 02 Mar 2026 10:00:00 +0000\r\n\r\nHi,\r\n.a line that starts with a dot\r\nthanks\r\n"
     )
     .into_bytes()
-}
-
-/// A sink that accepts `USER`/`PASSWORD` and answers by recipient: bounce@
-/// 550, later@ 451, anyone else 250.
-async fn sink(pair: &Pair) -> SmtpSink {
-    let hooks = Hooks {
-        deliver: Arc::new(|envelope| {
-            Box::pin(async move {
-                match envelope.rcpts[0].split('@').next() {
-                    Some("bounce") => Err((550, "5.1.1 no such user".into())),
-                    Some("later") => Err((451, "4.3.0 try again later".into())),
-                    _ => Ok(()),
-                }
-            })
-        }),
-        ..Hooks::accept_all(USER, PASSWORD)
-    };
-    SmtpSink::start(&pair.cert, &pair.key, hooks).await
-}
-
-fn submitter(cert: &std::path::Path) -> Submitter {
-    Submitter::new(
-        Trust::new(&[cert.to_owned()]).unwrap(),
-        "client.test".into(),
-    )
-}
-
-#[tokio::test]
-async fn submission_uses_starttls_and_auth_plain_and_reuses_its_connections() {
-    let pair = pair();
-    let sink = sink(&pair).await;
-    let submitter = submitter(&pair.cert);
-    let at = endpoint(sink.addr, false);
-    let me = login(USER, PASSWORD);
-
-    let raw = message("one@warm.test", "Quick question");
-    submitter
-        .send(&at, &me, USER, "peer@provider.test", &raw)
-        .await
-        .unwrap();
-    let got = sink.accepted();
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0].authn.as_deref(), Some(USER));
-    assert_eq!(got[0].mail_from, USER);
-    assert_eq!(got[0].rcpts, ["peer@provider.test"]);
-    assert_eq!(got[0].data, raw, "sent as given, dot-stuffing undone");
-
-    // Sequential sends ride the one authenticated connection.
-    for i in 0..20 {
-        let raw = message(&format!("seq-{i}@warm.test"), "Following up");
-        submitter
-            .send(&at, &me, USER, "peer@provider.test", &raw)
-            .await
-            .unwrap();
-    }
-    assert_eq!(sink.connections(), 1, "one TCP connection for 21 messages");
-
-    // Concurrent sends open a few more, and never one per message.
-    let sends = (0..40).map(|i| {
-        let (submitter, at, me) = (&submitter, &at, &me);
-        async move {
-            let raw = message(&format!("par-{i}@warm.test"), "Lunch?");
-            submitter
-                .send(at, me, USER, "peer@provider.test", &raw)
-                .await
-        }
-    });
-    for result in futures_util::future::join_all(sends).await {
-        result.unwrap();
-    }
-    assert_eq!(sink.accepted().len(), 61);
-    assert!(
-        sink.connections() <= 41,
-        "{} connections",
-        sink.connections()
-    );
-    let before = sink.connections();
-    for i in 0..20 {
-        let raw = message(&format!("after-{i}@warm.test"), "Again");
-        submitter
-            .send(&at, &me, USER, "peer@provider.test", &raw)
-            .await
-            .unwrap();
-    }
-    assert_eq!(sink.connections(), before, "pooled connections are reused");
-
-    // The add-a-peer check logs in on a connection of its own.
-    submitter.check(&at, &me).await.unwrap();
-    assert_eq!(sink.connections(), before + 1);
-}
-
-#[tokio::test]
-async fn a_refused_login_and_refused_or_deferred_messages_are_told_apart() {
-    let pair = pair();
-    let sink = sink(&pair).await;
-    let submitter = submitter(&pair.cert);
-    let at = endpoint(sink.addr, false);
-    let raw = message("two@warm.test", "Hello");
-
-    let wrong = login(USER, "not the password");
-    for err in [
-        submitter.check(&at, &wrong).await.unwrap_err(),
-        submitter
-            .send(&at, &wrong, USER, "peer@provider.test", &raw)
-            .await
-            .unwrap_err(),
-    ] {
-        assert!(matches!(err, SmtpError::Auth(_)), "{err:?}");
-        assert!(err.is_permanent());
-        assert!(
-            !format!("{err} {err:?}").contains("not the password"),
-            "{err:?}"
-        );
-    }
-
-    let me = login(USER, PASSWORD);
-    let err = submitter
-        .send(&at, &me, USER, "bounce@provider.test", &raw)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, SmtpError::Refused { code: 550, message } if message.contains("no such user")),
-        "{err:?}"
-    );
-    assert!(err.is_permanent());
-    let err = submitter
-        .send(&at, &me, USER, "later@provider.test", &raw)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, SmtpError::Deferred { code: 451, .. }),
-        "{err:?}"
-    );
-    assert!(!err.is_permanent());
-    // A refusal leaves the submitter fit for the next message.
-    submitter
-        .send(&at, &me, USER, "peer@provider.test", &raw)
-        .await
-        .unwrap();
-    assert_eq!(
-        sink.accepted().len(),
-        1,
-        "only the accepted message is kept"
-    );
-    let err = submitter
-        .send(&at, &me, "not an address", "peer@provider.test", &raw)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, SmtpError::Invalid(_)), "{err:?}");
-}
-
-#[tokio::test]
-async fn a_certificate_that_is_not_trusted_or_not_for_the_name_is_a_tls_error() {
-    let (served, other) = (pair(), pair());
-    let sink = sink(&served).await;
-    let me = login(USER, PASSWORD);
-    let raw = message("three@warm.test", "Hello");
-    let at = endpoint(sink.addr, false);
-
-    let err = submitter(&other.cert)
-        .send(&at, &me, USER, "peer@provider.test", &raw)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, SmtpError::Tls(_)), "{err:?}");
-    assert!(!err.is_permanent());
-
-    let trusting = submitter(&served.cert);
-    let wrong_name = Endpoint {
-        tls_name: "smtp.elsewhere.test".into(),
-        ..at.clone()
-    };
-    let err = trusting.check(&wrong_name, &me).await.unwrap_err();
-    assert!(matches!(err, SmtpError::Tls(_)), "{err:?}");
-    // Implicit TLS against a STARTTLS port fails before any login.
-    let implicit = Endpoint {
-        implicit_tls: true,
-        ..at
-    };
-    let err = trusting.check(&implicit, &me).await.unwrap_err();
-    assert!(
-        matches!(err, SmtpError::Tls(_) | SmtpError::Connect(_)),
-        "{err:?}"
-    );
-    assert!(sink.accepted().is_empty());
-}
-
-/// The Junk rule of the provider: by a subject tag, as a user's filter
-/// would catch a warmup tag.
-const SIEVE: &str = r#"require ["fileinto"];
-if header :contains "Subject" "[junk-me]" {
-  fileinto "INBOX.Junk";
-  stop;
-}
-"#;
-const PEER: &str = "peer@provider.test";
-const PEER_PASSWORD: &str = "peer secret 2";
-
-/// The flags of the message with `id` in `folder`, from the
-/// tests' own IMAP client; `None` when it is not there.
-async fn flags(imap: &mut Imap, folder: &str, id: &str) -> Option<String> {
-    let examined = imap.command(&format!("EXAMINE {}", quote(folder))).await;
-    assert!(examined.ok(), "{examined:?}");
-    let search = imap
-        .command(&format!(
-            "UID SEARCH HEADER Message-ID {}",
-            quote(&format!("<{id}>"))
-        ))
-        .await;
-    let text = search.text();
-    let uid = text
-        .lines()
-        .find_map(|l| l.strip_prefix("* SEARCH"))?
-        .trim()
-        .to_owned();
-    if uid.is_empty() {
-        return None;
-    }
-    let fetched = imap.command(&format!("UID FETCH {uid} (FLAGS)")).await;
-    let text = fetched.text();
-    let (_, flags) = text.split_once("FLAGS ")?;
-    Some(flags.trim_end_matches(')').to_owned())
-}
-
-#[tokio::test]
-async fn engagement_records_rescues_marks_and_files_only_warmup_mail() {
-    if !dovecot::available() {
-        return;
-    }
-    let pair = pair();
-    let d = Dovecot::provider(&[(PEER, PEER_PASSWORD)], SIEVE, &pair.cert, &pair.key).await;
-    let lmtp = d.lmtp.unwrap();
-    let mail = [
-        ("warm-inbox@warm.test", "Quick question"),
-        ("warm-junk@warm.test", "Checking in [junk-me]"),
-        ("user-junk@else.test", "Cheap watches [junk-me]"),
-        ("user-inbox@else.test", "Dinner on Friday"),
-    ];
-    for (id, subject) in mail {
-        lmtp_deliver(lmtp, USER, PEER, &message(id, subject))
-            .await
-            .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
-    }
-    // The user has marked their own INBOX message for deletion: a plain
-    // EXPUNGE by the engine would take it.
-    let mut own = Imap::tls(d.imaps, &pinned_connector(&pair.cert)).await;
-    assert!(own.login(PEER, PEER_PASSWORD).await.ok(), "{}", d.log());
-    own.command("SELECT INBOX").await;
-    let marked = own.command("UID STORE 2 +FLAGS.SILENT (\\Deleted)").await;
-    assert!(marked.ok(), "{marked:?}");
-    let user_inbox_flags = flags(&mut own, "INBOX", "user-inbox@else.test")
-        .await
-        .unwrap();
-    assert!(user_inbox_flags.contains("\\Deleted"), "{user_inbox_flags}");
-
-    let trust = Trust::new(&[pair.cert.clone()]).unwrap();
-    let mut s = imap::connect(
-        &trust,
-        &endpoint(d.imaps, true),
-        &login(PEER, PEER_PASSWORD),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
-    let inbox = s.locate("<warm-inbox@warm.test>").await.unwrap().unwrap();
-    assert_eq!(
-        (inbox.folder.as_str(), inbox.placement),
-        ("INBOX", Placement::Inbox)
-    );
-    let junk = s.locate("warm-junk@warm.test").await.unwrap().unwrap();
-    assert_eq!(
-        (junk.folder.as_str(), junk.placement),
-        ("INBOX.Junk", Placement::Spam)
-    );
-    assert_eq!(s.locate("<never-sent@warm.test>").await.unwrap(), None);
-    assert!(matches!(
-        s.locate("no id").await,
-        Err(imap::ImapError::Invalid(_))
-    ));
-
-    // Reading it for a reply leaves it unread.
-    let body = s.fetch(&inbox).await.unwrap();
-    assert!(String::from_utf8_lossy(&body).contains("Subject: Quick question"));
-    let unread = flags(&mut own, "INBOX", "warm-inbox@warm.test")
-        .await
-        .unwrap();
-    assert!(!unread.contains("\\Seen"), "{unread}");
-
-    let all = Actions {
-        rescue: true,
-        seen: true,
-        flag: true,
-        file_into: Some("Warmup"),
-    };
-    s.engage(&junk, &all).await.unwrap();
-    let seen_only = Actions {
-        seen: true,
-        file_into: Some("Warmup"),
-        ..Actions::default()
-    };
-    s.engage(&inbox, &seen_only).await.unwrap();
-
-    for (id, want) in [
-        ("warm-junk@warm.test", ["\\Seen", "\\Flagged"].as_slice()),
-        ("warm-inbox@warm.test", ["\\Seen"].as_slice()),
-    ] {
-        let found = s.locate(id).await.unwrap().unwrap();
-        assert_eq!(
-            (found.folder.as_str(), found.placement),
-            ("INBOX.Warmup", Placement::Other),
-            "{id}"
-        );
-        let got = flags(&mut own, "INBOX.Warmup", id).await.unwrap();
-        for flag in want {
-            assert!(got.contains(flag), "{id}: {flag} in {got}");
-        }
-        assert!(
-            flags(&mut own, "INBOX", id).await.is_none(),
-            "{id} left INBOX"
-        );
-        assert!(
-            flags(&mut own, "INBOX.Junk", id).await.is_none(),
-            "{id} left Junk"
-        );
-    }
-    // The user's own mail is where it was, with the flags it had.
-    let user_junk = flags(&mut own, "INBOX.Junk", "user-junk@else.test")
-        .await
-        .unwrap();
-    assert!(
-        !user_junk.contains("\\Seen") && !user_junk.contains("\\Flagged"),
-        "{user_junk}"
-    );
-    let still = flags(&mut own, "INBOX", "user-inbox@else.test")
-        .await
-        .unwrap();
-    assert_eq!(still, user_inbox_flags, "untouched");
-
-    // Retention removes exactly the named messages.
-    let removed = s
-        .expunge(
-            "Warmup",
-            &[
-                "<warm-inbox@warm.test>".to_owned(),
-                "<user-inbox@else.test>".to_owned(),
-            ],
-        )
-        .await
-        .unwrap();
-    assert_eq!(removed, 1, "the user's message is not in Warmup");
-    assert_eq!(s.locate("warm-inbox@warm.test").await.unwrap(), None);
-    assert!(s.locate("warm-junk@warm.test").await.unwrap().is_some());
-    assert!(
-        flags(&mut own, "INBOX", "user-inbox@else.test")
-            .await
-            .is_some()
-    );
-    assert_eq!(
-        s.expunge("No Such Folder", &["a@b".to_owned()])
-            .await
-            .unwrap(),
-        0
-    );
-    s.logout().await;
-    own.logout().await;
-
-    let wrong = imap::connect(
-        &trust,
-        &endpoint(d.imaps, true),
-        &login(PEER, "wrong password"),
-    )
-    .await;
-    let Err(err) = wrong else {
-        panic!("a wrong password logged in");
-    };
-    assert!(matches!(err, imap::ImapError::Auth(_)), "{err:?}");
-    assert!(!format!("{err:?}").contains("wrong password"));
 }

@@ -18,6 +18,18 @@ impl Dovecot {
     /// script `sieve` run before every delivery (folders are named with
     /// their prefix there: `fileinto "INBOX.Junk"`).
     pub async fn provider(users: &[(&str, &str)], sieve: &str, cert: &Path, key: &Path) -> Self {
+        Self::provider_with(users, sieve, cert, key, "").await
+    }
+
+    /// As [`Dovecot::provider`], with `extra` appended to dovecot.conf
+    /// (such as an `imap_capability` without MOVE).
+    pub async fn provider_with(
+        users: &[(&str, &str)],
+        sieve: &str,
+        cert: &Path,
+        key: &Path,
+        extra: &str,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -125,7 +137,7 @@ service lmtp {{
             script = script.display(),
         );
         let conf_path = root.join("dovecot.conf");
-        std::fs::write(&conf_path, conf).unwrap();
+        std::fs::write(&conf_path, format!("{conf}{extra}\n")).unwrap();
         let child = Command::new(DOVECOT)
             .arg("-F")
             .arg("-c")
