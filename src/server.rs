@@ -51,8 +51,8 @@ use crate::tls::Reload;
 use crate::tls::listener::TlsListener;
 use crate::tls::reload::Served;
 use crate::tls::resolver::Resolver;
-use crate::warmup;
 use crate::vault::Vault;
+use crate::warmup;
 use crate::web;
 
 mod console;

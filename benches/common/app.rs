@@ -14,7 +14,16 @@ pub const PASSWORD: &str = "benchmark password 1";
 /// Settings for a server on loopback port 0 in `dir`, rate limits out of
 /// the way, with the given domain settings.
 pub fn settings(dir: &std::path::Path, domains: DomainArgs) -> Settings {
-    let serve = ServeArgs {
+    settings_with(dir, domains, |_| {})
+}
+
+/// As [`settings`], with more flags set by `more`.
+pub fn settings_with(
+    dir: &std::path::Path,
+    domains: DomainArgs,
+    more: impl FnOnce(&mut ServeArgs),
+) -> Settings {
+    let mut serve = ServeArgs {
         listen: Some("127.0.0.1:0".parse().expect("addr")),
         control_listen: Some("127.0.0.1:0".parse().expect("addr")),
         rate_limit_per_minute: NonZeroU32::new(1_000_000_000),
@@ -25,6 +34,7 @@ pub fn settings(dir: &std::path::Path, domains: DomainArgs) -> Settings {
         domains,
         ..Default::default()
     };
+    more(&mut serve);
     let global = Global {
         data_dir: Some(dir),
         log: None,

@@ -32,7 +32,9 @@ pub async fn update(
     ApiJson(patch): ApiJson<Value>,
 ) -> Result<Json<Overview>, ApiError> {
     audit.resource("mailbox", id);
-    Ok(Json(state.warmup.update(id, principal.scope(), patch).await?))
+    Ok(Json(
+        state.warmup.update(id, principal.scope(), patch).await?,
+    ))
 }
 
 pub async fn pause(
@@ -42,7 +44,9 @@ pub async fn pause(
     IdPath(id): IdPath,
 ) -> Result<Json<Overview>, ApiError> {
     audit.resource("mailbox", id);
-    Ok(Json(state.warmup.set_paused(id, principal.scope(), true).await?))
+    Ok(Json(
+        state.warmup.set_paused(id, principal.scope(), true).await?,
+    ))
 }
 
 pub async fn resume(
@@ -52,7 +56,12 @@ pub async fn resume(
     IdPath(id): IdPath,
 ) -> Result<Json<Overview>, ApiError> {
     audit.resource("mailbox", id);
-    Ok(Json(state.warmup.set_paused(id, principal.scope(), false).await?))
+    Ok(Json(
+        state
+            .warmup
+            .set_paused(id, principal.scope(), false)
+            .await?,
+    ))
 }
 
 pub async fn pause_domain(
@@ -62,8 +71,13 @@ pub async fn pause_domain(
     IdPath(id): IdPath,
 ) -> Result<Json<Value>, ApiError> {
     audit.resource("domain", id);
-    let n = state.warmup.set_domain_paused(id, principal.scope(), true).await?;
-    Ok(Json(json!({ "domain_id": id, "paused": true, "mailboxes": n })))
+    let n = state
+        .warmup
+        .set_domain_paused(id, principal.scope(), true)
+        .await?;
+    Ok(Json(
+        json!({ "domain_id": id, "paused": true, "mailboxes": n }),
+    ))
 }
 
 pub async fn resume_domain(
@@ -73,8 +87,13 @@ pub async fn resume_domain(
     IdPath(id): IdPath,
 ) -> Result<Json<Value>, ApiError> {
     audit.resource("domain", id);
-    let n = state.warmup.set_domain_paused(id, principal.scope(), false).await?;
-    Ok(Json(json!({ "domain_id": id, "paused": false, "mailboxes": n })))
+    let n = state
+        .warmup
+        .set_domain_paused(id, principal.scope(), false)
+        .await?;
+    Ok(Json(
+        json!({ "domain_id": id, "paused": false, "mailboxes": n }),
+    ))
 }
 
 pub async fn peers(

@@ -316,7 +316,9 @@ impl From<WarmupError> for ApiError {
             WarmupError::Unreachable(msg) => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "peer_login_failed",
-                format!("{msg}; check the servers, ports, login and password (for Gmail and Outlook, an app password)"),
+                format!(
+                    "{msg}; check the servers, ports, login and password (for Gmail and Outlook, an app password)"
+                ),
             ),
             WarmupError::Store(e) => e.into(),
             WarmupError::Tls(e) => Self::unavailable(&e),

@@ -51,7 +51,8 @@ impl Engine {
             Err(super::access::AccessError::Store(e)) => return Err(e.to_string()),
             Err(e) => return self.fail(&msg, &e.to_string()).await,
         };
-        let mut session = match imap::connect(&self.trust, &recipient.imap, &recipient.login).await {
+        let mut session = match imap::connect(&self.trust, &recipient.imap, &recipient.login).await
+        {
             Ok(s) => s,
             Err(e) => {
                 if let MemberId::Peer(p) = msg.recipient {
@@ -61,7 +62,10 @@ impl Engine {
                     return Ok(Next::At(now + LOOK_AGAIN));
                 }
                 return self
-                    .fail(&msg, &format!("the recipient's mailbox could not be read: {e}"))
+                    .fail(
+                        &msg,
+                        &format!("the recipient's mailbox could not be read: {e}"),
+                    )
                     .await;
             }
         };
@@ -74,11 +78,11 @@ impl Engine {
             // A delivery failure KumoMTA logged (a refused certificate, a
             // full mailbox) is a failure and says why, never a placement.
             if let Some(error) = &msg.error {
-                return self
-                    .fail(&msg, &format!("never delivered: {error}"))
-                    .await;
+                return self.fail(&msg, &format!("never delivered: {error}")).await;
             }
-            self.record(&msg, Placement::Missing, now).await.map_err(fault)?;
+            self.record(&msg, Placement::Missing, now)
+                .await
+                .map_err(fault)?;
             return Ok(Next::Done);
         };
         if found.folder == FOLDER {
@@ -86,7 +90,11 @@ impl Engine {
             return Ok(Next::Done);
         }
         // Recorded first: whatever happens next, the placement is known.
-        if !self.record(&msg, found.placement, now).await.map_err(fault)? {
+        if !self
+            .record(&msg, found.placement, now)
+            .await
+            .map_err(fault)?
+        {
             session.logout().await;
             return Ok(Next::Done);
         }
@@ -99,7 +107,11 @@ impl Engine {
             file_into: Some(FOLDER),
         };
         let engaged = session.engage(&found, &actions).await;
-        let reply = engaged.is_ok() && self.answers(&msg, recipient.can_send).await.map_err(fault)?;
+        let reply = engaged.is_ok()
+            && self
+                .answers(&msg, recipient.can_send)
+                .await
+                .map_err(fault)?;
         let expired = self.expire(&mut session, msg.recipient, now).await;
         session.logout().await;
         engaged.map_err(fault)?;
@@ -253,7 +265,13 @@ fn cut_and_freeze(
         keep - done,
         until.format("%Y-%m-%d %H:%M UTC")
     );
-    repo::messages::skip_beyond(tx, owner, m.day, keep, "the day was cut after a spam placement")?;
+    repo::messages::skip_beyond(
+        tx,
+        owner,
+        m.day,
+        keep,
+        "the day was cut after a spam placement",
+    )?;
     repo::replan(tx, owner, m.day, keep, &note)
 }
 

@@ -105,8 +105,16 @@ pub fn connections(settings: &ServerSettings) -> (Local, Vec<PathBuf>) {
         // SMTPS only on 465, STARTTLS elsewhere (587); IMAP's STARTTLS only
         // on 143, TLS from the start elsewhere (993): the usual ports of
         // RFC 8314 decide, any other is the TLS-first variant for IMAP.
-        submission: Local::endpoint(&settings.warmup.submission, &name, settings.warmup.submission.port == 465),
-        imap: Local::endpoint(&settings.warmup.imap, &name, settings.warmup.imap.port != 143),
+        submission: Local::endpoint(
+            &settings.warmup.submission,
+            &name,
+            settings.warmup.submission.port == 465,
+        ),
+        imap: Local::endpoint(
+            &settings.warmup.imap,
+            &name,
+            settings.warmup.imap.port != 143,
+        ),
     };
     (local, trust)
 }
@@ -234,4 +242,3 @@ pub(super) fn mailbox_of(m: MemberId) -> Option<Uuid> {
         MemberId::Peer(_) => None,
     }
 }
-

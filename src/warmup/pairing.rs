@@ -26,7 +26,6 @@ use super::{MemberId, Provider};
 /// offers anyone else.
 pub const RECENT: Duration = Duration::hours(72);
 
-
 #[derive(Debug, Clone)]
 pub struct Member {
     pub id: MemberId,

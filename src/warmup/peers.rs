@@ -88,10 +88,17 @@ pub fn provider_of(email: &str, imap_host: &str, smtp_host: &str) -> Provider {
 }
 
 impl NewPeer {
-    fn parse(self, owner: Uuid, now: chrono::DateTime<chrono::Utc>) -> Result<(Peer, SecretString), WarmupError> {
+    fn parse(
+        self,
+        owner: Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(Peer, SecretString), WarmupError> {
         let email = self.email.trim().to_ascii_lowercase();
         let valid = email.split_once('@').is_some_and(|(l, d)| {
-            !l.is_empty() && d.contains('.') && !d.starts_with('.') && !email.contains(char::is_whitespace)
+            !l.is_empty()
+                && d.contains('.')
+                && !d.starts_with('.')
+                && !email.contains(char::is_whitespace)
         });
         if !valid || email.len() > 254 {
             return Err(invalid("email", "must be an address such as ann@gmail.com"));
@@ -111,7 +118,10 @@ impl NewPeer {
         }
         let display_name = self.display_name.trim().to_owned();
         if display_name.len() > 100 || display_name.chars().any(char::is_control) {
-            return Err(invalid("display_name", "must be at most 100 characters on one line"));
+            return Err(invalid(
+                "display_name",
+                "must be at most 100 characters on one line",
+            ));
         }
         let username = self
             .username
@@ -153,15 +163,24 @@ impl Engine {
 
     /// Adds a peer for `owner` after a real login to its IMAP and SMTP
     /// servers; `admin` may share it.
-    pub async fn add_peer(&self, owner: Uuid, admin: bool, req: NewPeer) -> Result<Peer, WarmupError> {
+    pub async fn add_peer(
+        &self,
+        owner: Uuid,
+        admin: bool,
+        req: NewPeer,
+    ) -> Result<Peer, WarmupError> {
         if req.shared && !admin {
-            return Err(invalid("shared", "only an admin can share a peer with every user"));
+            return Err(invalid(
+                "shared",
+                "only an admin can share a peer with every user",
+            ));
         }
         let (peer, password) = req.parse(owner, self.now())?;
         self.check_logins(&peer, password.clone()).await?;
-        let sealed = self
-            .vault
-            .seal(peer_slot(&peer.id.to_string()), password.expose_secret().as_bytes());
+        let sealed = self.vault.seal(
+            peer_slot(&peer.id.to_string()),
+            password.expose_secret().as_bytes(),
+        );
         let row = peer.clone();
         self.store
             .write(move |tx| repo::insert(tx, &row, &sealed))
@@ -172,10 +191,13 @@ impl Engine {
     /// Tries both logins of a stored peer again; a peer that passes is
     /// active again, one that fails is `failing` with the reason.
     pub async fn test_peer(&self, id: Uuid, scope: Option<Uuid>) -> Result<Peer, WarmupError> {
-        let contact = self.contact(super::MemberId::Peer(id)).await.map_err(|e| match e {
-            super::access::AccessError::Store(s) => WarmupError::Store(s),
-            other => WarmupError::Unreachable(other.to_string()),
-        })?;
+        let contact = self
+            .contact(super::MemberId::Peer(id))
+            .await
+            .map_err(|e| match e {
+                super::access::AccessError::Store(s) => WarmupError::Store(s),
+                other => WarmupError::Unreachable(other.to_string()),
+            })?;
         let Some((peer, _)) = self.store.read(move |c| repo::get(c, id)).await? else {
             return Err(WarmupError::NotFound("warmup peer"));
         };
@@ -190,16 +212,18 @@ impl Engine {
             .write(move |tx| repo::set_status(tx, id, status, error.as_deref(), now))
             .await?;
         outcome?;
-        Ok(self
-            .store
+        self.store
             .read(move |c| repo::get(c, id))
             .await?
             .map(|(p, _)| p)
-            .ok_or(WarmupError::NotFound("warmup peer"))?)
+            .ok_or(WarmupError::NotFound("warmup peer"))
     }
 
     pub async fn delete_peer(&self, id: Uuid, scope: Option<Uuid>) -> Result<(), WarmupError> {
-        Ok(self.store.write(move |tx| repo::delete(tx, id, scope)).await?)
+        Ok(self
+            .store
+            .write(move |tx| repo::delete(tx, id, scope))
+            .await?)
     }
 
     /// Both logins, within [`CHECK_WITHIN`] so the request that asked
@@ -250,12 +274,18 @@ mod tests {
     #[test]
     fn providers_show_through_the_address_or_the_servers() {
         assert_eq!(provider_of("a@gmail.com", "x", "y"), Provider::Gmail);
-        assert_eq!(provider_of("a@acme.com", "imap.gmail.com", "smtp.gmail.com"), Provider::Gmail);
+        assert_eq!(
+            provider_of("a@acme.com", "imap.gmail.com", "smtp.gmail.com"),
+            Provider::Gmail
+        );
         assert_eq!(
             provider_of("a@acme.com", "outlook.office365.com", "smtp.office365.com"),
             Provider::Outlook
         );
-        assert_eq!(provider_of("a@acme.com", "mail.acme.com", "mail.acme.com"), Provider::Other);
+        assert_eq!(
+            provider_of("a@acme.com", "mail.acme.com", "mail.acme.com"),
+            Provider::Other
+        );
     }
 
     #[test]
@@ -276,7 +306,10 @@ mod tests {
             receive_only: false,
         };
         let (p, _) = base().parse(Uuid::nil(), now).unwrap();
-        assert_eq!((p.username.as_str(), p.provider), ("ann@gmail.com", Provider::Gmail));
+        assert_eq!(
+            (p.username.as_str(), p.provider),
+            ("ann@gmail.com", Provider::Gmail)
+        );
         let field = |f: fn(&mut NewPeer)| {
             let mut r = base();
             f(&mut r);
@@ -286,7 +319,10 @@ mod tests {
             }
         };
         assert_eq!(field(|r| r.email = "nobody".into()), "email");
-        assert_eq!(field(|r| r.imap_host = "https://imap.gmail.com/".into()), "imap_host");
+        assert_eq!(
+            field(|r| r.imap_host = "https://imap.gmail.com/".into()),
+            "imap_host"
+        );
         assert_eq!(field(|r| r.smtp_port = 0), "smtp_port");
         assert_eq!(field(|r| r.password = SecretString::from("")), "password");
         assert_eq!(field(|r| r.display_name = "a\nb".into()), "display_name");

@@ -13,7 +13,8 @@ use super::engine::{Engine, SEND, WarmupError, enqueue};
 use super::pairing::{self, History, Member};
 use super::{MemberId, Provider, ramp, slots};
 use crate::inboxes::sync::Refresh;
-use crate::store::warmup::{self as repo, Enrolled, messages::NewMessage};
+use crate::store::warmup::messages::{Exchange, NewMessage};
+use crate::store::warmup::{self as repo, Enrolled};
 use crate::store::{self, StoreError};
 
 /// Placement is judged over this many recent days to leave `warming`.
@@ -25,7 +26,7 @@ const READY_MIN_PLACED: u32 = 10;
 struct Pool {
     members: Vec<Member>,
     suppressed: HashMap<Uuid, HashSet<String>>,
-    history: Vec<(String, String, DateTime<Utc>, NaiveDate)>,
+    history: Vec<Exchange>,
 }
 
 fn member_of(e: &Enrolled) -> Member {
@@ -90,26 +91,31 @@ impl Engine {
                        JOIN domains d ON d.id = m.domain_id
                        UNION SELECT lower(email) FROM warmup_peers)",
                 )?;
-                let rows = stmt.query_map([], |r| {
-                    Ok((store::uuid_at(r, 0)?, r.get::<_, String>(1)?))
-                })?;
+                let rows =
+                    stmt.query_map([], |r| Ok((store::uuid_at(r, 0)?, r.get::<_, String>(1)?)))?;
                 let suppressed = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok((peers, suppressed, repo::messages::exchanges_since(c, since)?))
+                Ok((
+                    peers,
+                    suppressed,
+                    repo::messages::exchanges_since(c, since)?,
+                ))
             })
             .await?;
-        members.extend(peers.iter().map(|p| Member {
-            id: MemberId::Peer(p.id),
-            email: p.email.to_ascii_lowercase(),
-            domain: p
-                .email
-                .rsplit_once('@')
-                .map(|(_, d)| d.to_ascii_lowercase())
-                .unwrap_or_default(),
-            provider: p.provider,
-            owner: p.user_id,
-            shared: p.shared,
-            can_send: !p.receive_only,
-            available: p.status == "active",
+        members.extend(peers.iter().map(|p| {
+            Member {
+                id: MemberId::Peer(p.id),
+                email: p.email.to_ascii_lowercase(),
+                domain: p
+                    .email
+                    .rsplit_once('@')
+                    .map(|(_, d)| d.to_ascii_lowercase())
+                    .unwrap_or_default(),
+                provider: p.provider,
+                owner: p.user_id,
+                shared: p.shared,
+                can_send: !p.receive_only,
+                available: p.status == "active",
+            }
         }));
         let mut by_owner: HashMap<Uuid, HashSet<String>> = HashMap::new();
         for (owner, address) in suppressed {
@@ -146,16 +152,17 @@ impl Engine {
         let volume = ramp::day_volume(&s.settings, s.seed, step, today, done);
         let me = member_of(e);
         let mut history = History::default();
-        for (from, to, at, day) in &pool.history {
-            history.exchanged(from, to, *at);
-            if *day == today && *from == me.email {
-                history.planned_today(from, to);
+        for x in &pool.history {
+            history.exchanged(&x.from, &x.to, x.at);
+            if x.day == today && x.from == me.email {
+                history.planned_today(&x.from, &x.to);
             }
         }
         let none = HashSet::new();
         let suppressed = pool.suppressed.get(&e.user_id).unwrap_or(&none);
         let (chosen, times) = self.with_rng(|rng| {
-            let chosen = pairing::choose(&me, &pool.members, suppressed, &history, now, volume, rng);
+            let chosen =
+                pairing::choose(&me, &pool.members, suppressed, &history, now, volume, rng);
             let times = slots::plan(
                 &s.settings.send_centres,
                 tz,
@@ -173,6 +180,9 @@ impl Engine {
             .collect();
         let note = plan_note(volume, chosen.len(), times.len(), frozen, sends);
         let campaign_day = (today - s.started_on).num_days().max(0) as u32 + 1;
+        // A day that sends nothing (started too late, an empty pool) is no
+        // step of the ramp.
+        let step = if times.is_empty() { s.ramp_step } else { step };
         let (id, advance) = (s.mailbox_id, step != s.ramp_step);
         let sender_email = e.email.clone();
         let planned: Vec<(Uuid, Member, DateTime<Utc>)> = recipients
@@ -181,7 +191,12 @@ impl Engine {
             .map(|(r, at)| (Uuid::new_v4(), r, at))
             .collect();
         for (_, r, at) in &planned {
-            pool.history.push((sender_email.clone(), r.email.clone(), *at, today));
+            pool.history.push(Exchange {
+                from: sender_email.clone(),
+                to: r.email.clone(),
+                at: *at,
+                day: today,
+            });
         }
         let count = planned.len() as u32;
         self.store
@@ -269,11 +284,18 @@ impl Engine {
 /// Whether `inbox` of `placed` messages reach `threshold_pct`, over enough
 /// messages to mean something.
 pub fn ready(inbox: u32, placed: u32, threshold_pct: u32) -> bool {
-    placed >= READY_MIN_PLACED && u64::from(inbox) * 100 >= u64::from(threshold_pct) * u64::from(placed)
+    placed >= READY_MIN_PLACED
+        && u64::from(inbox) * 100 >= u64::from(threshold_pct) * u64::from(placed)
 }
 
 /// Why a day sends less than its ramp says, in the owner's words.
-fn plan_note(volume: u32, eligible: usize, fits: usize, frozen: bool, sends: bool) -> Option<String> {
+fn plan_note(
+    volume: u32,
+    eligible: usize,
+    fits: usize,
+    frozen: bool,
+    sends: bool,
+) -> Option<String> {
     if !sends {
         return Some("day off (weekdays only)".into());
     }
@@ -287,7 +309,9 @@ fn plan_note(volume: u32, eligible: usize, fits: usize, frozen: bool, sends: boo
         ));
     }
     if fits < eligible.min(volume as usize) {
-        notes.push(format!("only {fits} sends fit in the rest of today's window"));
+        notes.push(format!(
+            "only {fits} sends fit in the rest of today's window"
+        ));
     }
     (!notes.is_empty()).then(|| notes.join("; "))
 }
@@ -308,9 +332,25 @@ mod tests {
     #[test]
     fn a_short_day_says_why() {
         assert_eq!(plan_note(10, 10, 10, false, true), None);
-        assert!(plan_note(10, 3, 3, false, true).unwrap().contains("3 eligible"));
-        assert!(plan_note(10, 10, 4, false, true).unwrap().contains("only 4"));
-        assert!(plan_note(10, 10, 10, true, true).unwrap().contains("frozen"));
-        assert!(plan_note(0, 0, 0, false, false).unwrap().contains("day off"));
+        assert!(
+            plan_note(10, 3, 3, false, true)
+                .unwrap()
+                .contains("3 eligible")
+        );
+        assert!(
+            plan_note(10, 10, 4, false, true)
+                .unwrap()
+                .contains("only 4")
+        );
+        assert!(
+            plan_note(10, 10, 10, true, true)
+                .unwrap()
+                .contains("frozen")
+        );
+        assert!(
+            plan_note(0, 0, 0, false, false)
+                .unwrap()
+                .contains("day off")
+        );
     }
 }

@@ -14,8 +14,8 @@ use super::content::{self, Original, Party};
 use super::engine::{ENGAGE, Engine, enqueue};
 use super::{MemberId, marker, slots};
 use crate::jobs::{JobResult, Next};
-use crate::store::warmup::{self as repo, Counter, messages::Message};
 use crate::store::StoreError;
+use crate::store::warmup::{self as repo, Counter, messages::Message};
 
 /// A refused-for-now submission is tried again this often, until the end
 /// of its day.
@@ -65,7 +65,11 @@ impl Engine {
         };
         let now = self.now();
         let composed = self.compose(&msg, &sender, &recipient, now).await?;
-        let (id, mid, subject) = (msg.id, composed.message_id.clone(), composed.subject.clone());
+        let (id, mid, subject) = (
+            msg.id,
+            composed.message_id.clone(),
+            composed.subject.clone(),
+        );
         let body = composed.body.clone();
         let started = self
             .store
@@ -107,12 +111,11 @@ impl Engine {
                         {
                             repo::bump(tx, owner, m.day, Counter::ActualSends)?;
                         }
-                        if let Some(original) = m.reply_to {
-                            if let Some(o) = repo::messages::get(tx, original)?
-                                && let Some(owner) = o.counts_for
-                            {
-                                repo::bump(tx, owner, o.day, Counter::Replies)?;
-                            }
+                        if let Some(original) = m.reply_to
+                            && let Some(o) = repo::messages::get(tx, original)?
+                            && let Some(owner) = o.counts_for
+                        {
+                            repo::bump(tx, owner, o.day, Counter::Replies)?;
                         }
                         enqueue(tx, ENGAGE, m.id, engage_at, now)
                     })
@@ -162,10 +165,7 @@ impl Engine {
                         return Ok(Some("the mailbox left warmup".into()));
                     };
                     if !e.available() {
-                        return Ok(Some(format!(
-                            "{} is paused or cannot send now",
-                            e.email
-                        )));
+                        return Ok(Some(format!("{} is paused or cannot send now", e.email)));
                     }
                     if m.reply_to.is_none()
                         && let Some(day) = repo::day(c, owner, m.day)?
@@ -173,11 +173,14 @@ impl Engine {
                         let taken = repo::messages::of_day(c, owner, m.day)?
                             .iter()
                             .filter(|x| {
-                                x.reply_to.is_none() && matches!(x.status.as_str(), "sending" | "sent")
+                                x.reply_to.is_none()
+                                    && matches!(x.status.as_str(), "sending" | "sent")
                             })
                             .count() as u32;
                         if taken >= day.scheduled_sends {
-                            return Ok(Some("the day's plan was cut after a spam placement".into()));
+                            return Ok(Some(
+                                "the day's plan was cut after a spam placement".into(),
+                            ));
                         }
                     }
                 }

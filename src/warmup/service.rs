@@ -67,14 +67,22 @@ fn pct(inbox: u32, placed: u32) -> Option<f64> {
 }
 
 impl Engine {
-    async fn owned(&self, mailbox: Uuid, scope: Option<Uuid>) -> Result<mailboxes::Mailbox, WarmupError> {
+    async fn owned(
+        &self,
+        mailbox: Uuid,
+        scope: Option<Uuid>,
+    ) -> Result<mailboxes::Mailbox, WarmupError> {
         self.store
             .read(move |c| mailboxes::get(c, mailbox, scope))
             .await?
             .ok_or(WarmupError::NotFound("mailbox"))
     }
 
-    pub async fn overview(&self, mailbox: Uuid, scope: Option<Uuid>) -> Result<Overview, WarmupError> {
+    pub async fn overview(
+        &self,
+        mailbox: Uuid,
+        scope: Option<Uuid>,
+    ) -> Result<Overview, WarmupError> {
         let m = self.owned(mailbox, scope).await?;
         let now = self.now();
         let server_tz = self.server_tz();
@@ -98,8 +106,7 @@ impl Engine {
                     ready_at: None,
                 });
                 let history = repo::days(c, mailbox, HISTORY_DAYS)?;
-                let (inbox, placed) =
-                    repo::placement_since(c, mailbox, today - Duration::days(7))?;
+                let (inbox, placed) = repo::placement_since(c, mailbox, today - Duration::days(7))?;
                 let plan = repo::messages::of_day(c, mailbox, today)?;
                 let today_row = history.iter().find(|d| d.day == today).map(|d| Today {
                     day: today,
@@ -120,7 +127,11 @@ impl Engine {
                     enabled,
                     paused: s.paused,
                     ramp_days: ramp::ramp_days(&s.settings.ramp),
-                    ready_date: ramp::ready_date(&s.settings, s.ramp_step, today + Duration::days(1)),
+                    ready_date: ramp::ready_date(
+                        &s.settings,
+                        s.ramp_step,
+                        today + Duration::days(1),
+                    ),
                     campaign_allowance_today: (enabled && m.status == "warming").then(|| {
                         ramp::campaign_allowance(&s.settings.slow_ramp, warm_day, m.daily_limit)
                     }),
@@ -177,8 +188,10 @@ impl Engine {
             message: e.message,
         })?;
         let now = self.now();
-        let today = now.with_timezone(&settings.tz(self.server_tz())).date_naive();
-        let seed = self.with_rng(|rng| rand::Rng::r#gen::<u64>(rng));
+        let today = now
+            .with_timezone(&settings.tz(self.server_tz()))
+            .date_naive();
+        let seed = self.with_rng(rand::Rng::r#gen::<u64>);
         self.store
             .write(move |tx| {
                 if current.is_none() && enabled == Some(true) {
@@ -286,7 +299,10 @@ mod tests {
     #[test]
     fn a_merge_patch_changes_only_what_it_names() {
         let mut v = json!({"a": 1, "ramp": {"preset": "spec"}, "b": [1]});
-        merge(&mut v, json!({"a": 2, "b": null, "ramp": {"preset": "linear", "start": 3}}));
+        merge(
+            &mut v,
+            json!({"a": 2, "b": null, "ramp": {"preset": "linear", "start": 3}}),
+        );
         assert_eq!(v, json!({"a": 2, "ramp": {"preset": "linear", "start": 3}}));
     }
 

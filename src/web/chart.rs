@@ -93,7 +93,10 @@ pub fn ramp_svg(days: &[Day]) -> String {
             points.join(" ")
         );
         for (x, y) in &line {
-            let _ = write!(out, r#"<circle class="placement" cx="{x:.1}" cy="{y:.1}" r="2.5"/>"#);
+            let _ = write!(
+                out,
+                r#"<circle class="placement" cx="{x:.1}" cy="{y:.1}" r="2.5"/>"#
+            );
         }
     }
     out.push_str("</svg>");

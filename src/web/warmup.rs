@@ -107,7 +107,10 @@ fn patch_of(form: &SettingsForm) -> Result<Value, ApiError> {
         "spec" => json!({ "preset": "spec" }),
         "linear" => {
             let field = |name: &'static str, v: &Option<String>| {
-                number(name, given(v).ok_or_else(|| ApiError::invalid(name, "enter a whole number"))?)
+                number(
+                    name,
+                    given(v).ok_or_else(|| ApiError::invalid(name, "enter a whole number"))?,
+                )
             };
             json!({
                 "preset": "linear",
@@ -116,21 +119,41 @@ fn patch_of(form: &SettingsForm) -> Result<Value, ApiError> {
                 "ceiling": field("ceiling", &form.ceiling)?,
             })
         }
-        _ => return Err(ApiError::invalid("preset", "choose the spec schedule or a linear ramp")),
+        _ => {
+            return Err(ApiError::invalid(
+                "preset",
+                "choose the spec schedule or a linear ramp",
+            ));
+        }
     };
     p.insert("ramp".into(), ramp);
-    p.insert("variation_pct".into(), number("variation_pct", &form.variation_pct)?);
-    p.insert("reply_rate_pct".into(), number("reply_rate_pct", &form.reply_rate_pct)?);
-    p.insert("maintenance".into(), number("maintenance", &form.maintenance)?);
+    p.insert(
+        "variation_pct".into(),
+        number("variation_pct", &form.variation_pct)?,
+    );
+    p.insert(
+        "reply_rate_pct".into(),
+        number("reply_rate_pct", &form.reply_rate_pct)?,
+    );
+    p.insert(
+        "maintenance".into(),
+        number("maintenance", &form.maintenance)?,
+    );
     p.insert("weekdays_only".into(), json!(form.weekdays_only.is_some()));
     p.insert(
         "timezone".into(),
         given(&form.timezone).map_or(Value::Null, |t| json!(t)),
     );
     let mut centres = Vec::new();
-    for t in form.send_centres.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-        let time = chrono::NaiveTime::parse_from_str(t, "%H:%M")
-            .map_err(|_| ApiError::invalid("send_centres", format!("{t:?} is not a time like 09:00")))?;
+    for t in form
+        .send_centres
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        let time = chrono::NaiveTime::parse_from_str(t, "%H:%M").map_err(|_| {
+            ApiError::invalid("send_centres", format!("{t:?} is not a time like 09:00"))
+        })?;
         centres.push(json!(time));
     }
     p.insert("send_centres".into(), Value::Array(centres));
@@ -295,7 +318,10 @@ pub async fn add_peer(
     match outcome {
         Ok(peer) => {
             audit.resource("warmup_peer", peer.id);
-            let notice = Some(format!("{} logged in over IMAP and SMTP and joined the pool.", peer.email));
+            let notice = Some(format!(
+                "{} logged in over IMAP and SMTP and joined the pool.",
+                peer.email
+            ));
             html(&peers_page(&state, &viewer, PeerForm::default(), None, notice).await?)
         }
         Err(e) => {
@@ -304,7 +330,9 @@ pub async fn add_peer(
                 password: String::new(),
                 ..form
             };
-            let body = html(&peers_page(&state, &viewer, form, Some(e.message().to_owned()), None).await?)?;
+            let body = html(
+                &peers_page(&state, &viewer, form, Some(e.message().to_owned()), None).await?,
+            )?;
             Ok((e.status(), body).into_response())
         }
     }

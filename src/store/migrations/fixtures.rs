@@ -404,7 +404,10 @@ pub(super) const FIXTURES: &[Fixture] = &[
             ("mailbox_id", text(MAILBOX)),
             ("enabled", int(1)),
             ("paused", int(0)),
-            ("settings", text(r#"{"variation_pct":20,"reply_rate_pct":30}"#)),
+            (
+                "settings",
+                text(r#"{"variation_pct":20,"reply_rate_pct":30}"#),
+            ),
             ("seed", int(7_301_992)),
             ("started_on", text("2026-03-02")),
             ("ramp_step", int(3)),
@@ -452,8 +455,14 @@ pub(super) const FIXTURES: &[Fixture] = &[
             ("sender_email", text("ada@ada-outreach.com")),
             ("recipient_email", text("ada.peer@gmail.com")),
             ("reply_to", ValueRef::Null),
-            ("subject", text("Quick question about the offsite | K7Q2M9X")),
-            ("body", text("Hi Ada,\n\nDo you have the agenda?\n\nBest,\nAda")),
+            (
+                "subject",
+                text("Quick question about the offsite | K7Q2M9X"),
+            ),
+            (
+                "body",
+                text("Hi Ada,\n\nDo you have the agenda?\n\nBest,\nAda"),
+            ),
             ("scheduled_at", text("2026-03-04 09:14:37.000+00:00")),
             ("status", text("sent")),
             ("sent_at", text("2026-03-04 09:14:38.000+00:00")),

@@ -136,19 +136,29 @@ pub fn of_day(c: &Connection, counts_for: Uuid, day: NaiveDate) -> Result<Vec<Me
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Sender → recipient pairs (emails) with the time of their exchange,
-/// from `since` on: what the pairing rules look back at.
-pub fn exchanges_since(
-    c: &Connection,
-    since: DateTime<Utc>,
-) -> Result<Vec<(String, String, DateTime<Utc>, NaiveDate)>> {
+/// A sender → recipient message (emails), planned or sent.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub from: String,
+    pub to: String,
+    pub at: DateTime<Utc>,
+    pub day: NaiveDate,
+}
+
+/// The exchanges from `since` on: what the pairing rules look back at.
+pub fn exchanges_since(c: &Connection, since: DateTime<Utc>) -> Result<Vec<Exchange>> {
     let mut stmt = c.prepare_cached(
         "SELECT sender_email, recipient_email, coalesce(sent_at, scheduled_at), day
          FROM warmup_messages
          WHERE status IN ('planned', 'sending', 'sent') AND coalesce(sent_at, scheduled_at) >= ?1",
     )?;
     let rows = stmt.query_map([since], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, date_at(r, 3)?))
+        Ok(Exchange {
+            from: r.get(0)?,
+            to: r.get(1)?,
+            at: r.get(2)?,
+            day: date_at(r, 3)?,
+        })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -182,7 +192,7 @@ pub fn back_to_planned(c: &Connection, id: Uuid) -> Result<()> {
 pub fn sent(c: &Connection, id: Uuid, at: DateTime<Utc>, engage_at: DateTime<Utc>) -> Result<()> {
     c.execute(
         "UPDATE warmup_messages SET status = 'sent', sent_at = ?2, engage_at = ?3
-         WHERE id = ?1",
+         WHERE id = ?1 AND status = 'sending'",
         params![id.to_string(), at, engage_at],
     )?;
     Ok(())

@@ -92,7 +92,9 @@ pub fn insert(c: &Connection, p: &Peer, password_sealed: &[u8]) -> Result<()> {
             password_sealed
         ],
     )
-    .map_err(unique_or(|| format!("{} is already a warmup peer of this account", p.email)))?;
+    .map_err(unique_or(|| {
+        format!("{} is already a warmup peer of this account", p.email)
+    }))?;
     Ok(())
 }
 

@@ -40,7 +40,10 @@ async fn flags_of(imap: &mut Imap, folder: &str, id: &str) -> Option<String> {
         .await
         .text();
     let uid = found.split_whitespace().nth(2)?.to_owned();
-    let flags = imap.command(&format!("UID FETCH {uid} (FLAGS)")).await.text();
+    let flags = imap
+        .command(&format!("UID FETCH {uid} (FLAGS)"))
+        .await
+        .text();
     Some(flags)
 }
 
@@ -69,13 +72,24 @@ async fn fourteen_days_follow_the_ramp_and_the_pairing_rules_and_close_the_loop_
     // Mail that is not warmup, in a hosted INBOX and (filed there by the
     // provider's Sieve) in a peer's Junk.
     let first = &rig.mailboxes[0];
-    rig.appliance
-        .deliver(&first.email, "plain-1.test", &plain("friend@elsewhere.test", &first.email, "plain-1@elsewhere.test"));
+    rig.appliance.deliver(
+        &first.email,
+        "plain-1.test",
+        &plain(
+            "friend@elsewhere.test",
+            &first.email,
+            "plain-1@elsewhere.test",
+        ),
+    );
     lmtp_deliver(
         rig.provider.lmtp.unwrap(),
         &format!("news@{JUNKED_DOMAIN}"),
         PEERS[0].0,
-        &plain(&format!("news@{JUNKED_DOMAIN}"), PEERS[0].0, "plain-2@beta.test"),
+        &plain(
+            &format!("news@{JUNKED_DOMAIN}"),
+            PEERS[0].0,
+            "plain-2@beta.test",
+        ),
     )
     .await
     .unwrap();
@@ -93,28 +107,39 @@ async fn fourteen_days_follow_the_ramp_and_the_pairing_rules_and_close_the_loop_
             })),
         )
         .await;
-    assert_eq!((decision["allow"].clone(), decision["code"].clone()), (json!(false), json!(452)), "{decision}");
+    assert_eq!(
+        (decision["allow"].clone(), decision["code"].clone()),
+        (json!(false), json!(452)),
+        "{decision}"
+    );
 
+    // One mailbox pauses for days 3 and 4, before those days are planned.
     let paused = rig.mailboxes[5].id.clone();
+    let eve = |day: i64| start + Duration::days(day) - Duration::minutes(20);
     for day in 0..14 {
-        let path = |verb: &str| format!("/api/v1/inboxes/{paused}/warmup/{verb}");
-        if day == 3 {
-            let (s, b) = app.post(&path("pause"), json!({}), Some(&rig.w.admin)).await;
-            assert_eq!(s, StatusCode::OK, "{b}");
-        }
-        if day == 5 {
-            let (s, b) = app.post(&path("resume"), json!({}), Some(&rig.w.admin)).await;
-            assert_eq!(s, StatusCode::OK, "{b}");
-        }
-        rig.run_until(start + Duration::days(day + 1), Duration::minutes(10)).await;
+        rig.run_until(eve(day + 1), Duration::minutes(10)).await;
+        let verb = match day {
+            2 => "pause",
+            4 => "resume",
+            _ => continue,
+        };
+        let path = format!("/api/v1/inboxes/{paused}/warmup/{verb}");
+        let (s, b) = app.post(&path, json!({}), Some(&rig.w.admin)).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
     }
     // Let the last day's replies and engagements finish.
-    rig.run_until(start + Duration::days(14) + Duration::hours(6), Duration::minutes(10))
-        .await;
+    rig.run_until(
+        start + Duration::days(14) + Duration::hours(6),
+        Duration::minutes(10),
+    )
+    .await;
 
     let db = rig.db();
-    let email_of: HashMap<String, String> =
-        rig.mailboxes.iter().map(|m| (m.id.clone(), m.email.clone())).collect();
+    let email_of: HashMap<String, String> = rig
+        .mailboxes
+        .iter()
+        .map(|m| (m.id.clone(), m.email.clone()))
+        .collect();
 
     // Every message obeys the pairing rules.
     let mut stmt = db
@@ -123,19 +148,41 @@ async fn fourteen_days_follow_the_ramp_and_the_pairing_rules_and_close_the_loop_
              FROM warmup_messages WHERE status = 'sent'",
         )
         .unwrap();
-    let sent: Vec<(String, String, String, bool, DateTime<Utc>, Option<String>, bool)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+    type Sent = (
+        String,
+        String,
+        String,
+        bool,
+        DateTime<Utc>,
+        Option<String>,
+        bool,
+    );
+    let sent: Vec<Sent> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
     assert!(sent.len() > 200, "only {} messages sent", sent.len());
     let mut pairs = HashSet::new();
     let paused_email = &email_of[&paused];
-    let (pause_from, pause_to) = (start + Duration::days(3), start + Duration::days(5));
+    let (pause_from, pause_to) = (eve(3), eve(5));
     for (from, to, day, reply, at, _, _) in &sent {
         assert_ne!(domain(from), domain(to), "{from} → {to}: same domain");
         if !reply {
-            assert!(pairs.insert((from.clone(), to.clone(), day.clone())), "{from} → {to} twice on {day}");
+            assert!(
+                pairs.insert((from.clone(), to.clone(), day.clone())),
+                "{from} → {to} twice on {day}"
+            );
         }
         if (from == paused_email || to == paused_email) && *at >= pause_from && *at < pause_to {
             panic!("{from} → {to} at {at} while {paused_email} was paused");
@@ -165,25 +212,40 @@ async fn fourteen_days_follow_the_ramp_and_the_pairing_rules_and_close_the_loop_
         let mut stmt = db
             .prepare(
                 "SELECT ramp_step, scheduled_sends, actual_sends, note, created_at FROM warmup_campaigns
-                 WHERE mailbox_id = ?1 ORDER BY day",
+                 WHERE mailbox_id = ?1 AND day < '2030-04-01' ORDER BY day",
             )
             .unwrap();
-        let days: Vec<(u32, u32, u32, Option<String>, DateTime<Utc>)> = stmt
-            .query_map([&m.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        type Planned = (u32, u32, u32, Option<String>, DateTime<Utc>);
+        let days: Vec<Planned> = stmt
+            .query_map([&m.id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
+        // The paused one sends nothing on days 3 and 4 (day 4 may be
+        // planned, empty, in the minutes after it resumes).
+        let sending_days = days.iter().filter(|d| d.1 > 0).count();
         let expected_days = if m.id == paused { 12 } else { 14 };
-        assert_eq!(days.len(), expected_days, "{}: {days:?}", m.email);
+        assert_eq!(sending_days, expected_days, "{}: {days:?}", m.email);
         for (step, scheduled, actual, note, _) in &days {
             let base = (START + i64::from(*step) - 1).min(CEILING) as f64;
             let (lo, hi) = ((base * 0.8).round() as u32, (base * 1.2).round() as u32);
             match note {
-                None => assert!((lo..=hi).contains(scheduled), "{}: {scheduled} for step {step}", m.email),
+                Some(n) if *scheduled == 0 => assert!(n.contains("fit"), "{}: {n}", m.email),
+                None => assert!(
+                    (lo..=hi).contains(scheduled),
+                    "{}: {scheduled} for step {step}",
+                    m.email
+                ),
                 Some(n) if n.contains("spam placement") || n.contains("frozen") => {
                     assert!(scheduled <= &hi, "{n}")
                 }
-                Some(n) => assert!(n.contains("eligible") && scheduled <= &hi, "{}: {n}", m.email),
+                Some(n) => assert!(
+                    n.contains("eligible") && scheduled <= &hi,
+                    "{}: {n}",
+                    m.email
+                ),
             }
             assert_eq!(actual, scheduled, "{}: all planned mail is sent", m.email);
         }
@@ -197,11 +259,15 @@ async fn fourteen_days_follow_the_ramp_and_the_pairing_rules_and_close_the_loop_
             .unwrap();
         assert_eq!(days[0].0, 1, "{}", m.email);
         for pair in days.windows(2) {
-            let (before, (step, .., planned_at)) = (pair[0].0, &pair[1]);
+            let (before, (step, scheduled, .., planned_at)) = (pair[0].0, &pair[1]);
             let frozen = spam
                 .iter()
                 .any(|t| t < planned_at && *t + Duration::hours(72) > *planned_at);
-            let want = if frozen { before } else { (before + 1).min(4) };
+            let want = if frozen || *scheduled == 0 {
+                before
+            } else {
+                (before + 1).min(4)
+            };
             assert_eq!(*step, want, "{}: {days:?} spam at {spam:?}", m.email);
             if frozen {
                 froze.insert(m.email.clone());
@@ -236,31 +302,51 @@ async fn fourteen_days_follow_the_ramp_and_the_pairing_rules_and_close_the_loop_
     assert_eq!(campaign, 0);
     assert!(warmup > 0);
     let expunged: i64 = db
-        .query_row("SELECT count(*) FROM warmup_messages WHERE expunged = 1", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM warmup_messages WHERE expunged = 1",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert!(expunged > 0, "nothing older than 7 days was expunged");
 
     // Mail that is not warmup keeps its folder and flags.
     let mut imap = Imap::tls(rig.appliance.imaps, &pinned_connector(&rig.appliance.cert)).await;
     assert!(imap.login(&first.email, &first.password).await.ok());
-    let flags = flags_of(&mut imap, "INBOX", "plain-1@elsewhere.test").await.expect("still in INBOX");
-    assert!(!flags.contains("\\Seen") && !flags.contains("\\Flagged"), "{flags}");
+    let flags = flags_of(&mut imap, "INBOX", "plain-1@elsewhere.test")
+        .await
+        .expect("still in INBOX");
+    assert!(
+        !flags.contains("\\Seen") && !flags.contains("\\Flagged"),
+        "{flags}"
+    );
     imap.logout().await;
     let connector = rig.ca.connector();
     let mut imap = Imap::tls(rig.provider.imaps, &connector).await;
     assert!(imap.login(PEERS[0].0, PEERS[0].1).await.ok());
-    let flags = flags_of(&mut imap, "INBOX.Junk", "plain-2@beta.test").await.expect("still in Junk");
+    let flags = flags_of(&mut imap, "INBOX.Junk", "plain-2@beta.test")
+        .await
+        .expect("still in Junk");
     assert!(!flags.contains("\\Seen"), "{flags}");
     let junk = imap.command("SEARCH ALL").await.text();
-    assert_eq!(junk.split_whitespace().count(), 3, "only the plain message is left in Junk: {junk}");
+    assert_eq!(
+        junk.split_whitespace().count(),
+        3,
+        "only the plain message is left in Junk: {junk}"
+    );
     imap.logout().await;
 
     // The mailboxes whose mail lands in the inbox are ready; the junked
     // domain's stay warming, and the API says so.
     for m in &rig.mailboxes {
-        let (_, view): (StatusCode, Value) =
-            app.get(&format!("/api/v1/inboxes/{}/warmup", m.id), &rig.w.admin).await;
-        let want = if domain(&m.email) == JUNKED_DOMAIN { "warming" } else { "active" };
+        let (_, view): (StatusCode, Value) = app
+            .get(&format!("/api/v1/inboxes/{}/warmup", m.id), &rig.w.admin)
+            .await;
+        let want = if domain(&m.email) == JUNKED_DOMAIN {
+            "warming"
+        } else {
+            "active"
+        };
         assert_eq!(view["status"], want, "{view}");
         assert!(view["history"].as_array().unwrap().len() >= 12, "{view}");
         if want == "active" {

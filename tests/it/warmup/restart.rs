@@ -17,12 +17,16 @@ async fn a_restart_mid_day_neither_loses_nor_repeats_a_send() {
     if !dovecot::available() {
         return;
     }
-    let control = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let control = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let start: DateTime<Utc> = "2030-03-18T00:05:00Z".parse().unwrap();
     let clock = Arc::new(ManualClock::new(start));
     let mut rig = Rig::start(clock.clone(), Some(control)).await;
     // Half the day, then a restart with sends still planned.
-    rig.run_until(start + Duration::hours(12), Duration::minutes(10)).await;
+    rig.run_until(start + Duration::hours(12), Duration::minutes(10))
+        .await;
     let db = rig.db();
     let count = |status: &str| -> i64 {
         db.query_row(
@@ -33,9 +37,13 @@ async fn a_restart_mid_day_neither_loses_nor_repeats_a_send() {
         .unwrap()
     };
     let (sent_before, planned_before) = (count("sent"), count("planned"));
-    assert!(sent_before > 0 && planned_before > 0, "{sent_before} sent, {planned_before} planned by noon");
+    assert!(
+        sent_before > 0 && planned_before > 0,
+        "{sent_before} sent, {planned_before} planned by noon"
+    );
     rig.restart(control).await;
-    rig.run_until(start + Duration::hours(23), Duration::minutes(10)).await;
+    rig.run_until(start + Duration::hours(23), Duration::minutes(10))
+        .await;
 
     let planned_total: i64 = db
         .query_row(
@@ -45,7 +53,11 @@ async fn a_restart_mid_day_neither_loses_nor_repeats_a_send() {
         )
         .unwrap();
     assert_eq!(count("planned"), 0, "nothing is left behind");
-    assert_eq!(count("sent"), planned_total, "every planned message was sent");
+    assert_eq!(
+        count("sent"),
+        planned_total,
+        "every planned message was sent"
+    );
     // Each was submitted once: the receiver saw every Message-ID once.
     let ids: Vec<String> = rig
         .submission
@@ -61,7 +73,11 @@ async fn a_restart_mid_day_neither_loses_nor_repeats_a_send() {
     let unique: HashSet<&String> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "a message was submitted twice");
     let all_sent: i64 = db
-        .query_row("SELECT count(*) FROM warmup_messages WHERE status = 'sent'", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM warmup_messages WHERE status = 'sent'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(ids.len() as i64, all_sent);
 }

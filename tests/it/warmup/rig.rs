@@ -30,7 +30,10 @@ use crate::support::test_ca::TestCa;
 /// The provider's Sieve script: mail from this domain lands in Junk.
 pub const JUNKED_DOMAIN: &str = "beta.test";
 pub const DOMAINS: [&str; 3] = ["alpha.test", "beta.test", "gamma.test"];
-pub const PEERS: [(&str, &str); 2] = [("pat@gmail.com", "pat-app-pw"), ("sam@outlook.com", "sam-app-pw")];
+pub const PEERS: [(&str, &str); 2] = [
+    ("pat@gmail.com", "pat-app-pw"),
+    ("sam@outlook.com", "sam-app-pw"),
+];
 
 pub struct Mailbox {
     pub id: String,
@@ -75,8 +78,14 @@ async fn route(
     for rcpt in &env.rcpts {
         let domain = rcpt.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
         if DOMAINS.contains(&domain) {
-            let d = appliance.get().ok_or((451, "no appliance Dovecot yet".to_owned()))?;
-            let name = format!("{}.{}.test", uuid::Uuid::new_v4().simple(), std::process::id());
+            let d = appliance
+                .get()
+                .ok_or((451, "no appliance Dovecot yet".to_owned()))?;
+            let name = format!(
+                "{}.{}.test",
+                uuid::Uuid::new_v4().simple(),
+                std::process::id()
+            );
             d.deliver(rcpt, &name, data);
         } else {
             let p = provider.get().ok_or((451, "no provider yet".to_owned()))?;
@@ -90,9 +99,7 @@ async fn route(
 
 fn header(data: &[u8], name: &str) -> Option<String> {
     let parsed = mail_parser::MessageParser::default().parse(data)?;
-    parsed
-        .header_raw(name)
-        .map(|v| v.trim().to_owned())
+    parsed.header_raw(name).map(|v| v.trim().to_owned())
 }
 
 /// The message without the engine's marker, as the policy sends it on.
@@ -109,7 +116,9 @@ fn strip_marker(data: &[u8]) -> Vec<u8> {
 
 /// What the policy sends to /send-check for a submitted message.
 fn send_check_body(env: &Envelope) -> Value {
-    let from = header(&env.data, "From").map(|f| vec![f]).unwrap_or_default();
+    let from = header(&env.data, "From")
+        .map(|f| vec![f])
+        .unwrap_or_default();
     json!({
         "authn_id": env.authn.clone().unwrap_or_default(),
         "envelope_from": env.mail_from,
@@ -125,7 +134,10 @@ impl Rig {
     pub async fn start(clock: Arc<ManualClock>, control_listen: Option<SocketAddr>) -> Self {
         let ca = TestCa::new();
         let ca_dir = tempfile::tempdir().unwrap();
-        let leaf = ca.leaf(&["localhost", "127.0.0.1"], "2099-01-01T00:00:00Z".parse().unwrap());
+        let leaf = ca.leaf(
+            &["localhost", "127.0.0.1"],
+            "2099-01-01T00:00:00Z".parse().unwrap(),
+        );
         let (ca_pem, cert, key) = (
             ca_dir.path().join("ca.pem"),
             ca_dir.path().join("chain.pem"),
@@ -146,20 +158,32 @@ impl Rig {
         let logins: Arc<Mutex<HashMap<String, String>>> = Arc::default();
 
         let submission = {
-            let (appliance, provider, control, logins) =
-                (appliance.clone(), provider.clone(), control.clone(), logins.clone());
+            let (appliance, provider, control, logins) = (
+                appliance.clone(),
+                provider.clone(),
+                control.clone(),
+                logins.clone(),
+            );
             SmtpSink::start(
                 &cert,
                 &key,
                 Hooks {
                     auth: Arc::new(move |u, p| {
-                        logins.lock().unwrap().get(&u.to_ascii_lowercase()).is_some_and(|x| x == p)
+                        logins
+                            .lock()
+                            .unwrap()
+                            .get(&u.to_ascii_lowercase())
+                            .is_some_and(|x| x == p)
                     }),
                     deliver: Arc::new(move |env| {
                         let (appliance, provider, control) =
                             (appliance.clone(), provider.clone(), control.clone());
                         Box::pin(async move {
-                            let (url, secret) = control.lock().unwrap().clone().ok_or((451, "no appliance".to_owned()))?;
+                            let (url, secret) = control
+                                .lock()
+                                .unwrap()
+                                .clone()
+                                .ok_or((451, "no appliance".to_owned()))?;
                             let decision: Value = reqwest::Client::new()
                                 .post(format!("{url}/kumo/v1/send-check"))
                                 .bearer_auth(secret)
@@ -172,7 +196,10 @@ impl Rig {
                                 .map_err(|e| (451, e.to_string()))?;
                             if decision["allow"] != json!(true) {
                                 let code = decision["code"].as_u64().unwrap_or(451) as u16;
-                                return Err((code, decision["reason"].as_str().unwrap_or("refused").to_owned()));
+                                return Err((
+                                    code,
+                                    decision["reason"].as_str().unwrap_or("refused").to_owned(),
+                                ));
                             }
                             route(&appliance, &provider, &env, &strip_marker(&env.data)).await
                         })
@@ -211,7 +238,8 @@ impl Rig {
             ..Default::default()
         })
         .await;
-        *control.lock().unwrap() = Some((w.app.control.clone(), read_secret(&w.app, "kumo.secret")));
+        *control.lock().unwrap() =
+            Some((w.app.control.clone(), read_secret(&w.app, "kumo.secret")));
 
         let appliance_dovecot = Arc::new(Dovecot::start(&w.app.control, w.app.dir.path()).await);
         let target = appliance_dovecot.imaps;
@@ -247,7 +275,10 @@ impl Rig {
                     email: i["email"].as_str().unwrap().to_ascii_lowercase(),
                     password: i["password"].as_str().unwrap().to_owned(),
                 };
-                logins.lock().unwrap().insert(m.email.clone(), m.password.clone());
+                logins
+                    .lock()
+                    .unwrap()
+                    .insert(m.email.clone(), m.password.clone());
                 mailboxes.push(m);
             }
         }
@@ -308,11 +339,12 @@ impl Rig {
     }
 
     pub fn db(&self) -> rusqlite::Connection {
-        let c = rusqlite::Connection::open(inboxgrove::store::Store::path_in(self.w.app.dir.path())).unwrap();
+        let c =
+            rusqlite::Connection::open(inboxgrove::store::Store::path_in(self.w.app.dir.path()))
+                .unwrap();
         c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
         c
     }
-
 }
 
 impl Rig {
