@@ -322,6 +322,7 @@ impl From<WarmupError> for ApiError {
             ),
             WarmupError::Store(e) => e.into(),
             WarmupError::Tls(e) => Self::unavailable(&e),
+            WarmupError::Sealed(e) => Self::unavailable(&e),
         }
     }
 }

@@ -47,6 +47,10 @@ pub enum WarmupError {
     /// time: what to fix, never the password.
     #[error("{0}")]
     Unreachable(String),
+    /// A stored password that does not open: a fault of this server (a
+    /// restored database without its key), never the person's.
+    #[error("{0}")]
+    Sealed(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -191,19 +191,21 @@ impl Engine {
     /// Tries both logins of a stored peer again; a peer that passes is
     /// active again, one that fails is `failing` with the reason.
     pub async fn test_peer(&self, id: Uuid, scope: Option<Uuid>) -> Result<Peer, WarmupError> {
+        // Whose it is first: another member learns nothing of it.
+        match self.store.read(move |c| repo::get(c, id)).await? {
+            Some((peer, _)) if scope.is_none_or(|s| s == peer.user_id) => {}
+            _ => return Err(WarmupError::NotFound("warmup peer")),
+        }
         let contact = self
             .contact(super::MemberId::Peer(id))
             .await
             .map_err(|e| match e {
                 super::access::AccessError::Store(s) => WarmupError::Store(s),
-                other => WarmupError::Unreachable(other.to_string()),
+                other => WarmupError::Sealed(other.to_string()),
             })?;
         let Some((peer, _)) = self.store.read(move |c| repo::get(c, id)).await? else {
             return Err(WarmupError::NotFound("warmup peer"));
         };
-        if scope.is_some_and(|s| s != peer.user_id) {
-            return Err(WarmupError::NotFound("warmup peer"));
-        }
         let outcome = self.check_logins(&peer, contact.login.password).await;
         let now = self.now();
         let error = outcome.as_ref().err().map(ToString::to_string);

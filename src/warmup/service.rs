@@ -127,10 +127,15 @@ impl Engine {
                     enabled,
                     paused: s.paused,
                     ramp_days: ramp::ramp_days(&s.settings.ramp),
+                    // Today takes the next step unless it is planned already.
                     ready_date: ramp::ready_date(
                         &s.settings,
                         s.ramp_step,
-                        today + Duration::days(1),
+                        if today_row.is_some() {
+                            today + Duration::days(1)
+                        } else {
+                            today
+                        },
                     ),
                     campaign_allowance_today: (enabled && m.status == "warming").then(|| {
                         ramp::campaign_allowance(&s.settings.slow_ramp, warm_day, m.daily_limit)

@@ -370,3 +370,146 @@ pub async fn delete_peer(
     state.warmup.delete_peer(id, viewer.scope()).await?;
     Ok(Redirect::to("/warmup/peers").into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, NaiveDate};
+
+    use super::*;
+    use crate::store::warmup::Day;
+    use crate::warmup::Provider;
+    use crate::warmup::settings::Settings;
+
+    const EVIL: &str = "<script>alert(1)</script>";
+
+    fn chrome() -> Chrome {
+        Chrome {
+            signed_in: true,
+            email: "ann@example.com".into(),
+            is_admin: false,
+            csrf: "ab12".into(),
+            nav: "inboxes",
+            change_password: false,
+            links: super::super::assets::links(),
+        }
+    }
+
+    fn overview() -> Overview {
+        let day = NaiveDate::from_ymd_opt(2030, 3, 18).unwrap();
+        Overview {
+            mailbox_id: uuid::Uuid::nil(),
+            email: format!("{EVIL}@example.com"),
+            status: "warming".into(),
+            enabled: true,
+            paused: false,
+            settings: Settings {
+                ramp: Ramp::Linear {
+                    start: 3,
+                    increment: 2,
+                    ceiling: 21,
+                },
+                ..Settings::default()
+            },
+            started_on: day,
+            ramp_step: 2,
+            ramp_days: 10,
+            frozen_until: Some(DateTime::UNIX_EPOCH),
+            ready_at: None,
+            ready_date: day,
+            placement_pct: Some(87.5),
+            campaign_allowance_today: Some(0),
+            today: None,
+            history: vec![Day {
+                day,
+                campaign_day: 1,
+                ramp_step: 1,
+                scheduled_sends: 3,
+                actual_sends: 3,
+                opens: 3,
+                replies: 1,
+                bounces: 0,
+                complaints: 0,
+                landed_inbox: 2,
+                landed_spam: 1,
+                landed_other: 0,
+                missing: 0,
+                rescued: 1,
+                failed: 0,
+                status: "completed".into(),
+                note: Some(EVIL.into()),
+            }],
+        }
+    }
+
+    #[test]
+    fn the_warmup_page_shows_the_ramp_its_chart_and_settings_escaped() {
+        let o = overview();
+        let chart = super::super::chart::ramp_svg(&o.history);
+        let html = ShowPage {
+            chrome: chrome(),
+            chart,
+            linear: Some((3, 2, 21)),
+            centres: "09:00, 14:00, 17:00".into(),
+            error: Some(format!("reply_rate_pct: {EVIL}")),
+            o,
+        }
+        .render()
+        .unwrap();
+        assert!(!html.contains(EVIL), "unescaped");
+        assert!(html.contains("Day 2 of 10"));
+        assert!(html.contains("87.5%"));
+        assert!(html.contains("<svg class=\"chart\""));
+        assert!(html.contains("3 of 3 sent, 67% in the inbox"));
+        assert!(html.contains(r#"name="ceiling" inputmode="numeric" value="21""#));
+        assert!(html.contains("froze the ramp"));
+        assert!(html.contains(r#"id="form-error""#));
+    }
+
+    #[test]
+    fn the_peers_page_escapes_errors_and_never_echoes_a_password() {
+        let now = DateTime::UNIX_EPOCH;
+        let peer = Peer {
+            id: uuid::Uuid::nil(),
+            user_id: uuid::Uuid::max(),
+            kind: "imap".into(),
+            email: "pat@gmail.com".into(),
+            display_name: "Pat".into(),
+            provider: Provider::Gmail,
+            imap_host: "imap.gmail.com".into(),
+            imap_port: 993,
+            smtp_host: "smtp.gmail.com".into(),
+            smtp_port: 587,
+            imap_implicit_tls: true,
+            smtp_implicit_tls: false,
+            username: "pat@gmail.com".into(),
+            shared: true,
+            receive_only: false,
+            status: "failing".into(),
+            last_error: Some(EVIL.into()),
+            checked_at: Some(now),
+            created_at: now,
+        };
+        let form = PeerForm {
+            email: "x@y.test".into(),
+            password: "s3cret-app-password".into(),
+            ..PeerForm::default()
+        };
+        let html = PeersPage {
+            chrome: chrome(),
+            me: uuid::Uuid::nil(),
+            peers: vec![peer],
+            error: None,
+            notice: None,
+            form,
+        }
+        .render()
+        .unwrap();
+        assert!(!html.contains(EVIL));
+        assert!(!html.contains("s3cret-app-password"));
+        assert!(html.contains("shared") && html.contains("gmail"));
+        // A member may not share; the shared peer is another user's: no
+        // test or remove buttons for it.
+        assert!(!html.contains(r#"name="shared""#));
+        assert!(!html.contains("/warmup/peers/00000000-0000-0000-0000-000000000000/delete"));
+    }
+}

@@ -155,6 +155,28 @@ impl Iso {
         }
     }
 
+    /// A warmup peer of the owner's, written as the API would (its
+    /// password sealed with the server's key); its id. Its servers are on
+    /// port 1, where nothing listens, so a test of it is refused.
+    fn fresh_peer(&self) -> String {
+        let id = uuid::Uuid::new_v4().to_string();
+        let (vault, _) = inboxgrove::vault::Vault::load_or_create(self.w.app.dir.path()).unwrap();
+        let sealed = vault.seal(inboxgrove::warmup::access::peer_slot(&id), b"app password");
+        let db =
+            rusqlite::Connection::open(inboxgrove::store::Store::path_in(self.w.app.dir.path()))
+                .unwrap();
+        db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+        db.execute(
+            "INSERT INTO warmup_peers (id, user_id, email, provider, imap_host, imap_port, smtp_host,
+                                       smtp_port, username, password_sealed, created_at)
+             SELECT ?1, id, ?2, 'other', '127.0.0.1', 1, '127.0.0.1', 1, ?2, ?4, '2030-01-01 00:00:00+00:00'
+             FROM users WHERE email = ?3",
+            rusqlite::params![&id, &format!("{}@peer.test", self.unique("peer")), &self.owner.email, sealed],
+        )
+        .unwrap();
+        id
+    }
+
     async fn spare_user(&self) -> String {
         let (status, body) = self
             .w

@@ -3,6 +3,7 @@
 //! Sieve and against the appliance's own Dovecot, and the whole engine
 //! over simulated days.
 
+mod api;
 mod engine;
 mod restart;
 mod rig;

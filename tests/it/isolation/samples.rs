@@ -188,6 +188,33 @@ impl Iso {
             (Surface::Api, "POST", "/api/v1/inboxes/{id}/reset-password") => {
                 sample(api(&format!("/inboxes/{i}/reset-password")), None)
             }
+            (Surface::Api, "GET", "/api/v1/inboxes/{id}/warmup") => {
+                sample(api(&format!("/inboxes/{i}/warmup")), None)
+            }
+            (Surface::Api, "PATCH", "/api/v1/inboxes/{id}/warmup") => sample(
+                api(&format!("/inboxes/{i}/warmup")),
+                Some(json!({ "reply_rate_pct": 35 })),
+            ),
+            (Surface::Api, "POST", "/api/v1/inboxes/{id}/warmup/pause" | "/api/v1/inboxes/{id}/warmup/resume") => {
+                sample(r.path.replace("{id}", i), Some(json!({})))
+            }
+            (Surface::Api, "POST", "/api/v1/domains/{id}/warmup/pause" | "/api/v1/domains/{id}/warmup/resume") => {
+                sample(r.path.replace("{id}", d), Some(json!({})))
+            }
+            (Surface::Api, "GET", "/api/v1/warmup/peers") => sample(api("/warmup/peers"), None).own(),
+            // Nothing listens on port 1: the owner's login check fails (422).
+            (Surface::Api, "POST", "/api/v1/warmup/peers") => sample(
+                api("/warmup/peers"),
+                Some(json!({ "email": format!("{}@peer.test", self.unique("p")), "imap_host": "127.0.0.1", "imap_port": 1, "smtp_host": "127.0.0.1", "smtp_port": 1, "password": "app password" })),
+            )
+            .own()
+            .refusable(),
+            (Surface::Api, "POST", "/api/v1/warmup/peers/{id}/test") => {
+                sample(api(&format!("/warmup/peers/{}/test", self.fresh_peer())), Some(json!({}))).refusable()
+            }
+            (Surface::Api, "DELETE", "/api/v1/warmup/peers/{id}") => {
+                sample(api(&format!("/warmup/peers/{}", self.fresh_peer())), None)
+            }
 
             (Surface::Web, "GET", "/login" | "/") => sample(r.path.clone(), None),
             (Surface::Web, "POST", "/login") => sample(
@@ -240,6 +267,27 @@ impl Iso {
             (Surface::Web, "GET", "/inboxes/{id}") => sample(format!("/inboxes/{i}"), None),
             (Surface::Web, "POST", "/inboxes/{id}/pause" | "/inboxes/{id}/resume" | "/inboxes/{id}/reset-password") => {
                 sample(r.path.replace("{id}", i), Some(json!({})))
+            }
+            (Surface::Web, "GET", "/inboxes/{id}/warmup") => sample(format!("/inboxes/{i}/warmup"), None),
+            (Surface::Web, "POST", "/inboxes/{id}/warmup") => sample(
+                format!("/inboxes/{i}/warmup"),
+                Some(json!({ "enabled": "1", "preset": "spec", "variation_pct": "20", "reply_rate_pct": "30", "maintenance": "5", "send_centres": "09:00, 14:00, 17:00" })),
+            ),
+            (Surface::Web, "POST", "/inboxes/{id}/warmup/pause" | "/inboxes/{id}/warmup/resume") => {
+                sample(r.path.replace("{id}", i), Some(json!({})))
+            }
+            (Surface::Web, "GET", "/warmup/peers") => sample("/warmup/peers".into(), None).own(),
+            (Surface::Web, "POST", "/warmup/peers") => sample(
+                "/warmup/peers".into(),
+                Some(json!({ "email": format!("{}@peer.test", self.unique("wp")), "imap_host": "127.0.0.1", "imap_port": "1", "smtp_host": "127.0.0.1", "smtp_port": "1", "password": "app password" })),
+            )
+            .own()
+            .refusable(),
+            (Surface::Web, "POST", "/warmup/peers/{id}/test") => {
+                sample(format!("/warmup/peers/{}/test", self.fresh_peer()), Some(json!({})))
+            }
+            (Surface::Web, "POST", "/warmup/peers/{id}/delete") => {
+                sample(format!("/warmup/peers/{}/delete", self.fresh_peer()), Some(json!({})))
             }
             (Surface::Web, "POST", "/exports") => sample(
                 "/exports".into(),
