@@ -14,6 +14,8 @@ use inboxgrove::config::{DomainArgs, WarmupArgs};
 use inboxgrove::server::Application;
 use serde_json::json;
 
+// This benchmark starts its server with a manual clock, not app::start.
+#[allow(dead_code)]
 #[path = "common/app.rs"]
 mod app;
 #[allow(dead_code, clippy::unwrap_used)]

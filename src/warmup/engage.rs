@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use uuid::Uuid;
 
-use super::engine::{Engine, FOLDER, SEND, enqueue, mailbox_of};
+use super::engine::{Engine, FOLDER, SEND, enqueue, fault, mailbox_of};
 use super::imap::{self, Actions};
 use super::{MemberId, Placement, ramp, slots};
 use crate::jobs::{JobResult, Next};
@@ -25,18 +25,9 @@ const READ_FOR: Duration = Duration::hours(12);
 /// Share of received warmup mail flagged important (Warmbly's 30 %).
 const FLAG_RATE: f64 = 0.3;
 
-fn fault(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
-
 impl Engine {
     pub async fn engage_job(&self, id: Uuid) -> JobResult {
-        let Some(msg) = self
-            .store
-            .read(move |c| repo::messages::get(c, id))
-            .await
-            .map_err(fault)?
-        else {
+        let Some(msg) = self.message(id).await? else {
             return Ok(Next::Done);
         };
         let (Some(message_id), Some(sent_at)) = (msg.message_id.clone(), msg.sent_at) else {

@@ -173,6 +173,17 @@ impl Engine {
         f(&mut rng)
     }
 
+    /// A message row for a job; a fault is the job's error.
+    pub(super) async fn message(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<store::warmup::messages::Message>, String> {
+        self.store
+            .read(move |c| store::warmup::messages::get(c, id))
+            .await
+            .map_err(fault)
+    }
+
     pub(super) fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
@@ -202,6 +213,11 @@ pub fn register(scheduler: &mut Scheduler, engine: Arc<Engine>) {
         let e = e.clone();
         async move { e.engage_job(message_id(&payload)?).await }
     });
+}
+
+/// A job's error text: what went wrong, never a secret.
+pub(super) fn fault(e: impl std::fmt::Display) -> String {
+    e.to_string()
 }
 
 fn message_id(payload: &Value) -> Result<Uuid, String> {

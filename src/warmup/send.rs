@@ -11,28 +11,19 @@ use uuid::Uuid;
 
 use super::access::{AccessError, Contact};
 use super::content::{self, Original, Party};
-use super::engine::{ENGAGE, Engine, enqueue};
+use super::engine::{ENGAGE, Engine, enqueue, fault};
 use super::{MemberId, marker, slots};
 use crate::jobs::{JobResult, Next};
 use crate::store::StoreError;
 use crate::store::warmup::{self as repo, Counter, messages::Message};
 
-/// A refused-for-now submission is tried again this often, until the end
-/// of its day.
+/// A refused-for-now submission is tried again this often, until 12 h
+/// past its time (then it is skipped, see `refusal`).
 const RETRY: Duration = Duration::minutes(10);
-
-fn fault(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
 
 impl Engine {
     pub async fn send_job(&self, id: Uuid) -> JobResult {
-        let Some(msg) = self
-            .store
-            .read(move |c| repo::messages::get(c, id))
-            .await
-            .map_err(fault)?
-        else {
+        let Some(msg) = self.message(id).await? else {
             return Ok(Next::Done);
         };
         if msg.status != "planned" {
