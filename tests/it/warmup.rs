@@ -5,6 +5,7 @@
 
 mod api;
 mod engine;
+mod failures;
 mod restart;
 mod rig;
 mod transport;

@@ -51,6 +51,7 @@ pub struct Rig {
     pub submission: SmtpSink,
     /// The provider's own submission, for the peers' replies.
     pub provider_smtp: SmtpSink,
+    pub held: Held,
     /// The engine's servers, for a restart.
     warmup: WarmupArgs,
     /// Signed the receivers' and the provider's certificate.
@@ -69,14 +70,23 @@ fn public_ip() -> inboxgrove::config::DomainArgs {
 
 /// Where a message for `rcpt` goes: a hosted mailbox's maildir, as
 /// KumoMTA's maildir queue writes it, or the provider over LMTP.
+/// Domains whose mail the stand-in accepts and never delivers, as KumoMTA
+/// queues mail it cannot hand over (a real kumod refused a hosted domain's
+/// self-signed certificate and retried until the message expired).
+pub type Held = Arc<Mutex<std::collections::HashSet<String>>>;
+
 async fn route(
     appliance: &Shared<Arc<Dovecot>>,
     provider: &Shared<Arc<Dovecot>>,
+    held: &Held,
     env: &Envelope,
     data: &[u8],
 ) -> Result<(), (u16, String)> {
     for rcpt in &env.rcpts {
         let domain = rcpt.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+        if held.lock().unwrap().contains(domain) {
+            continue;
+        }
         if DOMAINS.contains(&domain) {
             let d = appliance
                 .get()
@@ -156,13 +166,15 @@ impl Rig {
         let provider: Shared<Arc<Dovecot>> = Arc::default();
         let control: Arc<Mutex<Option<(String, String)>>> = Arc::default();
         let logins: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+        let held: Held = Arc::default();
 
         let submission = {
-            let (appliance, provider, control, logins) = (
+            let (appliance, provider, control, logins, held) = (
                 appliance.clone(),
                 provider.clone(),
                 control.clone(),
                 logins.clone(),
+                held.clone(),
             );
             SmtpSink::start(
                 &cert,
@@ -176,8 +188,12 @@ impl Rig {
                             .is_some_and(|x| x == p)
                     }),
                     deliver: Arc::new(move |env| {
-                        let (appliance, provider, control) =
-                            (appliance.clone(), provider.clone(), control.clone());
+                        let (appliance, provider, control, held) = (
+                            appliance.clone(),
+                            provider.clone(),
+                            control.clone(),
+                            held.clone(),
+                        );
                         Box::pin(async move {
                             let (url, secret) = control
                                 .lock()
@@ -201,7 +217,8 @@ impl Rig {
                                     decision["reason"].as_str().unwrap_or("refused").to_owned(),
                                 ));
                             }
-                            route(&appliance, &provider, &env, &strip_marker(&env.data)).await
+                            route(&appliance, &provider, &held, &env, &strip_marker(&env.data))
+                                .await
                         })
                     }),
                 },
@@ -209,15 +226,18 @@ impl Rig {
             .await
         };
         let provider_smtp = {
-            let (appliance, provider) = (appliance.clone(), provider.clone());
+            let (appliance, provider, held) = (appliance.clone(), provider.clone(), held.clone());
             SmtpSink::start(
                 &cert,
                 &key,
                 Hooks {
                     auth: Arc::new(|u, p| PEERS.iter().any(|(e, pw)| *e == u && *pw == p)),
                     deliver: Arc::new(move |env| {
-                        let (appliance, provider) = (appliance.clone(), provider.clone());
-                        Box::pin(async move { route(&appliance, &provider, &env, &env.data).await })
+                        let (appliance, provider, held) =
+                            (appliance.clone(), provider.clone(), held.clone());
+                        Box::pin(async move {
+                            route(&appliance, &provider, &held, &env, &env.data).await
+                        })
                     }),
                 },
             )
@@ -290,6 +310,7 @@ impl Rig {
             provider: provider_dovecot,
             submission,
             provider_smtp,
+            held,
             warmup,
             ca,
             _ca_dir: ca_dir,
