@@ -101,6 +101,9 @@ pub fn connections(settings: &ServerSettings) -> (Local, Vec<PathBuf>) {
             trust.push(served.cert);
             hostname
         }
+        // The bundle KumoMTA presents is the host name's, or else the one
+        // with the most names: then one of its own names.
+        Source::Bundle(b) if !b.covers(&hostname) => b.names.first().cloned().unwrap_or(hostname),
         Source::Bundle(_) => hostname,
     };
     trust.extend(settings.warmup.ca_file.clone());
