@@ -17,6 +17,9 @@ use crate::store::warmup::messages::{Exchange, NewMessage};
 use crate::store::warmup::{self as repo, Enrolled};
 use crate::store::{self, StoreError};
 
+/// A message still `sending` this long after its time was interrupted.
+const INTERRUPTED_AFTER: Duration = Duration::minutes(30);
+
 /// Placement is judged over this many recent days to leave `warming`.
 const READY_WINDOW_DAYS: i64 = 7;
 /// …and over at least this many placed messages.
@@ -45,6 +48,7 @@ fn member_of(e: &Enrolled) -> Member {
 impl Engine {
     pub async fn tick(&self) -> Result<(), WarmupError> {
         let now = self.now();
+        self.recover_interrupted(now).await?;
         let enrolled = self.store.read(|c| repo::enrolled(c, None)).await?;
         let mut pool: Option<Pool> = None;
         for e in &enrolled {
@@ -72,6 +76,30 @@ impl Engine {
             if let Some(p) = pool.as_mut() {
                 self.plan_day(e, today, now, p).await?;
             }
+        }
+        Ok(())
+    }
+
+    /// Sends a crash interrupted are looked for at the recipient, never
+    /// submitted again (at most once).
+    async fn recover_interrupted(&self, now: DateTime<Utc>) -> Result<(), WarmupError> {
+        let before = now - INTERRUPTED_AFTER;
+        let n = self
+            .store
+            .write(move |tx| {
+                let ids = repo::messages::interrupted(tx, before, now)?;
+                for id in &ids {
+                    super::engine::enqueue(tx, super::engine::ENGAGE, *id, now, now)?;
+                }
+                Ok::<_, StoreError>(ids.len())
+            })
+            .await?;
+        if n > 0 {
+            tracing::warn!(
+                messages = n,
+                "warmup: sends interrupted by a stop are looked for, not sent again"
+            );
+            self.waker.wake();
         }
         Ok(())
     }

@@ -179,6 +179,22 @@ pub fn start_sending(
     )? == 1)
 }
 
+/// Messages left `sending` by a process that stopped in the middle of
+/// their SMTP session, before `before`: whether the server took them is
+/// unknown, so they are never submitted again; they become `sent` and the
+/// receiving side looks for them. Returns their ids.
+pub fn interrupted(c: &Connection, before: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<Uuid>> {
+    let mut stmt = c.prepare_cached(
+        "UPDATE warmup_messages
+         SET status = 'sent', sent_at = scheduled_at, engage_at = ?2,
+             error = 'the server stopped during its submission; looked for, never sent again'
+         WHERE status = 'sending' AND scheduled_at < ?1
+         RETURNING id",
+    )?;
+    let rows = stmt.query_map(params![before, now], |r| uuid_at(r, 0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// The server refused for now: planned again, to be retried.
 pub fn back_to_planned(c: &Connection, id: Uuid) -> Result<()> {
     c.execute(
