@@ -94,7 +94,11 @@ async fn undelivered_warmup_mail_is_a_failure_with_its_reason_never_a_placement(
             )
             .unwrap();
         if n > 0 {
-            assert_eq!((status.as_str(), placement), ("failed", None), "{mid}");
+            assert_eq!(
+                (status.as_str(), placement.as_deref()),
+                ("failed", None),
+                "{mid}: {error:?}"
+            );
             let error = error.unwrap();
             assert!(
                 error.starts_with("never delivered: ") && error.contains(TLS),

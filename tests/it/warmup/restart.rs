@@ -91,4 +91,19 @@ async fn a_restart_mid_day_neither_loses_nor_repeats_a_send() {
         )
         .unwrap();
     assert_eq!(ids.len() as i64, all_sent);
+    // The one cut off is never submitted again; it is looked for, and as
+    // it never arrived it is a failure that says why, not a placement.
+    assert!(!ids.contains(&"<cut@alpha.test>".to_owned()));
+    let (status, error, placement): (String, String, Option<String>) = db
+        .query_row(
+            "SELECT status, error, placement FROM warmup_messages WHERE id = ?1",
+            [&cut],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((status.as_str(), placement), ("failed", None));
+    assert!(
+        error.starts_with("never delivered: the server stopped during its submission"),
+        "{error}"
+    );
 }
