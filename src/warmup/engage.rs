@@ -164,7 +164,8 @@ impl Engine {
             .await
     }
 
-    async fn fail(&self, msg: &Message, why: &str) -> JobResult {
+    /// Ends a message as `failed` with `why`, counted on its day row.
+    pub(super) async fn fail(&self, msg: &Message, why: &str) -> JobResult {
         let (m, why) = (msg.clone(), why.to_owned());
         self.store
             .write(move |tx| {

@@ -120,17 +120,7 @@ impl Engine {
                 if let MemberId::Peer(peer) = msg.sender {
                     self.peer_failing(peer, &why).await;
                 }
-                self.store
-                    .write(move |tx| {
-                        repo::messages::end(tx, m.id, "failed", &why)?;
-                        if let Some(owner) = m.counts_for {
-                            repo::bump(tx, owner, m.day, Counter::Failed)?;
-                        }
-                        Ok::<_, StoreError>(())
-                    })
-                    .await
-                    .map_err(fault)?;
-                Ok(Next::Done)
+                self.fail(&m, &why).await
             }
             Err(e) => {
                 let (id, why) = (msg.id, e.to_string());
